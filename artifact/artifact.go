@@ -1,0 +1,191 @@
+package artifact
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Artifact is one build product of one kind, for one platform, at one
+// version. Once encoded and pushed it is immutable; its identity is the
+// digest of its OCI manifest (see Encode).
+type Artifact struct {
+	Name     string          // repository name, per ValidateName
+	Kind     Kind            // what the artifact stands for
+	Version  *semver.Version // Semantic Versioning 2.0.0, per ParseVersion
+	Platform Platform        // where it runs; may be zero for platform-independent artifacts
+	Build    Build           // how it was built
+	// Parents are the manifest digests of the artifacts this one was built
+	// from (a base disk, a base AMI...), in the order the build used them.
+	Parents []digest.Digest
+	// BaseName optionally names the first parent, e.g. "base:1.0.0"; it becomes
+	// the org.opencontainers.image.base.name annotation.
+	BaseName string
+	// Annotations are extra manifest annotations. Keys that Encode sets itself
+	// (see StandardAnnotations) are refused.
+	Annotations map[string]string
+
+	MachineImage *MachineImage       // set for KindMachineImage only
+	Disks        []Disk              // set for KindVMDisk only: one entry per disk file
+	Image        *ocispec.Descriptor // set for KindOCIImage only: the tracked manifest or index
+}
+
+// Build says how an artifact was built.
+type Build struct {
+	Builder  string    `json:"builder,omitempty"`  // e.g. "packer/amazon-ebs" or "qemu-img"
+	Source   string    `json:"source,omitempty"`   // source repository URL
+	Revision string    `json:"revision,omitempty"` // source revision, e.g. a git commit
+	Created  time.Time `json:"created"`            // build time, encoded as RFC 3339 in UTC
+}
+
+// MachineImage is the content of a KindMachineImage artifact: one image
+// copied to several regions of one provider account.
+type MachineImage struct {
+	Provider string `json:"provider"` // "aws", "gcp", "azure"
+	Owner    string `json:"owner"`    // the account (AWS account id, GCP project...) that owns the images
+	// Images maps region → image id, e.g. "eu-west-1" → "ami-0abc...".
+	Images map[string]string `json:"images"`
+	// Snapshots maps region → ids of the snapshots backing the image there.
+	Snapshots map[string][]string `json:"snapshots,omitempty"`
+	BootMode  string              `json:"bootMode,omitempty"` // "uefi", "legacy-bios" or "" when unknown
+}
+
+// Disk is one disk file of a KindVMDisk artifact; it becomes one manifest
+// layer whose media type is Format.MediaType().
+type Disk struct {
+	Format      DiskFormat    `json:"format"`
+	VirtualSize int64         `json:"virtualSize"` // bytes the guest sees
+	Title       string        `json:"title"`       // file name, the layer's org.opencontainers.image.title
+	Digest      digest.Digest `json:"digest"`      // of the file's bytes, as pushed
+	Size        int64         `json:"size"`        // of the file's bytes, as pushed
+	Bootable    bool          `json:"bootable,omitempty"`
+	Firmware    string        `json:"firmware,omitempty"` // "bios", "uefi" or ""
+}
+
+// Ref returns "name@version", the human form of an artifact's identity.
+func (a *Artifact) Ref() string {
+	if a.Version == nil {
+		return a.Name
+	}
+	return a.Name + "@" + a.Version.Original()
+}
+
+// Validate checks that a is complete and consistent for its kind: a valid
+// name and version, known kind, well-formed parent digests without repeats,
+// and the kind's content (and only that kind's) set. It returns an error
+// wrapping one of the package's sentinel errors that names the artifact and
+// the problem.
+func (a *Artifact) Validate() error {
+	if err := ValidateName(a.Name); err != nil {
+		return err
+	}
+	if a.Version == nil {
+		return fmt.Errorf("artifact %s: version is missing: %w", a.Name, ErrInvalidVersion)
+	}
+	if _, err := ParseVersion(a.Version.Original()); err != nil {
+		return fmt.Errorf("artifact %s: %w", a.Name, err)
+	}
+	if _, err := Tag(a.Version); err != nil {
+		return fmt.Errorf("artifact %s: %w", a.Name, err)
+	}
+	ref := a.Ref()
+	if !a.Kind.Valid() {
+		return fmt.Errorf("artifact %s: kind %q: %w", ref, a.Kind, ErrInvalidKind)
+	}
+	if !a.Platform.IsZero() {
+		if _, err := ParsePlatform(a.Platform.String()); err != nil {
+			return fmt.Errorf("artifact %s: %w", ref, err)
+		}
+	}
+	seen := map[digest.Digest]bool{}
+	for _, p := range a.Parents {
+		if err := p.Validate(); err != nil {
+			return fmt.Errorf("artifact %s: parent %q: %w: %v", ref, p, ErrInvalidDigest, err)
+		}
+		if seen[p] {
+			return fmt.Errorf("artifact %s: parent %s listed twice: %w", ref, p, ErrInvalidArtifact)
+		}
+		seen[p] = true
+	}
+	if a.BaseName != "" && len(a.Parents) == 0 {
+		return fmt.Errorf("artifact %s: base name %q given without a parent digest: %w", ref, a.BaseName, ErrInvalidArtifact)
+	}
+	for k := range a.Annotations {
+		if StandardAnnotations[k] {
+			return fmt.Errorf("artifact %s: annotation %q is set by brickyard itself: %w", ref, k, ErrInvalidArtifact)
+		}
+	}
+	if (a.MachineImage != nil) != (a.Kind == KindMachineImage) ||
+		(len(a.Disks) > 0) != (a.Kind == KindVMDisk) ||
+		(a.Image != nil) != (a.Kind == KindOCIImage) {
+		return fmt.Errorf("artifact %s: a %s needs its own content (and no other kind's): %w", ref, a.Kind, ErrInvalidArtifact)
+	}
+	switch a.Kind {
+	case KindMachineImage:
+		return a.MachineImage.validate(ref)
+	case KindVMDisk:
+		for i := range a.Disks {
+			if err := a.Disks[i].validate(ref); err != nil {
+				return err
+			}
+		}
+	case KindOCIImage:
+		if err := a.Image.Digest.Validate(); err != nil {
+			return fmt.Errorf("artifact %s: image digest %q: %w: %v", ref, a.Image.Digest, ErrInvalidDigest, err)
+		}
+		if !trackableMediaTypes[a.Image.MediaType] {
+			return fmt.Errorf("artifact %s: image media type %q: %w (want an OCI or Docker manifest or index)", ref, a.Image.MediaType, ErrUnknownMediaType)
+		}
+		if a.Image.Size <= 0 {
+			return fmt.Errorf("artifact %s: image size %d: %w", ref, a.Image.Size, ErrInvalidArtifact)
+		}
+	}
+	return nil
+}
+
+func (m *MachineImage) validate(ref string) error {
+	if m.Provider == "" || m.Owner == "" {
+		return fmt.Errorf("artifact %s: machine image needs a provider and an owner account: %w", ref, ErrInvalidArtifact)
+	}
+	if len(m.Images) == 0 {
+		return fmt.Errorf("artifact %s: machine image has no region → image id: %w", ref, ErrInvalidArtifact)
+	}
+	for region, id := range m.Images {
+		if region == "" || id == "" {
+			return fmt.Errorf("artifact %s: machine image region %q → image id %q: both must be set: %w", ref, region, id, ErrInvalidArtifact)
+		}
+	}
+	for region := range m.Snapshots {
+		if _, ok := m.Images[region]; !ok {
+			return fmt.Errorf("artifact %s: snapshots for region %q, which has no image: %w", ref, region, ErrInvalidArtifact)
+		}
+	}
+	return nil
+}
+
+func (d *Disk) validate(ref string) error {
+	if !d.Format.Valid() {
+		return fmt.Errorf("artifact %s: disk %q: format %q: %w", ref, d.Title, d.Format, ErrInvalidDiskFormat)
+	}
+	if d.Title == "" {
+		return fmt.Errorf("artifact %s: a %s disk has no title (file name): %w", ref, d.Format, ErrInvalidArtifact)
+	}
+	if err := d.Digest.Validate(); err != nil {
+		return fmt.Errorf("artifact %s: disk %q: digest %q: %w: %v", ref, d.Title, d.Digest, ErrInvalidDigest, err)
+	}
+	if d.Size <= 0 || d.VirtualSize < 0 {
+		return fmt.Errorf("artifact %s: disk %q: size %d, virtual size %d: %w", ref, d.Title, d.Size, d.VirtualSize, ErrInvalidArtifact)
+	}
+	return nil
+}
+
+// trackableMediaTypes are what an OCI-image artifact may track as its subject.
+var trackableMediaTypes = map[string]bool{
+	ocispec.MediaTypeImageManifest:                              true,
+	ocispec.MediaTypeImageIndex:                                 true,
+	"application/vnd.docker.distribution.manifest.v2+json":      true,
+	"application/vnd.docker.distribution.manifest.list.v2+json": true,
+}

@@ -1,0 +1,29 @@
+package artifact
+
+import (
+	"fmt"
+	"regexp"
+)
+
+// MaxNameLength is the longest artifact name accepted, in bytes. It is the
+// limit the CNCF distribution registry applies to a repository name.
+const MaxNameLength = 255
+
+// nameRe is the repository-name grammar of the OCI distribution spec
+// (§pulling-manifests: [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*).
+var nameRe = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
+
+// ValidateName checks that name follows the OCI distribution repository-name
+// grammar and is at most MaxNameLength bytes. It returns an error wrapping
+// ErrInvalidName that quotes the name otherwise.
+func ValidateName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("name is empty: %w", ErrInvalidName)
+	case len(name) > MaxNameLength:
+		return fmt.Errorf("name %.40q... is %d bytes, over the limit of %d: %w", name, len(name), MaxNameLength, ErrInvalidName)
+	case !nameRe.MatchString(name):
+		return fmt.Errorf("name %q: %w (want lowercase letters and digits separated by '.', '_', '__', '-' or '/', per the OCI distribution spec)", name, ErrInvalidName)
+	}
+	return nil
+}
