@@ -1,0 +1,18 @@
+package registry
+
+import (
+	"errors"
+
+	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/internal/errdef"
+)
+
+// Sentinel errors. Stores wrap them with the repository and reference; test
+// with errors.Is.
+var (
+	ErrNotFound       = errdef.ErrNotFound
+	ErrDigestMismatch = artifact.ErrDigestMismatch
+	ErrTooLarge       = artifact.ErrTooLarge
+	ErrImmutableTag   = errors.New("tag is immutable and points at another manifest")
+	ErrInvalidRef     = errors.New("invalid reference")
+)
