@@ -1,9 +1,14 @@
 // Package errdef holds the sentinel errors shared by packages that must not
-// import each other (sign and registry), so that errors.Is works across them.
-// Importers see them as registry.ErrNotFound and so on.
+// import each other (sign, registry, catalog), so that errors.Is works
+// across them. Importers see them as registry.ErrNotFound, sign.ErrUnsigned,
+// catalog.ErrUnsigned and so on.
 package errdef
 
 import "errors"
 
-// ErrNotFound is returned when a blob, manifest, tag or repository is absent.
-var ErrNotFound = errors.New("not found")
+var (
+	// ErrNotFound is returned when a blob, manifest, tag or repository is absent.
+	ErrNotFound = errors.New("not found")
+	// ErrUnsigned is returned when an artifact has no signature at all.
+	ErrUnsigned = errors.New("unsigned")
+)

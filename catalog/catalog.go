@@ -1,0 +1,137 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/brickyard/brickyard/artifact"
+	"github.com/opencontainers/go-digest"
+)
+
+// Record is what the catalog knows of one published artifact. Records are
+// immutable once written; signatures are appended to them.
+type Record struct {
+	Name     string
+	Kind     artifact.Kind
+	Version  *semver.Version
+	Digest   digest.Digest // manifest digest: the artifact's identity
+	Platform artifact.Platform
+	// Parents are the digests of the artifacts this one was built from, in
+	// build order; each must already be in the catalog.
+	Parents []digest.Digest
+	// Created is the build time; Published is when the catalog recorded it
+	// (set by the catalog). Both are kept to the second, in UTC.
+	Created   time.Time
+	Published time.Time
+	// Store and Repository say where the artifact is stored, e.g.
+	// "oci-layout" and "web"; the catalog does not interpret them.
+	Store      string
+	Repository string
+	MediaType  string // of the manifest
+	Size       int64  // of the manifest, in bytes
+	Signatures []Signature
+}
+
+// Signature records that an artifact was signed.
+type Signature struct {
+	KeyID  string        // the signing key's fingerprint, as package sign computes it
+	Digest digest.Digest // of the signature manifest in the store
+	At     time.Time     // when it was recorded, to the second, UTC
+}
+
+// Ref returns "name@version".
+func (r Record) Ref() string { return r.Name + "@" + r.Version.Original() }
+
+// Validate checks a record before it is written: valid name, version, kind,
+// digest, platform and parent digests. Errors wrap the artifact package's
+// sentinels and name the input.
+func (r Record) Validate() error {
+	if err := artifact.ValidateName(r.Name); err != nil {
+		return err
+	}
+	if r.Version == nil {
+		return fmt.Errorf("record %s: version is missing: %w", r.Name, artifact.ErrInvalidVersion)
+	}
+	if _, err := artifact.ParseVersion(r.Version.Original()); err != nil {
+		return fmt.Errorf("record %s: %w", r.Name, err)
+	}
+	if !r.Kind.Valid() {
+		return fmt.Errorf("record %s: kind %q: %w", r.Ref(), r.Kind, artifact.ErrInvalidKind)
+	}
+	if err := r.Digest.Validate(); err != nil {
+		return fmt.Errorf("record %s: digest %q: %w: %v", r.Ref(), r.Digest, artifact.ErrInvalidDigest, err)
+	}
+	if !r.Platform.IsZero() {
+		if _, err := artifact.ParsePlatform(r.Platform.String()); err != nil {
+			return fmt.Errorf("record %s: %w", r.Ref(), err)
+		}
+	}
+	seen := map[digest.Digest]bool{}
+	for _, p := range r.Parents {
+		if err := p.Validate(); err != nil {
+			return fmt.Errorf("record %s: parent %q: %w: %v", r.Ref(), p, artifact.ErrInvalidDigest, err)
+		}
+		if p == r.Digest || seen[p] {
+			return fmt.Errorf("record %s: parent %s is itself or listed twice: %w", r.Ref(), p, artifact.ErrInvalidArtifact)
+		}
+		seen[p] = true
+	}
+	return nil
+}
+
+// Recorder appends artifacts.
+type Recorder interface {
+	// Record appends r (Published is set by the catalog). Recording the same
+	// digest again is a no-op. It returns an error wrapping
+	// ErrDuplicateVersion if another digest is recorded under the same name,
+	// version and platform, ErrUnknownParent if a parent is not in the
+	// catalog, or r's validation error; in each case nothing is written.
+	Record(ctx context.Context, r Record) error
+}
+
+// SignatureRecorder appends signatures.
+type SignatureRecorder interface {
+	// AddSignature appends s to the artifact d. The same signature digest
+	// again is a no-op. It returns an error wrapping ErrNotFound if d is not
+	// in the catalog.
+	AddSignature(ctx context.Context, d digest.Digest, s Signature) error
+}
+
+// Getter reads one record.
+type Getter interface {
+	// Get returns the record of digest d, or an error wrapping ErrNotFound.
+	Get(ctx context.Context, d digest.Digest) (Record, error)
+}
+
+// Lister lists records.
+type Lister interface {
+	// Versions returns the records of name in ascending semver order (then by
+	// platform); an empty slice if there are none.
+	Versions(ctx context.Context, name string) ([]Record, error)
+	// Names returns every artifact name, in lexical order.
+	Names(ctx context.Context) ([]string, error)
+}
+
+// Lineage walks the parent graph.
+type Lineage interface {
+	// Ancestors returns every artifact d was built from, directly or not,
+	// nearest first (breadth-first; ties in publication order), each once.
+	// ErrNotFound if d is unknown.
+	Ancestors(ctx context.Context, d digest.Digest) ([]Record, error)
+	// Children returns the artifacts built directly on d, oldest first.
+	Children(ctx context.Context, d digest.Digest) ([]Record, error)
+}
+
+// Catalog is the contract every catalog backend meets (catalog/sqlite, and
+// later catalog/postgres); catalogtest.Run checks it.
+type Catalog interface {
+	Recorder
+	SignatureRecorder
+	Getter
+	Lister
+	Lineage
+	io.Closer
+}

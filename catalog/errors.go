@@ -1,0 +1,19 @@
+package catalog
+
+import (
+	"errors"
+
+	"github.com/brickyard/brickyard/internal/errdef"
+)
+
+// Sentinel errors; test with errors.Is. Verification failures (ErrUnsigned,
+// ErrUntrusted) are never the same error as ErrNotFound.
+var (
+	ErrNotFound          = errors.New("not found in the catalog")
+	ErrDuplicateVersion  = errors.New("version already recorded with another digest")
+	ErrUnknownParent     = errors.New("parent is not in the catalog")
+	ErrUnsigned          = errdef.ErrUnsigned // the same error as sign.ErrUnsigned
+	ErrUntrusted         = errors.New("no artifact matches with a signature from a trusted key")
+	ErrInvalidConstraint = errors.New("invalid semver range")
+	ErrSchemaTooNew      = errors.New("catalog schema is newer than this program")
+)
