@@ -235,7 +235,9 @@ func references(mediaType string, b []byte) ([]ocispec.Descriptor, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("manifest is not JSON: %w: %v", artifact.ErrInvalidManifest, err)
 	}
-	if m.MediaType != mediaType {
+	// mediaType is only RECOMMENDED in a manifest (umoci omits it); when
+	// present it must agree.
+	if m.MediaType != "" && m.MediaType != mediaType {
 		return nil, fmt.Errorf("manifest says mediaType %q, pushed as %q: %w", m.MediaType, mediaType, artifact.ErrInvalidManifest)
 	}
 	var out []ocispec.Descriptor

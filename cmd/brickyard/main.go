@@ -1,0 +1,69 @@
+// Command brickyard publishes, signs, catalogs and resolves build artifacts —
+// machine images, VM disks and OCI images — as immutable, semver-tagged OCI
+// artifacts. It is a thin layer over the brickyard library: flags become
+// library calls, results become a table or JSON (--json).
+//
+// Exit codes:
+//
+//	0  success
+//	1  error (I/O, bad input, store or catalog failure)
+//	2  usage error (unknown command or flag, wrong or malformed arguments)
+//	3  not trusted: unsigned, untrusted signature, or signature invalid
+//	4  not found: no such artifact, version or tag
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/catalog"
+	"github.com/brickyard/brickyard/registry"
+	"github.com/brickyard/brickyard/sign"
+)
+
+// Exit codes, documented in the package comment and in `brickyard --help`.
+const (
+	exitOK        = 0
+	exitError     = 1
+	exitUsage     = 2
+	exitUntrusted = 3
+	exitNotFound  = 4
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRootCmd(os.Stdout, os.Stderr).ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "brickyard:", err)
+	}
+	os.Exit(exitCode(err))
+}
+
+// usageError marks errors in how the command was called.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.Is(err, sign.ErrUnsigned), errors.Is(err, sign.ErrUntrusted), errors.Is(err, sign.ErrInvalidSignature),
+		errors.Is(err, catalog.ErrUnsigned), errors.Is(err, catalog.ErrUntrusted):
+		return exitUntrusted
+	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, registry.ErrNotFound):
+		return exitNotFound
+	case errors.Is(err, artifact.ErrInvalidName), errors.Is(err, artifact.ErrInvalidVersion), errors.Is(err, artifact.ErrInvalidPlatform):
+		return exitUsage
+	}
+	return exitError
+}

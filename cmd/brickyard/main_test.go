@@ -1,0 +1,210 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// cli runs brickyard in-process with a home in dir and returns its stdout,
+// stderr and exit code.
+type cli struct {
+	t    *testing.T
+	dir  string
+	home string
+}
+
+func newCLI(t *testing.T) *cli {
+	t.Helper()
+	dir := t.TempDir()
+	t.Setenv("COSIGN_PASSWORD", "test-password")
+	t.Setenv("SOURCE_DATE_EPOCH", "1795510800")
+	c := &cli{t: t, dir: dir, home: filepath.Join(dir, "home")}
+	c.ok("init")
+	c.ok("keygen", "--output-key-prefix", filepath.Join(dir, "cosign"))
+	return c
+}
+
+func (c *cli) run(argv ...string) (stdout, stderr string, code int) {
+	var out, errb bytes.Buffer
+	cmd := newRootCmd(&out, &errb)
+	cmd.SetArgs(append([]string{"--home", c.home}, argv...))
+	err := cmd.ExecuteContext(context.Background())
+	if err != nil {
+		errb.WriteString("brickyard: " + err.Error() + "\n")
+	}
+	return out.String(), errb.String(), exitCode(err)
+}
+
+func (c *cli) ok(argv ...string) string {
+	c.t.Helper()
+	out, errs, code := c.run(argv...)
+	if code != 0 {
+		c.t.Fatalf("brickyard %s: exit %d\n%s%s", strings.Join(argv, " "), code, out, errs)
+	}
+	return out
+}
+
+// fail runs argv, expecting exit code want and stderr mentioning every one of msgs.
+func (c *cli) fail(want int, msgs []string, argv ...string) {
+	c.t.Helper()
+	out, errs, code := c.run(argv...)
+	if code != want {
+		c.t.Fatalf("brickyard %s: exit %d, want %d\n%s%s", strings.Join(argv, " "), code, want, out, errs)
+	}
+	for _, m := range msgs {
+		if !strings.Contains(errs, m) {
+			c.t.Errorf("brickyard %s: stderr does not mention %q:\n%s", strings.Join(argv, " "), m, errs)
+		}
+	}
+}
+
+func (c *cli) key() string    { return filepath.Join(c.dir, "cosign.key") }
+func (c *cli) pubKey() string { return filepath.Join(c.dir, "cosign.pub") }
+
+// disk makes a real disk with qemu-img, or a raw disk when qemu-img is missing.
+func (c *cli) disk(name, format string) string {
+	c.t.Helper()
+	p := filepath.Join(c.dir, name)
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		if format != "raw" {
+			c.t.Skipf("qemu-img not installed (scripts/test installs qemu-utils): cannot make a %s disk", format)
+		}
+		if err := os.WriteFile(p, make([]byte, 1<<20), 0o644); err != nil {
+			c.t.Fatal(err)
+		}
+		return p
+	}
+	if out, err := exec.Command("qemu-img", "create", "-q", "-f", format, p, "64M").CombinedOutput(); err != nil {
+		c.t.Fatalf("qemu-img: %v\n%s", err, out)
+	}
+	return p
+}
+
+// image writes a real container image, made of real files, to an OCI layout
+// and returns "DIR:TAG".
+func (c *cli) image() string {
+	c.t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, body := range map[string]string{"srv/www/index.html": "<h1>hello</h1>\n", "etc/motd": "brickyard\n"} {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+			c.t.Fatal(err)
+		}
+		tw.Write([]byte(body))
+	}
+	tw.Close()
+	layer, err := tarball.LayerFromReader(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	dir := filepath.Join(c.dir, "image")
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "1.0"})); err != nil {
+		c.t.Fatal(err)
+	}
+	return dir + ":1.0"
+}
+
+func TestEndToEnd(t *testing.T) {
+	c := newCLI(t)
+	q, v := c.disk("base.qcow2", "qcow2"), c.disk("base.vmdk", "vmdk")
+	c.ok("publish", "vm-disk", "base", "1.0.0", q, v, "--platform", "linux/amd64", "--key", c.key())
+	for _, ver := range []string{"1.1.0", "1.2.0-rc.1"} {
+		d := c.disk("web-"+ver+".qcow2", "qcow2")
+		c.ok("publish", "vm-disk", "web", ver, d, "--platform", "linux/amd64", "--parent", "base@1.0.0", "--key", c.key())
+	}
+	c.ok("publish", "vm-disk", "web", "1.3.0", c.disk("web-1.3.0.raw", "raw"), "--platform", "linux/amd64", "--parent", "base@1.0.0")
+	c.ok("publish", "oci-image", "web-container", "1.1.0", "--from", c.image(), "--parent", "base@1.0.0", "--key", c.key())
+	c.ok("publish", "machine-image", "web-ami", "1.1.0", "--owner", "123456789012",
+		"--image", "eu-west-1=ami-1", "--image", "us-east-1=ami-2", "--parent", "base@1.0.0", "--key", c.key())
+
+	var got recordJSON
+	if err := json.Unmarshal([]byte(c.ok("--json", "resolve", "web", "^1.0", "--platform", "linux/amd64", "--key", c.pubKey())), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != "1.1.0" || len(got.SignedBy) != 1 {
+		t.Fatalf("resolve web ^1.0 = %+v, want the signed 1.1.0", got)
+	}
+	if out := c.ok("resolve", "web", ">=1.2.0-rc.0", "--key", c.pubKey()); !strings.HasPrefix(out, "web@1.2.0-rc.1 sha256:") {
+		t.Errorf("a range naming a prerelease should get it: %q", out)
+	}
+	c.fail(exitUntrusted, []string{"web", "unsigned"}, "verify", "web@1.3.0", "--key", c.pubKey())
+	c.fail(exitUntrusted, []string{"~1.3"}, "resolve", "web", "~1.3", "--key", c.pubKey())
+	c.fail(exitNotFound, []string{"^9"}, "resolve", "web", "^9", "--key", c.pubKey())
+	c.ok("verify", "web-ami@1.1.0", "--key", c.pubKey())
+	c.ok("verify", "web-container@1.1.0", "--key", c.pubKey())
+
+	var list []recordJSON
+	if err := json.Unmarshal([]byte(c.ok("list", "--json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 6 {
+		t.Errorf("list: %d records, want 6", len(list))
+	}
+	var tree node
+	if err := json.Unmarshal([]byte(c.ok("lineage", "base@1.0.0", "--descendants", "--json")), &tree); err != nil {
+		t.Fatal(err)
+	}
+	if len(tree.Next) != 5 {
+		t.Errorf("base has %d descendants, want 5: %+v", len(tree.Next), tree)
+	}
+	if out := c.ok("lineage", "web@1.1.0"); !strings.Contains(out, "└── base@1.0.0") {
+		t.Errorf("lineage of web@1.1.0 does not show base:\n%s", out)
+	}
+	if out := c.ok("inspect", "web-ami@1.1.0"); !strings.Contains(out, `"ami-2"`) || !strings.Contains(out, "application/vnd.brickyard.machine-image.v1") {
+		t.Errorf("inspect: %s", out)
+	}
+	if _, err := exec.LookPath("skopeo"); err == nil {
+		out, err := exec.Command("skopeo", "inspect", "--raw", "oci:"+filepath.Join(c.home, "store", "base")+":1.0.0").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "application/vnd.brickyard.disk.vmdk") {
+			t.Errorf("skopeo inspect --raw: %v\n%s", err, out)
+		}
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	c := newCLI(t)
+	d := c.disk("a.raw", "raw")
+	for _, v := range []string{"1.2", "v1.2.3.4", "latest"} {
+		c.fail(exitUsage, []string{v, "version"}, "publish", "vm-disk", "web", v, d)
+	}
+	for _, n := range []string{"Web", "a/../b", strings.Repeat("x", 300)} {
+		c.fail(exitUsage, []string{"name"}, "publish", "vm-disk", n, "1.0.0", d)
+	}
+	c.fail(exitNotFound, []string{"base@1.0.0", "parent"}, "publish", "vm-disk", "web", "1.0.0", d, "--parent", "base@1.0.0")
+	missing := filepath.Join(c.dir, "missing.qcow2")
+	c.fail(exitError, []string{missing}, "publish", "vm-disk", "web", "1.0.0", missing)
+	text := filepath.Join(c.dir, "notes.txt")
+	os.WriteFile(text, []byte("not a disk\n"), 0o644)
+	c.fail(exitError, []string{text}, "publish", "vm-disk", "web", "1.0.0", text)
+
+	c.ok("publish", "vm-disk", "web", "1.0.0", d)
+	other := filepath.Join(c.dir, "b.raw")
+	os.WriteFile(other, bytes.Repeat([]byte{1}, 1<<20), 0o644)
+	c.fail(exitError, []string{"web@1.0.0", "immutable"}, "publish", "vm-disk", "web", "1.0.0", other)
+
+	t.Setenv("COSIGN_PASSWORD", "wrong")
+	c.fail(exitError, []string{"password"}, "sign", "web@1.0.0", "--key", c.key())
+	c.fail(exitUsage, []string{"unknown flag"}, "list", "--bogus")
+	c.fail(exitUsage, []string{"accepts 2 arg"}, "resolve", "web")
+	c.fail(exitError, []string{"brickyard init"}, "--home", filepath.Join(c.dir, "nowhere"), "list")
+}

@@ -1,0 +1,298 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/catalog"
+	"github.com/brickyard/brickyard/sign"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/cobra"
+)
+
+// recordJSON is the --json shape of a catalog record.
+type recordJSON struct {
+	Name       string          `json:"name"`
+	Version    string          `json:"version"`
+	Kind       artifact.Kind   `json:"kind"`
+	Digest     digest.Digest   `json:"digest"`
+	Platform   string          `json:"platform,omitempty"`
+	Parents    []digest.Digest `json:"parents,omitempty"`
+	Created    time.Time       `json:"created"`
+	Repository string          `json:"repository"`
+	SignedBy   []string        `json:"signedBy,omitempty"`
+}
+
+func toJSON(r catalog.Record) recordJSON {
+	j := recordJSON{Name: r.Name, Version: r.Version.Original(), Kind: r.Kind, Digest: r.Digest,
+		Parents: r.Parents, Created: r.Created, Repository: r.Repository}
+	if !r.Platform.IsZero() {
+		j.Platform = r.Platform.String()
+	}
+	for _, s := range r.Signatures {
+		j.SignedBy = append(j.SignedBy, s.KeyID)
+	}
+	return j
+}
+
+func newResolveCmd(e *env) *cobra.Command {
+	var keys []string
+	var platform string
+	cmd := &cobra.Command{
+		Use:   "resolve NAME RANGE",
+		Short: "Resolve the newest signed version of NAME in a semver RANGE (e.g. ^1.0) to the digest to deploy",
+		Long: `Resolve the highest version of NAME that matches the semver RANGE (Masterminds
+semver syntax: ^1.2, ~1.2.3, >=1.0 <2, 1.x), runs on --platform, and carries a
+signature that verifies with one of the trusted --key files. Prereleases
+match only when the range names one (>=1.2.0-rc.0). Prints the digest, which
+is what was verified: deploy by digest, never by tag.`,
+		Args: args(cobra.ExactArgs(2)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			ctx := cmd.Context()
+			v, err := loadVerifier(keys)
+			if err != nil {
+				return err
+			}
+			if err := artifact.ValidateName(argv[0]); err != nil {
+				return err
+			}
+			q := catalog.Query{Name: argv[0], Constraint: argv[1]}
+			if platform != "" {
+				if q.Platform, err = artifact.ParsePlatform(platform); err != nil {
+					return err
+				}
+			}
+			if err := e.open(ctx); err != nil {
+				return err
+			}
+			rec, err := catalog.Resolve(ctx, e.cat, q, sign.StoreVerifier{Store: e.store, Verifier: v})
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(toJSON(rec))
+			}
+			fmt.Fprintf(e.out, "%s@%s %s\n", rec.Name, rec.Version, rec.Digest)
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&keys, "key", nil, "trusted cosign public key file (repeatable)")
+	cmd.Flags().StringVar(&platform, "platform", "", "os/arch[/variant] to deploy on, e.g. linux/amd64")
+	return cmd
+}
+
+func newListCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list [NAME]",
+		Short: "List artifact names, or the versions of NAME in semver order",
+		Args:  args(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			ctx := cmd.Context()
+			if err := e.open(ctx); err != nil {
+				return err
+			}
+			names := argv
+			if len(names) == 0 {
+				var err error
+				if names, err = e.cat.Names(ctx); err != nil {
+					return err
+				}
+			}
+			var all []recordJSON
+			for _, n := range names {
+				recs, err := e.cat.Versions(ctx, n)
+				if err != nil {
+					return err
+				}
+				for _, r := range recs {
+					all = append(all, toJSON(r))
+				}
+			}
+			if e.json {
+				if all == nil {
+					all = []recordJSON{}
+				}
+				return e.printJSON(all)
+			}
+			tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tVERSION\tKIND\tPLATFORM\tSIGNED\tDIGEST")
+			for _, r := range all {
+				signed := "no"
+				if len(r.SignedBy) > 0 {
+					signed = "yes"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Version, r.Kind, dash(r.Platform), signed, short(r.Digest))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func newInspectCmd(e *env) *cobra.Command {
+	var platform string
+	cmd := &cobra.Command{
+		Use:   "inspect REF",
+		Short: "Show an artifact's catalog record, its decoded metadata and its OCI manifest",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			ctx := cmd.Context()
+			if err := e.open(ctx); err != nil {
+				return err
+			}
+			rec, err := e.lookup(ctx, argv[0], platform)
+			if err != nil {
+				return err
+			}
+			manifest, cfg, err := e.fetchArtifact(ctx, rec)
+			if err != nil {
+				return err
+			}
+			if _, err := artifact.Decode(manifest, cfg); err != nil {
+				return fmt.Errorf("inspect %s@%s: %w", rec.Name, rec.Version, err)
+			}
+			out := struct {
+				Record   recordJSON      `json:"record"`
+				Config   json.RawMessage `json:"config"`
+				Manifest json.RawMessage `json:"manifest"`
+			}{toJSON(rec), cfg, manifest}
+			return e.printJSON(out)
+		},
+	}
+	cmd.Flags().StringVar(&platform, "platform", "", "pick the platform when a version has several")
+	return cmd
+}
+
+// fetchArtifact reads an artifact's manifest and config back from the store.
+func (e *env) fetchArtifact(ctx context.Context, rec catalog.Record) (manifest, cfg []byte, err error) {
+	read := func(d ocispec.Descriptor) ([]byte, error) {
+		rc, err := e.store.Fetch(ctx, rec.Repository, d)
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		return io.ReadAll(io.LimitReader(rc, artifact.MaxManifestSize+1))
+	}
+	if manifest, err = read(ocispec.Descriptor{MediaType: rec.MediaType, Digest: rec.Digest, Size: rec.Size}); err != nil {
+		return nil, nil, fmt.Errorf("fetch manifest of %s@%s: %w", rec.Name, rec.Version, err)
+	}
+	m, _, err := artifact.ParseManifest(manifest)
+	if err != nil {
+		return nil, nil, fmt.Errorf("manifest of %s@%s: %w", rec.Name, rec.Version, err)
+	}
+	if cfg, err = read(m.Config); err != nil {
+		return nil, nil, fmt.Errorf("fetch config of %s@%s: %w", rec.Name, rec.Version, err)
+	}
+	return manifest, cfg, nil
+}
+
+func newLineageCmd(e *env) *cobra.Command {
+	var platform string
+	var descendants bool
+	cmd := &cobra.Command{
+		Use:   "lineage REF",
+		Short: "Show what an artifact was built from (or, with --descendants, what was built on it)",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			ctx := cmd.Context()
+			if err := e.open(ctx); err != nil {
+				return err
+			}
+			rec, err := e.lookup(ctx, argv[0], platform)
+			if err != nil {
+				return err
+			}
+			next := func(r catalog.Record) ([]catalog.Record, error) {
+				var out []catalog.Record
+				for _, p := range r.Parents {
+					pr, err := e.cat.Get(ctx, p)
+					if err != nil {
+						return nil, err
+					}
+					out = append(out, pr)
+				}
+				return out, nil
+			}
+			if descendants {
+				next = func(r catalog.Record) ([]catalog.Record, error) { return e.cat.Children(ctx, r.Digest) }
+			}
+			tree, err := lineageTree(rec, next, map[digest.Digest]bool{})
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(tree)
+			}
+			printTree(e.out, tree, "", "")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&platform, "platform", "", "pick the platform when a version has several")
+	cmd.Flags().BoolVar(&descendants, "descendants", false, "show what was built on the artifact instead of what it was built from")
+	return cmd
+}
+
+// node is one artifact in a lineage tree; --json prints it as is.
+type node struct {
+	recordJSON
+	Next []node `json:"next,omitempty"`
+}
+
+// lineageTree walks next from r. The catalog refuses cycles, but onPath
+// guards the walk anyway so a damaged catalog cannot make it loop.
+func lineageTree(r catalog.Record, next func(catalog.Record) ([]catalog.Record, error), onPath map[digest.Digest]bool) (node, error) {
+	n := node{recordJSON: toJSON(r)}
+	if onPath[r.Digest] {
+		return n, fmt.Errorf("lineage of %s@%s loops back on itself", r.Name, r.Version)
+	}
+	onPath[r.Digest] = true
+	defer delete(onPath, r.Digest)
+	rs, err := next(r)
+	if err != nil {
+		return n, err
+	}
+	for _, c := range rs {
+		cn, err := lineageTree(c, next, onPath)
+		if err != nil {
+			return n, err
+		}
+		n.Next = append(n.Next, cn)
+	}
+	return n, nil
+}
+
+func printTree(w io.Writer, n node, first, rest string) {
+	signed := "unsigned"
+	if len(n.SignedBy) > 0 {
+		signed = "signed"
+	}
+	fmt.Fprintf(w, "%s%s@%s  %s  %s  %s\n", first, n.Name, n.Version, n.Kind, short(n.Digest), signed)
+	for i, c := range n.Next {
+		if i == len(n.Next)-1 {
+			printTree(w, c, rest+"└── ", rest+"    ")
+		} else {
+			printTree(w, c, rest+"├── ", rest+"│   ")
+		}
+	}
+}
+
+func short(d digest.Digest) string {
+	s := d.String()
+	if i := strings.Index(s, ":"); i >= 0 && len(s) > i+13 {
+		return s[:i+13]
+	}
+	return s
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/catalog"
+	"github.com/brickyard/brickyard/catalog/sqlite"
+	"github.com/brickyard/brickyard/registry/layout"
+	"github.com/opencontainers/go-digest"
+	"github.com/spf13/cobra"
+)
+
+// env is what every command shares: where the store and catalog live, how to
+// print, and the opened store and catalog.
+type env struct {
+	home     string
+	json     bool
+	progress string
+	out, err io.Writer
+
+	store *layout.Store
+	cat   *sqlite.Catalog
+}
+
+const homeHelp = `brickyard keeps its embedded defaults in one directory, --home (or
+$BRICKYARD_HOME, default ./.brickyard): an OCI image-layout store in
+HOME/store (one layout per artifact name, readable by skopeo, oras, umoci)
+and a SQLite catalog in HOME/catalog.db.`
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	e := &env{out: stdout, err: stderr}
+	root := &cobra.Command{
+		Use:   "brickyard",
+		Short: "Publish, sign, catalog and resolve machine images, VM disks and OCI images as semver-tagged OCI artifacts",
+		Long: `brickyard treats every image a team builds — AMIs, VM disks, OCI images — as an
+immutable, signed, semver-tagged build artifact, recorded in a catalog that
+knows its lineage.
+
+` + homeHelp + `
+
+Exit codes: 0 success; 1 error; 2 usage error or malformed argument;
+3 not trusted (unsigned, untrusted or invalid signature); 4 not found.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPostRunE: func(*cobra.Command, []string) error {
+			return e.close()
+		},
+	}
+	def := os.Getenv("BRICKYARD_HOME")
+	if def == "" {
+		def = ".brickyard"
+	}
+	root.PersistentFlags().StringVar(&e.home, "home", def, "directory holding the store and catalog")
+	root.PersistentFlags().BoolVar(&e.json, "json", false, "print results as JSON")
+	root.PersistentFlags().StringVar(&e.progress, "progress", "auto", "progress bars on stderr for blob transfers: auto (when a terminal), always, never")
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newInitCmd(e), newKeygenCmd(e), newPublishCmd(e), newSignCmd(e), newVerifyCmd(e),
+		newResolveCmd(e), newListCmd(e), newInspectCmd(e), newLineageCmd(e))
+	return root
+}
+
+// args wraps cobra's argument checks so that their errors exit with exitUsage.
+func args(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if err := check(cmd, a); err != nil {
+			return usageError{fmt.Errorf("%s: %w", cmd.CommandPath(), err)}
+		}
+		return nil
+	}
+}
+
+func (e *env) storeDir() string    { return filepath.Join(e.home, "store") }
+func (e *env) catalogPath() string { return filepath.Join(e.home, "catalog.db") }
+
+// open opens the store and catalog of an initialised home.
+func (e *env) open(ctx context.Context) error {
+	if _, err := os.Stat(e.catalogPath()); err != nil {
+		return fmt.Errorf("no catalog at %s: run `brickyard init --home %s` first", e.catalogPath(), e.home)
+	}
+	return e.openOrCreate(ctx)
+}
+
+func (e *env) openOrCreate(ctx context.Context) error {
+	var err error
+	if e.store, err = layout.New(e.storeDir()); err != nil {
+		return err
+	}
+	e.cat, err = sqlite.Open(ctx, e.catalogPath())
+	return err
+}
+
+func (e *env) close() error {
+	if e.cat != nil {
+		return e.cat.Close()
+	}
+	return nil
+}
+
+// printJSON writes v as indented JSON to stdout.
+func (e *env) printJSON(v any) error {
+	enc := json.NewEncoder(e.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// lookup finds the catalog record that ref names: "NAME@VERSION",
+// "NAME@sha256:<hex>" or "sha256:<hex>". platform, if not empty, picks
+// among several records of one version.
+func (e *env) lookup(ctx context.Context, ref, platform string) (catalog.Record, error) {
+	name, sel, ok := strings.Cut(ref, "@")
+	if !ok {
+		if d, err := digest.Parse(ref); err == nil {
+			return e.cat.Get(ctx, d)
+		}
+		return catalog.Record{}, usageError{fmt.Errorf("reference %q: want NAME@VERSION, NAME@DIGEST or a digest", ref)}
+	}
+	if err := artifact.ValidateName(name); err != nil {
+		return catalog.Record{}, err
+	}
+	if d, err := digest.Parse(sel); err == nil {
+		r, err := e.cat.Get(ctx, d)
+		if err == nil && r.Name != name {
+			return catalog.Record{}, fmt.Errorf("reference %q: digest belongs to %s, not %s: %w", ref, r.Name, name, catalog.ErrNotFound)
+		}
+		return r, err
+	}
+	v, err := artifact.ParseVersion(sel)
+	if err != nil {
+		return catalog.Record{}, err
+	}
+	var want artifact.Platform
+	if platform != "" {
+		if want, err = artifact.ParsePlatform(platform); err != nil {
+			return catalog.Record{}, err
+		}
+	}
+	recs, err := e.cat.Versions(ctx, name)
+	if err != nil {
+		return catalog.Record{}, err
+	}
+	var found []catalog.Record
+	for _, r := range recs {
+		if r.Version.Equal(v) && r.Version.Metadata() == v.Metadata() && (platform == "" || r.Platform.Matches(want)) {
+			found = append(found, r)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return catalog.Record{}, fmt.Errorf("%s: no such version in the catalog: %w", ref, catalog.ErrNotFound)
+	case 1:
+		return found[0], nil
+	}
+	var ps []string
+	for _, r := range found {
+		ps = append(ps, r.Platform.String())
+	}
+	return catalog.Record{}, usageError{fmt.Errorf("%s exists for several platforms (%s): pick one with --platform", ref, strings.Join(ps, ", "))}
+}
+
+// isNotFound reports whether err means "absent" in the catalog or the store.
+func isNotFound(err error) bool { return errors.Is(err, catalog.ErrNotFound) }

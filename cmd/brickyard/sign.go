@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/brickyard/brickyard/catalog"
+	"github.com/brickyard/brickyard/sign"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/spf13/cobra"
+)
+
+func loadSigner(keyPath string) (*sign.Signer, error) {
+	pem, err := os.ReadFile(keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	s, err := sign.LoadSigner(pem, []byte(os.Getenv("COSIGN_PASSWORD")))
+	if err != nil {
+		return nil, fmt.Errorf("signing key %s: %w", keyPath, err)
+	}
+	return s, nil
+}
+
+func loadVerifier(keyPaths []string) (*sign.Verifier, error) {
+	if len(keyPaths) == 0 {
+		return nil, usageError{fmt.Errorf("no trusted public key: give --key PATH (repeatable)")}
+	}
+	var pems [][]byte
+	for _, p := range keyPaths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("trusted key: %w", err)
+		}
+		pems = append(pems, b)
+	}
+	v, err := sign.NewVerifier(pems...)
+	if err != nil {
+		return nil, fmt.Errorf("trusted keys %v: %w", keyPaths, err)
+	}
+	return v, nil
+}
+
+// signAndRecord signs the artifact rec names in the store, cosign-style, and
+// appends the signature to the catalog.
+func signAndRecord(ctx context.Context, e *env, s *sign.Signer, rec catalog.Record) (sign.Signature, error) {
+	desc := ocispec.Descriptor{MediaType: rec.MediaType, Digest: rec.Digest, Size: rec.Size}
+	sig, err := s.Sign(ctx, e.store, rec.Repository, rec.Repository, desc)
+	if err != nil {
+		return sign.Signature{}, fmt.Errorf("sign %s@%s: %w", rec.Name, rec.Version, err)
+	}
+	cs := catalog.Signature{KeyID: sig.KeyID, Digest: sig.Descriptor.Digest, At: time.Now().UTC()}
+	if err := e.cat.AddSignature(ctx, rec.Digest, cs); err != nil {
+		return sign.Signature{}, fmt.Errorf("record signature of %s@%s: %w", rec.Name, rec.Version, err)
+	}
+	return sig, nil
+}
+
+func newSignCmd(e *env) *cobra.Command {
+	var key, platform string
+	cmd := &cobra.Command{
+		Use:   "sign REF",
+		Short: "Sign an artifact (NAME@VERSION or digest) with a cosign key; the signature is stored as cosign stores it",
+		Long: `Sign the manifest digest of an artifact with a cosign private key (password
+from $COSIGN_PASSWORD). The signature is cosign's simple-signing payload,
+stored under cosign's sha256-<hex>.sig tag next to the artifact, and recorded
+in the catalog.`,
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			ctx := cmd.Context()
+			signer, err := loadSigner(key)
+			if err != nil {
+				return err
+			}
+			if err := e.open(ctx); err != nil {
+				return err
+			}
+			rec, err := e.lookup(ctx, argv[0], platform)
+			if err != nil {
+				return err
+			}
+			sig, err := signAndRecord(ctx, e, signer, rec)
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(map[string]string{"digest": rec.Digest.String(), "keyId": sig.KeyID, "tag": sig.Tag})
+			}
+			fmt.Fprintf(e.out, "signed %s@%s %s by %s (tag %s)\n", rec.Name, rec.Version, rec.Digest, sig.KeyID, sig.Tag)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&key, "key", "cosign.key", "cosign private key file")
+	cmd.Flags().StringVar(&platform, "platform", "", "pick the platform when a version has several")
+	return cmd
+}
+
+func newVerifyCmd(e *env) *cobra.Command {
+	var keys []string
+	var platform string
+	cmd := &cobra.Command{
+		Use:   "verify REF",
+		Short: "Verify an artifact's cosign signature against trusted public keys (exit 3 if not trusted)",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			ctx := cmd.Context()
+			v, err := loadVerifier(keys)
+			if err != nil {
+				return err
+			}
+			if err := e.open(ctx); err != nil {
+				return err
+			}
+			rec, err := e.lookup(ctx, argv[0], platform)
+			if err != nil {
+				return err
+			}
+			keyID, err := (sign.StoreVerifier{Store: e.store, Verifier: v}).Verify(ctx, rec.Repository, rec.Digest)
+			if err != nil {
+				return fmt.Errorf("verify %s@%s (%s): %w", rec.Name, rec.Version, rec.Digest, err)
+			}
+			if e.json {
+				return e.printJSON(map[string]string{"digest": rec.Digest.String(), "keyId": keyID, "verified": "true"})
+			}
+			fmt.Fprintf(e.out, "verified %s@%s %s, signed by %s\n", rec.Name, rec.Version, rec.Digest, keyID)
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&keys, "key", nil, "trusted cosign public key file (repeatable)")
+	cmd.Flags().StringVar(&platform, "platform", "", "pick the platform when a version has several")
+	return cmd
+}

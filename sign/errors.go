@@ -1,0 +1,25 @@
+package sign
+
+import (
+	"errors"
+
+	"github.com/brickyard/brickyard/internal/errdef"
+)
+
+// Sentinel errors; test with errors.Is. A verification failure is never the
+// same error as not-found or an I/O error.
+var (
+	// ErrUnsigned: the artifact has no signature at all. It is the same
+	// error as catalog.ErrUnsigned.
+	ErrUnsigned = errdef.ErrUnsigned
+	// ErrUntrusted: signatures exist, but none verifies with a trusted key.
+	ErrUntrusted = errors.New("no signature verifies with a trusted key")
+	// ErrInvalidSignature: a signature verifies but its payload is for
+	// another digest or another identity (repository), or is malformed or
+	// over the size cap.
+	ErrInvalidSignature = errors.New("invalid signature payload")
+	// ErrWrongPassword: the private key could not be decrypted.
+	ErrWrongPassword = errors.New("wrong password for the private key (COSIGN_PASSWORD)")
+	// ErrInvalidKey: a key file is not a PEM key brickyard can use.
+	ErrInvalidKey = errors.New("invalid key")
+)

@@ -1,0 +1,273 @@
+package sign
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/sigstore/cosign/v2/pkg/cosign"
+	"github.com/sigstore/cosign/v2/pkg/oci"
+	"github.com/sigstore/cosign/v2/pkg/oci/empty"
+	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
+	"github.com/sigstore/cosign/v2/pkg/oci/static"
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/signature/payload"
+
+	"github.com/brickyard/brickyard/internal/errdef"
+)
+
+// Reader is what verification needs of a store; registry stores satisfy it.
+type Reader interface {
+	Fetch(ctx context.Context, repo string, desc ocispec.Descriptor) (io.ReadCloser, error)
+	Resolve(ctx context.Context, repo, tag string) (ocispec.Descriptor, error)
+}
+
+// Writer is what signing needs of a store; registry stores satisfy it.
+type Writer interface {
+	Reader
+	PushBlob(ctx context.Context, repo string, expected ocispec.Descriptor, r io.Reader) (ocispec.Descriptor, error)
+	PushManifest(ctx context.Context, repo, mediaType string, manifest []byte) (ocispec.Descriptor, error)
+	Move(ctx context.Context, repo string, desc ocispec.Descriptor, tag string) error
+}
+
+// Size caps for what is read back from a store, in bytes.
+const (
+	maxSignatureManifest = 4 << 20
+	maxPayload           = 128 << 10
+	maxSignatures        = 1000
+)
+
+// cosign's annotation holding a layer's base64 signature.
+const sigAnnotation = "dev.cosignproject.cosign/signature"
+
+// SignatureTag returns cosign's tag for the signatures of manifest d:
+// "sha256-<hex>.sig".
+func SignatureTag(d digest.Digest) string {
+	return d.Algorithm().String() + "-" + d.Encoded() + ".sig"
+}
+
+// GenerateKeyPair returns a new ECDSA P-256 key pair in cosign's formats:
+// the private key as an "ENCRYPTED SIGSTORE PRIVATE KEY" PEM block
+// encrypted with password (what cosign reads with COSIGN_PASSWORD), the
+// public key as a PKIX "PUBLIC KEY" PEM block.
+func GenerateKeyPair(password []byte) (privatePEM, publicPEM []byte, err error) {
+	kb, err := cosign.GenerateKeyPair(func(bool) ([]byte, error) { return password, nil })
+	if err != nil {
+		return nil, nil, fmt.Errorf("generate key pair: %w", err)
+	}
+	return kb.PrivateBytes, kb.PublicBytes, nil
+}
+
+// KeyID returns the fingerprint of a public key: "SHA256:" and the
+// unpadded base64 of the SHA-256 of its DER SubjectPublicKeyInfo (the form
+// ssh-keygen -l prints).
+func KeyID(pub crypto.PublicKey) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInvalidKey, err)
+	}
+	sum := sha256.Sum256(der)
+	return "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:]), nil
+}
+
+// Signer signs artifacts the way `cosign sign --key` does.
+type Signer struct {
+	sv    signature.SignerVerifier
+	keyID string
+}
+
+// LoadSigner decrypts a cosign private key (as written by GenerateKeyPair or
+// `cosign generate-key-pair`) with password. Errors wrap ErrInvalidKey or
+// ErrWrongPassword.
+func LoadSigner(privatePEM, password []byte) (*Signer, error) {
+	sv, err := cosign.LoadPrivateKey(privatePEM, password, nil)
+	if err != nil {
+		// cosign wraps the decryption failure with fmt.Errorf without a
+		// sentinel, so its message is the only way to tell it apart.
+		if strings.HasPrefix(err.Error(), "decrypt:") {
+			return nil, ErrWrongPassword
+		}
+		return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
+	}
+	pub, err := sv.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
+	}
+	id, err := KeyID(pub)
+	if err != nil {
+		return nil, err
+	}
+	return &Signer{sv: sv, keyID: id}, nil
+}
+
+// KeyID returns the fingerprint of the signer's public key (see KeyID).
+func (s *Signer) KeyID() string { return s.keyID }
+
+// Signature describes a signature stored by Sign.
+type Signature struct {
+	Digest     digest.Digest      // of the signed manifest
+	KeyID      string             // of the signing key
+	Tag        string             // cosign's "sha256-<hex>.sig"
+	Descriptor ocispec.Descriptor // of the signature manifest the tag points at
+}
+
+// Sign signs the manifest desc in repository repo: cosign's simple-signing
+// payload ("cosign container image signature", with
+// critical.identity.docker-reference = identity and
+// critical.image.docker-manifest-digest = desc.Digest), ECDSA over its
+// SHA-256, stored as cosign stores it: a layer of the signature manifest
+// tagged SignatureTag(desc.Digest), appended to any signatures already
+// there. identity is the name verifiers will expect, e.g.
+// "127.0.0.1:5000/web" for a registry or "web" in a layout store.
+func (s *Signer) Sign(ctx context.Context, st Writer, repo, identity string, desc ocispec.Descriptor) (Signature, error) {
+	ref, err := name.NewDigest(identity+"@"+desc.Digest.String(), name.WeakValidation)
+	if err != nil {
+		return Signature{}, fmt.Errorf("sign %s@%s: identity %q: %w", repo, desc.Digest, identity, err)
+	}
+	body, err := payload.Cosign{Image: ref, ClaimedIdentity: identity}.MarshalJSON()
+	if err != nil {
+		return Signature{}, err
+	}
+	raw, err := s.sv.SignMessage(bytes.NewReader(body))
+	if err != nil {
+		return Signature{}, fmt.Errorf("sign %s@%s: %w", repo, desc.Digest, err)
+	}
+	sig, err := static.NewSignature(body, base64.StdEncoding.EncodeToString(raw))
+	if err != nil {
+		return Signature{}, err
+	}
+	tag := SignatureTag(desc.Digest)
+	existing, err := loadSignatures(ctx, st, repo, tag)
+	if err != nil && !errors.Is(err, errdef.ErrNotFound) {
+		return Signature{}, fmt.Errorf("sign %s@%s: %w", repo, desc.Digest, err)
+	}
+	sigs, err := mutate.AppendSignatures(empty.Signatures(), false, append(existing, sig)...)
+	if err != nil {
+		return Signature{}, err
+	}
+	sd, err := pushImage(ctx, st, repo, sigs)
+	if err != nil {
+		return Signature{}, fmt.Errorf("sign %s@%s: store signature: %w", repo, desc.Digest, err)
+	}
+	if err := st.Move(ctx, repo, sd, tag); err != nil {
+		return Signature{}, fmt.Errorf("sign %s@%s: tag %s: %w", repo, desc.Digest, tag, err)
+	}
+	return Signature{Digest: desc.Digest, KeyID: s.keyID, Tag: tag, Descriptor: sd}, nil
+}
+
+// pushImage stores a go-containerregistry image: layers and config first,
+// then the manifest.
+func pushImage(ctx context.Context, st Writer, repo string, img v1.Image) (ocispec.Descriptor, error) {
+	layers, err := img.Layers()
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	for _, l := range layers {
+		d, err := l.Digest()
+		if err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		size, err := l.Size()
+		if err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		rc, err := l.Compressed()
+		if err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		_, err = st.PushBlob(ctx, repo, ocispec.Descriptor{Digest: digest.Digest(d.String()), Size: size}, rc)
+		rc.Close()
+		if err != nil {
+			return ocispec.Descriptor{}, err
+		}
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	cfg, err := img.RawConfigFile()
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	cd := ocispec.Descriptor{MediaType: string(m.Config.MediaType), Digest: digest.Digest(m.Config.Digest.String()), Size: m.Config.Size}
+	if _, err := st.PushBlob(ctx, repo, cd, bytes.NewReader(cfg)); err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	raw, err := img.RawManifest()
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	mt, err := img.MediaType()
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return st.PushManifest(ctx, repo, string(mt), raw)
+}
+
+// loadSignatures reads the signatures under tag, each with all its layer
+// annotations, within the size caps. It returns an error wrapping
+// errdef.ErrNotFound if there is no such tag.
+func loadSignatures(ctx context.Context, st Reader, repo, tag string) ([]oci.Signature, error) {
+	desc, err := st.Resolve(ctx, repo, tag)
+	if err != nil {
+		return nil, err
+	}
+	if desc.Size > maxSignatureManifest {
+		return nil, fmt.Errorf("signature manifest %s of %d bytes: %w (limit %d)", tag, desc.Size, ErrInvalidSignature, maxSignatureManifest)
+	}
+	b, err := readAll(ctx, st, repo, desc, maxSignatureManifest)
+	if err != nil {
+		return nil, err
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("signature manifest %s: %w: %v", tag, ErrInvalidSignature, err)
+	}
+	if len(m.Layers) > maxSignatures {
+		return nil, fmt.Errorf("signature manifest %s holds %d signatures: %w (limit %d)", tag, len(m.Layers), ErrInvalidSignature, maxSignatures)
+	}
+	var out []oci.Signature
+	for _, l := range m.Layers {
+		if l.Size > maxPayload {
+			return nil, fmt.Errorf("signature payload %s of %d bytes: %w (limit %d)", l.Digest, l.Size, ErrInvalidSignature, maxPayload)
+		}
+		body, err := readAll(ctx, st, repo, l, maxPayload)
+		if err != nil {
+			return nil, err
+		}
+		sig, err := static.NewSignature(body, l.Annotations[sigAnnotation], static.WithAnnotations(l.Annotations))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sig)
+	}
+	return out, nil
+}
+
+func readAll(ctx context.Context, st Reader, repo string, desc ocispec.Descriptor, limit int64) ([]byte, error) {
+	rc, err := st.Fetch(ctx, repo, desc)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: over %d bytes: %w", desc.Digest, limit, ErrInvalidSignature)
+	}
+	return b, nil
+}
