@@ -1,0 +1,280 @@
+package sign_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/registry"
+	"github.com/brickyard/brickyard/registry/layout"
+	"github.com/brickyard/brickyard/sign"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+var (
+	keysOnce             sync.Once
+	privA, pubA, pubB    []byte
+	signerA              *sign.Signer
+	verifierA, verifierB *sign.Verifier
+)
+
+// keys makes two key pairs once: scrypt makes key generation slow on purpose.
+func keys(t *testing.T) {
+	t.Helper()
+	keysOnce.Do(func() {
+		var err error
+		if privA, pubA, err = sign.GenerateKeyPair([]byte("pw")); err != nil {
+			t.Fatal(err)
+		}
+		if _, pubB, err = sign.GenerateKeyPair([]byte("pw")); err != nil {
+			t.Fatal(err)
+		}
+		if signerA, err = sign.LoadSigner(privA, []byte("pw")); err != nil {
+			t.Fatal(err)
+		}
+		if verifierA, err = sign.NewVerifier(pubA); err != nil {
+			t.Fatal(err)
+		}
+		if verifierB, err = sign.NewVerifier(pubB); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// publish puts a real machine-image artifact into a layout store.
+func publish(t *testing.T, st *layout.Store, name, version string) ocispec.Descriptor {
+	t.Helper()
+	v, err := artifact.ParseVersion(version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &artifact.Artifact{Name: name, Kind: artifact.KindMachineImage, Version: v,
+		MachineImage: &artifact.MachineImage{Provider: "aws", Owner: "123456789012", Images: map[string]string{"eu-west-1": "ami-" + version}}}
+	e, err := registry.Publish(context.Background(), st, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.Descriptor
+}
+
+func TestSignVerify(t *testing.T) {
+	keys(t)
+	ctx := context.Background()
+	st, err := layout.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := publish(t, st, "web", "1.0.0")
+	sig, err := signerA.Sign(ctx, st, "web", "web", web)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sig.Tag != "sha256-"+web.Digest.Encoded()+".sig" || sig.KeyID != signerA.KeyID() || !strings.HasPrefix(sig.KeyID, "SHA256:") {
+		t.Errorf("signature %+v", sig)
+	}
+	got, err := verifierA.Verify(ctx, st, "web", "web", web.Digest)
+	if err != nil || got.Digest != web.Digest || got.KeyID != signerA.KeyID() {
+		t.Fatalf("Verify = %+v, %v", got, err)
+	}
+	keyID, err := sign.StoreVerifier{Store: st, Verifier: verifierA}.Verify(ctx, "web", web.Digest)
+	if err != nil || keyID != signerA.KeyID() {
+		t.Fatalf("StoreVerifier = %q, %v", keyID, err)
+	}
+
+	// The signature manifest is cosign's: one simple-signing layer per
+	// signature, the base64 signature in its annotation.
+	m := sigManifest(t, st, "web", sig.Tag)
+	if len(m.Layers) != 1 || m.Layers[0].MediaType != "application/vnd.dev.cosign.simplesigning.v1+json" ||
+		m.Layers[0].Annotations["dev.cosignproject.cosign/signature"] == "" {
+		t.Fatalf("signature manifest %+v", m)
+	}
+	var p struct {
+		Critical struct {
+			Identity struct {
+				DockerReference string `json:"docker-reference"`
+			} `json:"identity"`
+			Image struct {
+				Digest string `json:"docker-manifest-digest"`
+			} `json:"image"`
+			Type string `json:"type"`
+		} `json:"critical"`
+	}
+	if err := json.Unmarshal(blob(t, st, "web", m.Layers[0]), &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Critical.Type != "cosign container image signature" || p.Critical.Image.Digest != web.Digest.String() || p.Critical.Identity.DockerReference != "web" {
+		t.Errorf("payload %+v", p)
+	}
+
+	// A second key appends; both verify; the same signature again is not duplicated.
+	if _, err := signerA.Sign(ctx, st, "web", "web", web); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sigManifest(t, st, "web", sig.Tag).Layers); n != 2 {
+		// ECDSA signatures are randomised, so signing twice adds a layer.
+		t.Errorf("%d signature layers after signing twice, want 2", n)
+	}
+	both, err := sign.NewVerifier(pubB, pubA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := both.Verify(ctx, st, "web", "web", web.Digest); err != nil {
+		t.Errorf("a policy trusting A among others: %v", err)
+	}
+}
+
+func sigManifest(t *testing.T, st *layout.Store, repo, tag string) ocispec.Manifest {
+	t.Helper()
+	d, err := st.Resolve(context.Background(), repo, tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(blob(t, st, repo, d), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func blob(t *testing.T, st *layout.Store, repo string, d ocispec.Descriptor) []byte {
+	t.Helper()
+	rc, err := st.Fetch(context.Background(), repo, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// forge stores a signature manifest for target whose only layer is
+// payload signed (or not) as given, under target's signature tag.
+func forge(t *testing.T, st *layout.Store, repo string, target digest.Digest, payload []byte, b64sig string) {
+	t.Helper()
+	ctx := context.Background()
+	pd, err := st.PushBlob(ctx, repo, ocispec.Descriptor{}, bytes.NewReader(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pd.MediaType = "application/vnd.dev.cosign.simplesigning.v1+json"
+	pd.Annotations = map[string]string{"dev.cosignproject.cosign/signature": b64sig}
+	cfg := []byte(`{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":[]}}`)
+	cd, err := st.PushBlob(ctx, repo, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig}, bytes.NewReader(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: []ocispec.Descriptor{pd}}
+	m.SchemaVersion = 2
+	body, _ := json.Marshal(m)
+	md, err := st.PushManifest(ctx, repo, ocispec.MediaTypeImageManifest, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Move(ctx, repo, md, sign.SignatureTag(target)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAttacksRefused(t *testing.T) {
+	keys(t)
+	ctx := context.Background()
+	st, err := layout.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := publish(t, st, "web", "1.0.0")
+	other := publish(t, st, "web", "2.0.0")
+	if _, err := signerA.Sign(ctx, st, "web", "web", web); err != nil {
+		t.Fatal(err)
+	}
+	goodLayer := sigManifest(t, st, "web", sign.SignatureTag(web.Digest)).Layers[0]
+	goodPayload := blob(t, st, "web", goodLayer)
+	goodSig := goodLayer.Annotations["dev.cosignproject.cosign/signature"]
+
+	// Wrong key.
+	if _, err := verifierB.Verify(ctx, st, "web", "web", web.Digest); !errors.Is(err, sign.ErrUntrusted) {
+		t.Errorf("wrong key: %v, want ErrUntrusted", err)
+	}
+	// Unsigned, distinct from not found and from untrusted.
+	if _, err := verifierA.Verify(ctx, st, "web", "web", other.Digest); !errors.Is(err, sign.ErrUnsigned) || errors.Is(err, registry.ErrNotFound) {
+		t.Errorf("unsigned: %v, want ErrUnsigned", err)
+	}
+	// A valid signature of web@1.0.0 replayed as the signature of 2.0.0:
+	// it verifies cryptographically but names another digest.
+	forge(t, st, "web", other.Digest, goodPayload, goodSig)
+	if _, err := verifierA.Verify(ctx, st, "web", "web", other.Digest); !errors.Is(err, sign.ErrInvalidSignature) {
+		t.Errorf("payload for another digest: %v, want ErrInvalidSignature", err)
+	}
+	// The artifact and its signature copied into another repository: the
+	// payload still names "web".
+	body := blob(t, st, "web", web)
+	cfgAndLayers(t, st, "web", "mirror", body)
+	if _, err := st.PushManifest(ctx, "mirror", web.MediaType, body); err != nil {
+		t.Fatal(err)
+	}
+	forge(t, st, "mirror", web.Digest, goodPayload, goodSig)
+	if _, err := verifierA.Verify(ctx, st, "mirror", "mirror", web.Digest); !errors.Is(err, sign.ErrInvalidSignature) {
+		t.Errorf("signature replayed from another repository: %v, want ErrInvalidSignature", err)
+	}
+	// Tampered signature bytes.
+	raw, _ := base64.StdEncoding.DecodeString(goodSig)
+	raw[len(raw)-1] ^= 0xff
+	forge(t, st, "web", web.Digest, goodPayload, base64.StdEncoding.EncodeToString(raw))
+	if _, err := verifierA.Verify(ctx, st, "web", "web", web.Digest); !errors.Is(err, sign.ErrUntrusted) {
+		t.Errorf("tampered signature: %v, want ErrUntrusted", err)
+	}
+	// Tampered payload (another digest) with the original signature.
+	forge(t, st, "web", web.Digest, bytes.Replace(goodPayload, []byte(web.Digest.Encoded()[:8]), []byte("00000000"), 1), goodSig)
+	if _, err := verifierA.Verify(ctx, st, "web", "web", web.Digest); !errors.Is(err, sign.ErrUntrusted) {
+		t.Errorf("tampered payload: %v, want ErrUntrusted", err)
+	}
+	// A payload over the size cap is refused before it is read whole.
+	forge(t, st, "web", web.Digest, bytes.Repeat([]byte("x"), 200<<10), goodSig)
+	if _, err := verifierA.Verify(ctx, st, "web", "web", web.Digest); !errors.Is(err, sign.ErrInvalidSignature) {
+		t.Errorf("oversized payload: %v, want ErrInvalidSignature", err)
+	}
+}
+
+// cfgAndLayers copies the config and layers of manifest body from one
+// repository to another.
+func cfgAndLayers(t *testing.T, st *layout.Store, from, to string, body []byte) {
+	t.Helper()
+	var m ocispec.Manifest
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range append([]ocispec.Descriptor{m.Config}, m.Layers...) {
+		if _, err := st.PushBlob(context.Background(), to, d, bytes.NewReader(blob(t, st, from, d))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestKeys(t *testing.T) {
+	keys(t)
+	if _, err := sign.LoadSigner(privA, []byte("wrong")); !errors.Is(err, sign.ErrWrongPassword) {
+		t.Errorf("wrong password: %v", err)
+	}
+	if _, err := sign.LoadSigner([]byte("-----BEGIN NOTHING-----\n"), []byte("pw")); !errors.Is(err, sign.ErrInvalidKey) {
+		t.Errorf("malformed private key: %v", err)
+	}
+	for _, bad := range [][]byte{nil, []byte("not pem"), []byte("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"), privA} {
+		if _, err := sign.NewVerifier(bad); !errors.Is(err, sign.ErrInvalidKey) {
+			t.Errorf("NewVerifier(%.20q): %v", bad, err)
+		}
+	}
+	if _, err := sign.NewVerifier(); !errors.Is(err, sign.ErrInvalidKey) {
+		t.Errorf("NewVerifier(): %v", err)
+	}
+}
