@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -254,9 +253,6 @@ func references(mediaType string, b []byte) ([]ocispec.Descriptor, error) {
 	return out, nil
 }
 
-// tagRe is the OCI distribution tag grammar.
-var tagRe = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
-
 // Tag implements registry.Tagger: tags are immutable.
 func (s *Store) Tag(ctx context.Context, repo string, desc ocispec.Descriptor, tag string) error {
 	return s.setTag(ctx, repo, desc, tag, false)
@@ -272,8 +268,8 @@ func (s *Store) setTag(ctx context.Context, repo string, desc ocispec.Descriptor
 	if err != nil {
 		return err
 	}
-	if !tagRe.MatchString(tag) {
-		return fmt.Errorf("%s: tag %q: %w (want [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127})", repo, tag, registry.ErrInvalidRef)
+	if err := registry.ValidateTag(tag); err != nil {
+		return fmt.Errorf("%s: %w", repo, err)
 	}
 	if ok, err := s.Exists(ctx, repo, desc); err != nil {
 		return err

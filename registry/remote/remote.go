@@ -1,0 +1,618 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/registry"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	ggcr "github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+var _ registry.Store = (*Store)(nil)
+
+// Store is a registry.Store over one OCI distribution registry (per the OCI
+// distribution spec v1.1). Repository names given to its methods are joined
+// to the store's namespace: New("127.0.0.1:5000/team") stores "web" at
+// 127.0.0.1:5000/team/web.
+type Store struct {
+	reg       name.Registry
+	namespace string
+	keychain  authn.Keychain
+	auth      authn.Authenticator
+	base      http.RoundTripper
+
+	mu         sync.Mutex
+	transports map[string]http.RoundTripper // repository (+ "#once") → authenticated transport
+}
+
+// Option configures a Store.
+type Option func(*options) error
+
+type options struct {
+	insecure  bool
+	auth      authn.Authenticator
+	keychain  authn.Keychain
+	transport http.RoundTripper
+}
+
+// WithInsecure allows plain HTTP. Loopback registries (127.0.0.1, ::1,
+// localhost) always may use plain HTTP.
+func WithInsecure() Option { return func(o *options) error { o.insecure = true; return nil } }
+
+// WithAuth uses explicit credentials instead of the docker config.json
+// keychain (authn.DefaultKeychain, which also runs credential helpers).
+func WithAuth(a authn.Authenticator) Option {
+	return func(o *options) error {
+		if a == nil {
+			return errors.New("remote.WithAuth: nil authenticator")
+		}
+		o.auth = a
+		return nil
+	}
+}
+
+// WithKeychain resolves credentials per repository through k.
+func WithKeychain(k authn.Keychain) Option {
+	return func(o *options) error {
+		if k == nil {
+			return errors.New("remote.WithKeychain: nil keychain")
+		}
+		o.keychain = k
+		return nil
+	}
+}
+
+// WithTransport sets the base HTTP transport, e.g. for custom TLS roots.
+// Retries and authentication are layered on top of it.
+func WithTransport(t http.RoundTripper) Option {
+	return func(o *options) error { o.transport = t; return nil }
+}
+
+// New returns a Store for the registry host (and optional namespace) in
+// target, e.g. "registry.example:5000" or "127.0.0.1:5000/team". Credentials
+// come from the docker config.json and credential helpers unless WithAuth or
+// WithKeychain say otherwise. It returns an error wrapping
+// registry.ErrInvalidRef if target does not parse.
+func New(target string, opts ...Option) (*Store, error) {
+	o := options{keychain: authn.DefaultKeychain, transport: ggcr.DefaultTransport}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	host, ns, _ := strings.Cut(strings.TrimSuffix(target, "/"), "/")
+	nameOpts := []name.Option{name.StrictValidation}
+	if o.insecure || isLoopback(host) {
+		nameOpts = append(nameOpts, name.Insecure)
+	}
+	reg, err := name.NewRegistry(host, nameOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("registry %q: %w: %v", target, registry.ErrInvalidRef, err)
+	}
+	if ns != "" {
+		if err := artifact.ValidateName(ns); err != nil {
+			return nil, fmt.Errorf("registry %q: namespace: %w", target, err)
+		}
+	}
+	s := &Store{reg: reg, namespace: ns, base: o.transport, transports: map[string]http.RoundTripper{}}
+	if o.auth != nil {
+		s.auth = o.auth
+	} else {
+		s.keychain = o.keychain
+	}
+	return s, nil
+}
+
+func isLoopback(host string) bool {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(h, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+// String returns the registry and namespace, e.g. "127.0.0.1:5000/team".
+func (s *Store) String() string {
+	if s.namespace == "" {
+		return s.reg.Name()
+	}
+	return s.reg.Name() + "/" + s.namespace
+}
+
+func (s *Store) repository(repo string) (name.Repository, error) {
+	if err := artifact.ValidateName(repo); err != nil {
+		return name.Repository{}, fmt.Errorf("%s: %w", s, err)
+	}
+	full := repo
+	if s.namespace != "" {
+		full = s.namespace + "/" + repo
+	}
+	return s.reg.Repo(full), nil
+}
+
+func (s *Store) authOption(r name.Repository) ggcr.Option {
+	if s.auth != nil {
+		return ggcr.WithAuth(s.auth)
+	}
+	return ggcr.WithAuthFromKeychain(s.keychain)
+}
+
+func (s *Store) remoteOptions(ctx context.Context, r name.Repository) []ggcr.Option {
+	return []ggcr.Option{ggcr.WithContext(ctx), ggcr.WithTransport(s.base), s.authOption(r)}
+}
+
+// client returns an HTTP client authenticated for push and pull on r, for
+// the blob calls go-containerregistry has no API for (a HEAD, an upload of
+// a blob whose digest is known only at the end). Its requests are retried
+// on 5xx, 429 and resets unless once is set: a streamed body cannot be
+// replayed, so the PATCH that carries it must not be.
+func (s *Store) client(ctx context.Context, r name.Repository, once bool) (*http.Client, error) {
+	key := r.String()
+	if once {
+		key += "#once"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.transports[key]; ok {
+		return &http.Client{Transport: t}, nil
+	}
+	auth := s.auth
+	if auth == nil {
+		var err error
+		if auth, err = s.keychain.Resolve(r); err != nil {
+			return nil, fmt.Errorf("%s: credentials: %w", r, err)
+		}
+	}
+	base := s.base
+	if !once {
+		base = transport.NewRetry(base, transport.WithRetryStatusCodes(retryCodes...))
+	}
+	t, err := transport.NewWithContext(ctx, r.Registry, auth, base, []string{r.Scope(transport.PushScope)})
+	if err != nil {
+		return nil, s.wrap(r, "authenticate", err)
+	}
+	s.transports[key] = t
+	return &http.Client{Transport: t}, nil
+}
+
+// retryCodes are the answers worth asking again.
+var retryCodes = []int{http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+	http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
+
+func (s *Store) url(r name.Repository, path string) string {
+	return fmt.Sprintf("%s://%s/v2/%s/%s", r.Scheme(), r.RegistryStr(), r.RepositoryStr(), path)
+}
+
+// wrap maps a registry error to brickyard's sentinels and names the
+// registry, repository and step.
+func (s *Store) wrap(r name.Repository, step string, err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		switch {
+		case te.StatusCode == http.StatusNotFound:
+			return fmt.Errorf("%s: %s: %w (%v)", r, step, registry.ErrNotFound, err)
+		case te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden:
+			return fmt.Errorf("%s: %s: access denied (%v): log in with `docker login %s` or set credentials in ~/.docker/config.json", r, step, err, r.RegistryStr())
+		}
+		for _, d := range te.Errors {
+			switch d.Code {
+			case transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode, transport.BlobUnknownErrorCode:
+				return fmt.Errorf("%s: %s: %w (%v)", r, step, registry.ErrNotFound, err)
+			}
+		}
+	}
+	return fmt.Errorf("%s: %s: %w", r, step, err)
+}
+
+func isManifest(mediaType string) bool {
+	switch mediaType {
+	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex,
+		string(types.DockerManifestSchema2), string(types.DockerManifestList):
+		return true
+	}
+	return false
+}
+
+// Fetch implements registry.Fetcher. Manifests are read whole (at most
+// artifact.MaxManifestSize bytes) and checked against desc; blobs stream and
+// are checked at EOF.
+func (s *Store) Fetch(ctx context.Context, repo string, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	r, err := s.repository(repo)
+	if err != nil {
+		return nil, err
+	}
+	if isManifest(desc.MediaType) {
+		b, err := s.fetchManifest(ctx, r, desc.Digest.String())
+		if err != nil {
+			return nil, err
+		}
+		if digest.FromBytes(b) != desc.Digest || (desc.Size > 0 && int64(len(b)) != desc.Size) {
+			return nil, fmt.Errorf("%s: manifest %s: %w", r, desc.Digest, registry.ErrDigestMismatch)
+		}
+		return io.NopCloser(bytes.NewReader(b)), nil
+	}
+	c, err := s.client(ctx, r, false)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url(r, "blobs/"+desc.Digest.String()), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, s.wrap(r, "fetch blob "+desc.Digest.String(), err)
+	}
+	if err := transport.CheckError(resp, http.StatusOK); err != nil {
+		resp.Body.Close()
+		return nil, s.wrap(r, "fetch blob "+desc.Digest.String(), err)
+	}
+	return newVerifier(resp.Body, desc, r.String()), nil
+}
+
+func (s *Store) fetchManifest(ctx context.Context, r name.Repository, ref string) ([]byte, error) {
+	var nref name.Reference
+	var err error
+	if strings.Contains(ref, ":") {
+		nref, err = name.NewDigest(r.String() + "@" + ref)
+	} else {
+		nref, err = name.NewTag(r.String() + ":" + ref)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %q: %w: %v", r, ref, registry.ErrInvalidRef, err)
+	}
+	d, err := ggcr.Get(nref, s.remoteOptions(ctx, r)...)
+	if err != nil {
+		return nil, s.wrap(r, "fetch manifest "+ref, err)
+	}
+	if len(d.Manifest) > artifact.MaxManifestSize {
+		return nil, fmt.Errorf("%s: manifest %s: %d bytes: %w", r, ref, len(d.Manifest), registry.ErrTooLarge)
+	}
+	return d.Manifest, nil
+}
+
+// Exists implements registry.Exister with a HEAD request.
+func (s *Store) Exists(ctx context.Context, repo string, desc ocispec.Descriptor) (bool, error) {
+	r, err := s.repository(repo)
+	if err != nil {
+		return false, err
+	}
+	kind := "blobs/"
+	if isManifest(desc.MediaType) {
+		kind = "manifests/"
+	}
+	c, err := s.client(ctx, r, false)
+	if err != nil {
+		return false, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, s.url(r, kind+desc.Digest.String()), nil)
+	if err != nil {
+		return false, err
+	}
+	if kind == "manifests/" {
+		req.Header.Set("Accept", strings.Join(manifestAccept, ","))
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return false, s.wrap(r, "check "+desc.Digest.String(), err)
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return true, nil
+	case http.StatusNotFound:
+		return false, nil
+	}
+	return false, s.wrap(r, "check "+desc.Digest.String(), transport.CheckError(resp, http.StatusOK))
+}
+
+var manifestAccept = []string{ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex,
+	string(types.DockerManifestSchema2), string(types.DockerManifestList)}
+
+// PushBlob implements registry.BlobPusher: a blob the registry already has
+// (HEAD) is skipped without reading r; otherwise r is streamed in one PATCH
+// while it is hashed, and the upload is committed with the digest computed
+// on the way (per the distribution spec, the registry itself refuses a
+// mismatch). An upload that fails is never committed.
+func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Descriptor, rd io.Reader) (ocispec.Descriptor, error) {
+	r, err := s.repository(repo)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if expected.Digest != "" {
+		if err := expected.Digest.Validate(); err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("%s: blob digest %q: %w", r, expected.Digest, registry.ErrInvalidRef)
+		}
+		if ok, err := s.Exists(ctx, repo, expected); err != nil {
+			return ocispec.Descriptor{}, err
+		} else if ok {
+			return expected, nil
+		}
+	}
+	c, err := s.client(ctx, r, false)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	once, err := s.client(ctx, r, true)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	step := "push blob"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url(r, "blobs/uploads/"), nil)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return ocispec.Descriptor{}, s.wrap(r, step+": start upload", err)
+	}
+	resp.Body.Close()
+	if err := transport.CheckError(resp, http.StatusAccepted); err != nil {
+		return ocispec.Descriptor{}, s.wrap(r, step+": start upload", err)
+	}
+	loc, err := location(req.URL, resp)
+	if err != nil {
+		return ocispec.Descriptor{}, s.wrap(r, step, err)
+	}
+	h := sha256.New()
+	cr := &countingReader{r: io.TeeReader(rd, h)}
+	req, err = http.NewRequestWithContext(ctx, http.MethodPatch, loc.String(), io.NopCloser(cr))
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err = once.Do(req)
+	if err != nil {
+		return ocispec.Descriptor{}, s.wrap(r, step+": upload", err)
+	}
+	resp.Body.Close()
+	if err := transport.CheckError(resp, http.StatusAccepted, http.StatusNoContent, http.StatusCreated); err != nil {
+		return ocispec.Descriptor{}, s.wrap(r, step+": upload", err)
+	}
+	// The upload is not committed yet: a mismatch leaves nothing behind.
+	got := ocispec.Descriptor{MediaType: expected.MediaType, Digest: digestOf(h), Size: cr.n}
+	if expected.Digest != "" && (got.Digest != expected.Digest || got.Size != expected.Size) {
+		return ocispec.Descriptor{}, fmt.Errorf("%s: push blob: got %s (%d bytes), want %s (%d bytes): %w",
+			r, got.Digest, got.Size, expected.Digest, expected.Size, registry.ErrDigestMismatch)
+	}
+	if loc, err = location(loc, resp); err != nil {
+		return ocispec.Descriptor{}, s.wrap(r, step, err)
+	}
+	q := loc.Query()
+	q.Set("digest", got.Digest.String())
+	loc.RawQuery = q.Encode()
+	req, err = http.NewRequestWithContext(ctx, http.MethodPut, loc.String(), nil)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	resp, err = c.Do(req)
+	if err != nil {
+		return ocispec.Descriptor{}, s.wrap(r, step+": commit", err)
+	}
+	resp.Body.Close()
+	if err := transport.CheckError(resp, http.StatusCreated); err != nil {
+		return ocispec.Descriptor{}, s.wrap(r, step+": commit", err)
+	}
+	return got, nil
+}
+
+func digestOf(h hash.Hash) digest.Digest { return digest.NewDigest(digest.SHA256, h) }
+
+func location(base *url.URL, resp *http.Response) (*url.URL, error) {
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return nil, errors.New("registry sent no upload Location")
+	}
+	u, err := base.Parse(loc)
+	if err != nil {
+		return nil, fmt.Errorf("upload Location %q: %w", loc, err)
+	}
+	return u, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// rawManifest lets go-containerregistry PUT manifest bytes as they are.
+type rawManifest struct {
+	body      []byte
+	mediaType string
+}
+
+func (m rawManifest) RawManifest() ([]byte, error)        { return m.body, nil }
+func (m rawManifest) MediaType() (types.MediaType, error) { return types.MediaType(m.mediaType), nil }
+
+// PushManifest implements registry.ManifestPusher: it checks that every
+// blob and manifest the manifest references is in the repository (the
+// subject may be absent, as the OCI spec allows), then PUTs it by digest.
+func (s *Store) PushManifest(ctx context.Context, repo, mediaType string, manifest []byte) (ocispec.Descriptor, error) {
+	r, err := s.repository(repo)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if len(manifest) > artifact.MaxManifestSize {
+		return ocispec.Descriptor{}, fmt.Errorf("%s: manifest of %d bytes: %w", r, len(manifest), registry.ErrTooLarge)
+	}
+	refs, err := references(mediaType, manifest)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", r, err)
+	}
+	for _, d := range refs {
+		ok, err := s.Exists(ctx, repo, d)
+		if err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		if !ok {
+			return ocispec.Descriptor{}, fmt.Errorf("%s: manifest references %s, which the registry does not have: %w", r, d.Digest, registry.ErrNotFound)
+		}
+	}
+	desc := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(manifest), Size: int64(len(manifest))}
+	ref := r.Digest(desc.Digest.String())
+	if err := ggcr.Put(ref, rawManifest{manifest, mediaType}, s.remoteOptions(ctx, r)...); err != nil {
+		return ocispec.Descriptor{}, s.wrap(r, "push manifest "+desc.Digest.String(), err)
+	}
+	return desc, nil
+}
+
+// references lists what a manifest or index needs to be present.
+func references(mediaType string, b []byte) ([]ocispec.Descriptor, error) {
+	var m struct {
+		MediaType string               `json:"mediaType"`
+		Config    *ocispec.Descriptor  `json:"config"`
+		Layers    []ocispec.Descriptor `json:"layers"`
+		Manifests []ocispec.Descriptor `json:"manifests"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("manifest is not JSON: %w: %v", registry.ErrInvalidRef, err)
+	}
+	// mediaType is only RECOMMENDED in a manifest (umoci omits it); when
+	// present it must agree.
+	if m.MediaType != "" && m.MediaType != mediaType {
+		return nil, fmt.Errorf("manifest says mediaType %q, pushed as %q: %w", m.MediaType, mediaType, artifact.ErrInvalidManifest)
+	}
+	var out []ocispec.Descriptor
+	if m.Config != nil {
+		out = append(out, *m.Config)
+	}
+	out = append(out, m.Layers...)
+	return append(out, m.Manifests...), nil
+}
+
+// Tag implements registry.Tagger. The registry protocol has no
+// compare-and-set, so immutability is checked just before the PUT; two
+// publishers racing on one tag within that window is the one case it cannot
+// catch.
+func (s *Store) Tag(ctx context.Context, repo string, desc ocispec.Descriptor, tag string) error {
+	cur, err := s.Resolve(ctx, repo, tag)
+	switch {
+	case err == nil && cur.Digest == desc.Digest:
+		return nil
+	case err == nil:
+		return fmt.Errorf("%s/%s:%s points at %s, not %s: %w", s, repo, tag, cur.Digest, desc.Digest, registry.ErrImmutableTag)
+	case !errors.Is(err, registry.ErrNotFound):
+		return err
+	}
+	return s.Move(ctx, repo, desc, tag)
+}
+
+// Move implements registry.Tagger: it PUTs the manifest desc under tag.
+func (s *Store) Move(ctx context.Context, repo string, desc ocispec.Descriptor, tag string) error {
+	r, err := s.repository(repo)
+	if err != nil {
+		return err
+	}
+	if err := registry.ValidateTag(tag); err != nil {
+		return fmt.Errorf("%s: %w", r, err)
+	}
+	t, err := name.NewTag(r.String()+":"+tag, name.StrictValidation)
+	if err != nil {
+		return fmt.Errorf("%s: tag %q: %w", r, tag, registry.ErrInvalidRef)
+	}
+	body, err := s.fetchManifest(ctx, r, desc.Digest.String())
+	if err != nil {
+		return err
+	}
+	if err := ggcr.Put(t, rawManifest{body, desc.MediaType}, s.remoteOptions(ctx, r)...); err != nil {
+		return s.wrap(r, "tag "+tag, err)
+	}
+	return nil
+}
+
+// Resolve implements registry.Resolver with a HEAD on the tag.
+func (s *Store) Resolve(ctx context.Context, repo, tag string) (ocispec.Descriptor, error) {
+	r, err := s.repository(repo)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	if err := registry.ValidateTag(tag); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", r, err)
+	}
+	t, err := name.NewTag(r.String()+":"+tag, name.StrictValidation)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("%s: tag %q: %w", r, tag, registry.ErrInvalidRef)
+	}
+	d, err := ggcr.Head(t, s.remoteOptions(ctx, r)...)
+	if err != nil {
+		return ocispec.Descriptor{}, s.wrap(r, "resolve "+tag, err)
+	}
+	return toOCI(d), nil
+}
+
+func toOCI(d *v1.Descriptor) ocispec.Descriptor {
+	return ocispec.Descriptor{MediaType: string(d.MediaType), Digest: digest.Digest(d.Digest.String()), Size: d.Size, ArtifactType: d.ArtifactType}
+}
+
+// Tags implements registry.TagLister, following the registry's pages.
+func (s *Store) Tags(ctx context.Context, repo string) ([]string, error) {
+	r, err := s.repository(repo)
+	if err != nil {
+		return nil, err
+	}
+	tags, err := ggcr.List(r, s.remoteOptions(ctx, r)...)
+	if err != nil {
+		return nil, s.wrap(r, "list tags", err)
+	}
+	sort.Strings(tags)
+	return tags, nil
+}
+
+// Delete implements registry.Deleter (the registry must allow deletes). A
+// delete by digest removes the tags too on the CNCF distribution registry;
+// on registries where it does not, the tags still pointing at desc are
+// deleted one by one.
+func (s *Store) Delete(ctx context.Context, repo string, desc ocispec.Descriptor) error {
+	r, err := s.repository(repo)
+	if err != nil {
+		return err
+	}
+	if err := ggcr.Delete(r.Digest(desc.Digest.String()), s.remoteOptions(ctx, r)...); err != nil {
+		return s.wrap(r, "delete "+desc.Digest.String(), err)
+	}
+	tags, err := s.Tags(ctx, repo)
+	if errors.Is(err, registry.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, tag := range tags {
+		if d, err := s.Resolve(ctx, repo, tag); err == nil && d.Digest == desc.Digest {
+			if err := ggcr.Delete(r.Tag(tag), s.remoteOptions(ctx, r)...); err != nil {
+				return s.wrap(r, "delete tag "+tag, err)
+			}
+		}
+	}
+	return nil
+}
