@@ -36,12 +36,6 @@ type Store struct {
 	mu   sync.Mutex // serialises index.json updates within the process; flock does across processes
 }
 
-// copyBufferSize is the read size used to stream blobs in; large reads keep
-// the one-pass hash-and-write near disk speed.
-const copyBufferSize = 1 << 20
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
-
 // New returns a Store rooted at root, creating the directory if needed.
 func New(root string) (*Store, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
@@ -124,9 +118,10 @@ func (s *Store) Fetch(ctx context.Context, repo string, desc ocispec.Descriptor)
 }
 
 // PushBlob implements registry.BlobPusher, containerd-style: the bytes go
-// to a temporary file in the repository's blob directory through a SHA-256
-// hash in one pass, are synced, and are renamed into place only when digest
-// and size match. A blob already present is not read again.
+// to a temporary file in the repository's blob directory and through a
+// SHA-256 hash in one pass (see ingest), are synced, and are renamed into
+// place only when digest and size match. A blob already present is not read
+// again.
 func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Descriptor, r io.Reader) (ocispec.Descriptor, error) {
 	dir, err := s.dir(repo)
 	if err != nil {
@@ -157,20 +152,14 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 			os.Remove(tmp.Name())
 		}
 	}()
-	h := sha256.New()
-	bp := bufPool.Get().(*[]byte)
-	n, err := io.CopyBuffer(io.MultiWriter(tmp, h), &ctxReader{ctx: ctx, r: r}, *bp)
-	bufPool.Put(bp)
+	d, n, err := ingest(ctx, tmp, r)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: push blob: %w", repo, err)
 	}
-	got := ocispec.Descriptor{MediaType: expected.MediaType, Digest: digest.NewDigest(digest.SHA256, h), Size: n}
+	got := ocispec.Descriptor{MediaType: expected.MediaType, Digest: d, Size: n}
 	if expected.Digest != "" && (got.Digest != expected.Digest || got.Size != expected.Size) {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: push blob: got %s (%d bytes), want %s (%d bytes): %w",
 			repo, got.Digest, got.Size, expected.Digest, expected.Size, registry.ErrDigestMismatch)
-	}
-	if err := tmp.Sync(); err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("%s: push blob: %w", repo, err)
 	}
 	if err := tmp.Close(); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: push blob: %w", repo, err)
@@ -180,19 +169,6 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 	}
 	committed = true
 	return got, syncDir(filepath.Join(dir, "blobs", "sha256"))
-}
-
-// ctxReader stops a copy when its context is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(b []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(b)
 }
 
 // PushManifest implements registry.ManifestPusher. Every blob and manifest
