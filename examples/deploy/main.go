@@ -64,7 +64,11 @@ func resolve(ctx context.Context, home, keyPath, platform, name, constraint stri
 	if err != nil {
 		return catalog.Record{}, err
 	}
-	cat, err := sqlite.Open(ctx, filepath.Join(home, "catalog.db"))
+	dbPath := filepath.Join(home, "catalog.db")
+	if _, err := os.Stat(dbPath); err != nil {
+		return catalog.Record{}, fmt.Errorf("no catalog at %s (publish with brickyard first): %w", dbPath, err)
+	}
+	cat, err := sqlite.Open(ctx, dbPath)
 	if err != nil {
 		return catalog.Record{}, err
 	}
