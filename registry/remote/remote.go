@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -39,10 +40,12 @@ type Store struct {
 	namespace string
 	keychain  authn.Keychain
 	auth      authn.Authenticator
-	base      http.RoundTripper
+	base      http.RoundTripper // the caller's transport, no retries
+	retry     Retry
+	retrying  http.RoundTripper // base with retries, for every replayable request
 
 	mu         sync.Mutex
-	transports map[string]http.RoundTripper // repository (+ "#once") → authenticated transport
+	transports map[string]http.RoundTripper // repository → authenticated transport
 }
 
 // Option configures a Store.
@@ -53,7 +56,10 @@ type options struct {
 	auth      authn.Authenticator
 	keychain  authn.Keychain
 	transport http.RoundTripper
+	retry     Retry
 }
+
+var errInvalidRetry = errors.New("remote.WithRetry: want Attempts ≥ 1 and 0 ≤ MinWait ≤ MaxWait")
 
 // WithInsecure allows plain HTTP. Loopback registries (127.0.0.1, ::1,
 // localhost) always may use plain HTTP.
@@ -94,7 +100,7 @@ func WithTransport(t http.RoundTripper) Option {
 // WithKeychain say otherwise. It returns an error wrapping
 // registry.ErrInvalidRef if target does not parse.
 func New(target string, opts ...Option) (*Store, error) {
-	o := options{keychain: authn.DefaultKeychain, transport: ggcr.DefaultTransport}
+	o := options{keychain: authn.DefaultKeychain, transport: ggcr.DefaultTransport, retry: DefaultRetry}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -114,7 +120,8 @@ func New(target string, opts ...Option) (*Store, error) {
 			return nil, fmt.Errorf("registry %q: namespace: %w", target, err)
 		}
 	}
-	s := &Store{reg: reg, namespace: ns, base: o.transport, transports: map[string]http.RoundTripper{}}
+	s := &Store{reg: reg, namespace: ns, base: o.transport, retry: o.retry, retrying: o.retry.retrying(o.transport),
+		transports: map[string]http.RoundTripper{}}
 	if o.auth != nil {
 		s.auth = o.auth
 	} else {
@@ -161,23 +168,22 @@ func (s *Store) authOption(r name.Repository) ggcr.Option {
 	return ggcr.WithAuthFromKeychain(s.keychain)
 }
 
+// remoteOptions are go-containerregistry's options for r: our retrying
+// transport, with go-containerregistry's own retries (three tries, no
+// Retry-After) turned off so that one budget governs.
 func (s *Store) remoteOptions(ctx context.Context, r name.Repository) []ggcr.Option {
-	return []ggcr.Option{ggcr.WithContext(ctx), ggcr.WithTransport(s.base), s.authOption(r)}
+	return []ggcr.Option{ggcr.WithContext(ctx), ggcr.WithTransport(s.retrying), s.authOption(r),
+		ggcr.WithRetryStatusCodes(), ggcr.WithRetryPredicate(func(error) bool { return false })}
 }
 
 // client returns an HTTP client authenticated for push and pull on r, for
 // the blob calls go-containerregistry has no API for (a HEAD, an upload of
-// a blob whose digest is known only at the end). Its requests are retried
-// on 5xx, 429 and resets unless once is set: a streamed body cannot be
-// replayed, so the PATCH that carries it must not be.
-func (s *Store) client(ctx context.Context, r name.Repository, once bool) (*http.Client, error) {
-	key := r.String()
-	if once {
-		key += "#once"
-	}
+// a blob whose digest is known only at the end, a resumed download). Its
+// requests are retried within the budget, but those sent withoutRetries.
+func (s *Store) client(ctx context.Context, r name.Repository) (*http.Client, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t, ok := s.transports[key]; ok {
+	if t, ok := s.transports[r.String()]; ok {
 		return &http.Client{Transport: t}, nil
 	}
 	auth := s.auth
@@ -187,21 +193,13 @@ func (s *Store) client(ctx context.Context, r name.Repository, once bool) (*http
 			return nil, fmt.Errorf("%s: credentials: %w", r, err)
 		}
 	}
-	base := s.base
-	if !once {
-		base = transport.NewRetry(base, transport.WithRetryStatusCodes(retryCodes...))
-	}
-	t, err := transport.NewWithContext(ctx, r.Registry, auth, base, []string{r.Scope(transport.PushScope)})
+	t, err := transport.NewWithContext(ctx, r.Registry, auth, s.retrying, []string{r.Scope(transport.PushScope)})
 	if err != nil {
 		return nil, s.wrap(r, "authenticate", err)
 	}
-	s.transports[key] = t
+	s.transports[r.String()] = t
 	return &http.Client{Transport: t}, nil
 }
-
-// retryCodes are the answers worth asking again.
-var retryCodes = []int{http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
-	http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
 
 func (s *Store) url(r name.Repository, path string) string {
 	return fmt.Sprintf("%s://%s/v2/%s/%s", r.Scheme(), r.RegistryStr(), r.RepositoryStr(), path)
@@ -255,23 +253,95 @@ func (s *Store) Fetch(ctx context.Context, repo string, desc ocispec.Descriptor)
 		}
 		return io.NopCloser(bytes.NewReader(b)), nil
 	}
-	c, err := s.client(ctx, r, false)
+	c, err := s.client(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url(r, "blobs/"+desc.Digest.String()), nil)
-	if err != nil {
+	rr := &resumingReader{ctx: ctx, s: s, r: r, c: c, url: s.url(r, "blobs/"+desc.Digest.String()), size: desc.Size}
+	if err := rr.open(); err != nil {
 		return nil, err
 	}
-	resp, err := c.Do(req)
+	return newVerifier(rr, desc, r.String()), nil
+}
+
+// resumingReader reads a blob, and when the connection breaks in the middle
+// asks for the rest with a Range request (distribution spec §fetch-blob-
+// part), so a dropped connection costs nothing already read. It gives up
+// after the retry budget's number of failures in a row without progress.
+type resumingReader struct {
+	ctx      context.Context
+	s        *Store
+	r        name.Repository
+	c        *http.Client
+	url      string
+	size     int64 // from the descriptor: a closed Range, which every registry understands
+	body     io.ReadCloser
+	off      int64
+	failures int
+}
+
+func (rr *resumingReader) open() error {
+	req, err := http.NewRequestWithContext(rr.ctx, http.MethodGet, rr.url, nil)
 	if err != nil {
-		return nil, s.wrap(r, "fetch blob "+desc.Digest.String(), err)
+		return err
 	}
-	if err := transport.CheckError(resp, http.StatusOK); err != nil {
+	want := http.StatusOK
+	if rr.off > 0 {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", rr.off, rr.size-1))
+		want = http.StatusPartialContent
+	}
+	step := fmt.Sprintf("fetch blob %s from byte %d", path.Base(rr.url), rr.off)
+	resp, err := rr.c.Do(req)
+	if err != nil {
+		return rr.s.wrap(rr.r, step, err)
+	}
+	if err := transport.CheckError(resp, want); err != nil {
 		resp.Body.Close()
-		return nil, s.wrap(r, "fetch blob "+desc.Digest.String(), err)
+		return rr.s.wrap(rr.r, step, err)
 	}
-	return newVerifier(resp.Body, desc, r.String()), nil
+	if rr.off > 0 && !strings.HasPrefix(resp.Header.Get("Content-Range"), fmt.Sprintf("bytes %d-", rr.off)) {
+		resp.Body.Close()
+		return fmt.Errorf("%s: %s: the registry answered Content-Range %q", rr.r, step, resp.Header.Get("Content-Range"))
+	}
+	rr.body = resp.Body
+	return nil
+}
+
+func (rr *resumingReader) Read(b []byte) (int, error) {
+	for {
+		if rr.body == nil {
+			if err := sleep(rr.ctx, rr.s.retry.wait(rr.failures-1, nil)); err != nil {
+				return 0, err
+			}
+			if err := rr.open(); err != nil {
+				return 0, err
+			}
+		}
+		n, err := rr.body.Read(b)
+		rr.off += int64(n)
+		if n > 0 {
+			rr.failures = 0
+		}
+		if err == nil || errors.Is(err, io.EOF) || rr.ctx.Err() != nil {
+			return n, err
+		}
+		rr.body.Close()
+		rr.body = nil
+		rr.failures++
+		if rr.failures >= rr.s.retry.Attempts {
+			return n, fmt.Errorf("%s: fetch blob %s: connection broke at byte %d, %d times in a row: %w", rr.r, path.Base(rr.url), rr.off, rr.failures, err)
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
+
+func (rr *resumingReader) Close() error {
+	if rr.body != nil {
+		return rr.body.Close()
+	}
+	return nil
 }
 
 func (s *Store) fetchManifest(ctx context.Context, r name.Repository, ref string) ([]byte, error) {
@@ -305,7 +375,7 @@ func (s *Store) Exists(ctx context.Context, repo string, desc ocispec.Descriptor
 	if isManifest(desc.MediaType) {
 		kind = "manifests/"
 	}
-	c, err := s.client(ctx, r, false)
+	c, err := s.client(ctx, r)
 	if err != nil {
 		return false, err
 	}
@@ -334,10 +404,13 @@ var manifestAccept = []string{ocispec.MediaTypeImageManifest, ocispec.MediaTypeI
 	string(types.DockerManifestSchema2), string(types.DockerManifestList)}
 
 // PushBlob implements registry.BlobPusher: a blob the registry already has
-// (HEAD) is skipped without reading r; otherwise r is streamed in one PATCH
-// while it is hashed, and the upload is committed with the digest computed
-// on the way (per the distribution spec, the registry itself refuses a
-// mismatch). An upload that fails is never committed.
+// (HEAD) is skipped without reading r. Otherwise r is read once, hashed on
+// the way, and uploaded in chunks (distribution spec §pushing-a-blob-in-
+// chunks) of at most uploadChunk bytes, so memory stays bounded and a
+// dropped connection costs one chunk at most: the upload resumes where the
+// registry says it stands. It is committed, with the digest computed on the
+// way, only if that digest and size are the expected ones; an upload that
+// fails is never committed.
 func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Descriptor, rd io.Reader) (ocispec.Descriptor, error) {
 	r, err := s.repository(repo)
 	if err != nil {
@@ -353,54 +426,49 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 			return expected, nil
 		}
 	}
-	c, err := s.client(ctx, r, false)
+	c, err := s.client(ctx, r)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	once, err := s.client(ctx, r, true)
-	if err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	step := "push blob"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url(r, "blobs/uploads/"), nil)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return ocispec.Descriptor{}, s.wrap(r, step+": start upload", err)
+		return ocispec.Descriptor{}, s.wrap(r, "push blob: start upload", err)
 	}
 	resp.Body.Close()
 	if err := transport.CheckError(resp, http.StatusAccepted); err != nil {
-		return ocispec.Descriptor{}, s.wrap(r, step+": start upload", err)
+		return ocispec.Descriptor{}, s.wrap(r, "push blob: start upload", err)
 	}
 	loc, err := location(req.URL, resp)
 	if err != nil {
-		return ocispec.Descriptor{}, s.wrap(r, step, err)
+		return ocispec.Descriptor{}, s.wrap(r, "push blob: start upload", err)
 	}
 	h := sha256.New()
-	cr := &countingReader{r: io.TeeReader(rd, h)}
-	req, err = http.NewRequestWithContext(ctx, http.MethodPatch, loc.String(), io.NopCloser(cr))
-	if err != nil {
-		return ocispec.Descriptor{}, err
+	src := io.TeeReader(rd, h)
+	buf := make([]byte, uploadChunk)
+	var off int64
+	for {
+		n, rerr := io.ReadFull(src, buf)
+		if n > 0 {
+			if loc, err = s.uploadChunk(ctx, r, loc, off, buf[:n]); err != nil {
+				return ocispec.Descriptor{}, err
+			}
+			off += int64(n)
+		}
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+			break
+		}
+		if rerr != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("%s: push blob: read source: %w", r, rerr)
+		}
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err = once.Do(req)
-	if err != nil {
-		return ocispec.Descriptor{}, s.wrap(r, step+": upload", err)
-	}
-	resp.Body.Close()
-	if err := transport.CheckError(resp, http.StatusAccepted, http.StatusNoContent, http.StatusCreated); err != nil {
-		return ocispec.Descriptor{}, s.wrap(r, step+": upload", err)
-	}
-	// The upload is not committed yet: a mismatch leaves nothing behind.
-	got := ocispec.Descriptor{MediaType: expected.MediaType, Digest: digestOf(h), Size: cr.n}
+	got := ocispec.Descriptor{MediaType: expected.MediaType, Digest: digestOf(h), Size: off}
 	if expected.Digest != "" && (got.Digest != expected.Digest || got.Size != expected.Size) {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: push blob: got %s (%d bytes), want %s (%d bytes): %w",
 			r, got.Digest, got.Size, expected.Digest, expected.Size, registry.ErrDigestMismatch)
-	}
-	if loc, err = location(loc, resp); err != nil {
-		return ocispec.Descriptor{}, s.wrap(r, step, err)
 	}
 	q := loc.Query()
 	q.Set("digest", got.Digest.String())
@@ -411,13 +479,118 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 	}
 	resp, err = c.Do(req)
 	if err != nil {
-		return ocispec.Descriptor{}, s.wrap(r, step+": commit", err)
+		return ocispec.Descriptor{}, s.wrap(r, "push blob: commit "+got.Digest.String(), err)
 	}
 	resp.Body.Close()
 	if err := transport.CheckError(resp, http.StatusCreated); err != nil {
-		return ocispec.Descriptor{}, s.wrap(r, step+": commit", err)
+		return ocispec.Descriptor{}, s.wrap(r, "push blob: commit "+got.Digest.String(), err)
 	}
 	return got, nil
+}
+
+// uploadChunk is the size of one PATCH of a blob upload: the most a
+// dropped connection can cost, and the memory an upload holds.
+const uploadChunk = 16 << 20
+
+// uploadChunk sends chunk, the blob's bytes from offset off, with PATCH
+// and Content-Range, retrying within the budget. After a failure it asks
+// the registry how much it holds (GET on the upload URL) and sends only the
+// rest; a registry that cannot say is sent the whole chunk again. It
+// returns the upload URL for the next request.
+func (s *Store) uploadChunk(ctx context.Context, r name.Repository, loc *url.URL, off int64, chunk []byte) (*url.URL, error) {
+	c, err := s.client(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	step := fmt.Sprintf("push blob: upload bytes %d-%d", off, off+int64(len(chunk))-1)
+	sent := 0
+	for attempt := 0; ; attempt++ {
+		body := &chunkBody{Reader: bytes.NewReader(chunk[sent:]), closed: make(chan struct{})}
+		req, err := http.NewRequestWithContext(withoutRetries(ctx), http.MethodPatch, loc.String(), body)
+		if err != nil {
+			return nil, err
+		}
+		req.ContentLength = int64(len(chunk) - sent)
+		req.Header.Set("Content-Type", "application/octet-stream")
+		req.Header.Set("Content-Range", fmt.Sprintf("%d-%d", off+int64(sent), off+int64(len(chunk))-1))
+		resp, err := c.Do(req)
+		// net/http may go on reading the body after Do fails; the chunk's
+		// buffer is reused only once the transport has closed it.
+		<-body.closed
+		if err == nil {
+			resp.Body.Close()
+			if err = transport.CheckError(resp, http.StatusAccepted, http.StatusNoContent); err == nil {
+				return location(loc, resp)
+			}
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if attempt+1 >= s.retry.Attempts {
+			return nil, s.wrap(r, fmt.Sprintf("%s: gave up after %d tries", step, attempt+1), err)
+		}
+		if err := sleep(ctx, s.retry.wait(attempt, resp)); err != nil {
+			return nil, err
+		}
+		if n, next, ok := s.uploadStatus(ctx, r, loc); ok {
+			if n < off || n > off+int64(len(chunk)) {
+				return nil, fmt.Errorf("%s: %s: the registry holds %d bytes of the upload, outside this chunk: %w", r, step, n, registry.ErrDigestMismatch)
+			}
+			sent, loc = int(n-off), next
+			if sent == len(chunk) {
+				return loc, nil
+			}
+		} else {
+			sent = 0
+		}
+	}
+}
+
+// chunkBody is a request body that tells when the transport is done with it.
+type chunkBody struct {
+	*bytes.Reader
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (b *chunkBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
+}
+
+// uploadStatus asks where an upload stands (GET on its URL, distribution
+// spec §get-blob-upload-status): the number of bytes received and the URL
+// to continue at. ok is false if the registry cannot say.
+func (s *Store) uploadStatus(ctx context.Context, r name.Repository, loc *url.URL) (int64, *url.URL, bool) {
+	c, err := s.client(ctx, r)
+	if err != nil {
+		return 0, nil, false
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, loc.String(), nil)
+	if err != nil {
+		return 0, nil, false
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil, false
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		return 0, nil, false
+	}
+	var first, last int64
+	if _, err := fmt.Sscanf(resp.Header.Get("Range"), "%d-%d", &first, &last); err != nil || first != 0 {
+		return 0, nil, false
+	}
+	next, err := location(loc, resp)
+	if err != nil {
+		return 0, nil, false
+	}
+	// "0-0" is what registries answer for an empty upload.
+	if last == 0 {
+		return 0, next, true
+	}
+	return last + 1, next, true
 }
 
 func digestOf(h hash.Hash) digest.Digest { return digest.NewDigest(digest.SHA256, h) }
@@ -432,17 +605,6 @@ func location(base *url.URL, resp *http.Response) (*url.URL, error) {
 		return nil, fmt.Errorf("upload Location %q: %w", loc, err)
 	}
 	return u, nil
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.n += int64(n)
-	return n, err
 }
 
 // rawManifest lets go-containerregistry PUT manifest bytes as they are.
