@@ -46,7 +46,7 @@ func TestResolve(t *testing.T) {
 	for _, v := range []string{"2.0.0", "2.1.0", "2.2.0"} {
 		ver, _ := artifact.ParseVersion(v)
 		a := &artifact.Artifact{Name: "web", Kind: artifact.KindMachineImage, Version: ver,
-			Platform: artifact.Platform{OS: "linux", Architecture: "amd64"},
+			Platform:     artifact.Platform{OS: "linux", Architecture: "amd64"},
 			MachineImage: &artifact.MachineImage{Provider: "aws", Owner: "123456789012", Images: map[string]string{"eu-west-1": "ami-" + v}}}
 		e, err := registry.Publish(ctx, st, a)
 		if err != nil {
