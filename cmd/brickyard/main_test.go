@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/brickyard/brickyard/registry/registrytest"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -207,4 +208,29 @@ func TestBadInput(t *testing.T) {
 	c.fail(exitUsage, []string{"unknown flag"}, "list", "--bogus")
 	c.fail(exitUsage, []string{"accepts 2 arg"}, "resolve", "web")
 	c.fail(exitError, []string{"brickyard init"}, "--home", filepath.Join(c.dir, "nowhere"), "list")
+}
+
+func TestCopyToRegistryAndBack(t *testing.T) {
+	host := registrytest.StartDistribution(t)
+	c := newCLI(t)
+	c.ok("publish", "vm-disk", "base", "1.0.0", c.disk("base.raw", "raw"), "--key", c.key())
+	out := c.ok("copy", "base@1.0.0", host+"/golden/base:1.0.0")
+	if !strings.Contains(out, "copied home store base:1.0.0 sha256:") {
+		t.Errorf("copy said %q", out)
+	}
+	other := &cli{t: t, dir: c.dir, home: filepath.Join(c.dir, "home2")}
+	other.ok("init")
+	var res map[string]string
+	if err := json.Unmarshal([]byte(other.ok("--json", "copy", host+"/golden/base:1.0.0", "base:1.0.0")), &res); err != nil {
+		t.Fatal(err)
+	}
+	var pub recordJSON
+	if err := json.Unmarshal([]byte(c.ok("--json", "resolve", "base", "1.0.0", "--key", c.pubKey())), &pub); err != nil {
+		t.Fatal(err)
+	}
+	if res["digest"] != pub.Digest.String() {
+		t.Errorf("digest changed on the way: %s, published %s", res["digest"], pub.Digest)
+	}
+	c.fail(exitUsage, []string{"keeps the tag"}, "copy", "base@1.0.0", host+"/golden/base:2.0.0")
+	c.fail(exitNotFound, []string{"9.9.9"}, "copy", "base:9.9.9", host+"/golden/base:9.9.9")
 }

@@ -65,7 +65,7 @@ Exit codes: 0 success; 1 error; 2 usage error or malformed argument;
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newInitCmd(e), newKeygenCmd(e), newPublishCmd(e), newSignCmd(e), newVerifyCmd(e),
-		newResolveCmd(e), newListCmd(e), newInspectCmd(e), newLineageCmd(e))
+		newResolveCmd(e), newListCmd(e), newInspectCmd(e), newLineageCmd(e), newCopyCmd(e))
 	return root
 }
 

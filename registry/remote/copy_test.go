@@ -1,0 +1,100 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/registry"
+	"github.com/brickyard/brickyard/registry/layout"
+	"github.com/brickyard/brickyard/registry/registrytest"
+	"github.com/brickyard/brickyard/sign"
+)
+
+// TestCopyCarriesSignatures publishes and signs a VM disk in a layout
+// store, promotes it to a real distribution registry, pulls it back into a
+// fresh layout, and checks that digests survive and the signature verifies
+// at each hop; skopeo reads what is in the registry.
+func TestCopyCarriesSignatures(t *testing.T) {
+	ctx := context.Background()
+	host := registrytest.StartDistribution(t)
+	remote, err := New(host + "/team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := layout.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := registry.PushDisk(ctx, src, "base", randomDisk(t, 3<<20), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := artifact.ParseVersion("1.0.0")
+	e, err := registry.Publish(ctx, src, &artifact.Artifact{Name: "base", Kind: artifact.KindVMDisk, Version: v, Disks: []artifact.Disk{d}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, pub, err := sign.GenerateKeyPair([]byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := sign.LoadSigner(priv, []byte("pw"))
+	verifier, _ := sign.NewVerifier(pub)
+	if _, err := signer.Sign(ctx, src, "base", "base", e.Descriptor); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := registry.Copy(ctx, src, "base", remote, "base", "1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Digest != e.Descriptor.Digest {
+		t.Fatalf("copied %s, published %s", got.Digest, e.Descriptor.Digest)
+	}
+	if _, err := verifier.Verify(ctx, remote, "base", "base", got.Digest); err != nil {
+		t.Fatalf("signature in the registry: %v", err)
+	}
+	// Copying again is a no-op; onto a tag holding other content, refused.
+	if _, err := registry.Copy(ctx, src, "base", remote, "base", "1.0.0"); err != nil {
+		t.Fatalf("second copy: %v", err)
+	}
+
+	back, err := layout.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := registry.Copy(ctx, remote, "base", back, "base", "1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verifier.Verify(ctx, back, "base", "base", got.Digest); err != nil {
+		t.Fatalf("signature after the round trip: %v", err)
+	}
+	v2, _ := artifact.ParseVersion("1.0.0")
+	_, err = registry.Publish(ctx, back, &artifact.Artifact{Name: "other", Kind: artifact.KindMachineImage, Version: v2,
+		MachineImage: &artifact.MachineImage{Provider: "aws", Owner: "123456789012", Images: map[string]string{"eu-west-1": "ami-1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := registry.Copy(ctx, back, "other", remote, "base", "1.0.0"); !errors.Is(err, registry.ErrImmutableTag) {
+		t.Errorf("copy onto a taken version: %v", err)
+	}
+
+	if _, err := exec.LookPath("skopeo"); err == nil {
+		ref := "docker://" + host + "/team/base:1.0.0"
+		out, err := exec.Command("skopeo", "inspect", "--raw", "--tls-verify=false", ref).Output()
+		if err != nil || string(out) != string(e.Manifest) {
+			t.Errorf("skopeo inspect --raw %s: %v\n%s", ref, err, out)
+		}
+		dir := filepath.Join(t.TempDir(), "oci")
+		if out, err := exec.Command("skopeo", "copy", "--src-tls-verify=false", ref, "oci:"+dir+":1.0.0").CombinedOutput(); err != nil {
+			t.Errorf("skopeo copy: %v\n%s", err, out)
+		} else if !strings.Contains(string(out), "Writing manifest") {
+			t.Logf("skopeo copy said: %s", out)
+		}
+	}
+}
