@@ -2,6 +2,7 @@ package registry
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/internal/errdef"
@@ -15,4 +16,9 @@ var (
 	ErrTooLarge       = artifact.ErrTooLarge
 	ErrImmutableTag   = errors.New("tag is immutable and points at another manifest")
 	ErrInvalidRef     = errors.New("invalid reference")
+
+	// ErrRepositoryNotFound and ErrTagNotFound say which part of a
+	// reference is absent; both wrap ErrNotFound.
+	ErrRepositoryNotFound = fmt.Errorf("repository %w", ErrNotFound)
+	ErrTagNotFound        = fmt.Errorf("tag %w", ErrNotFound)
 )

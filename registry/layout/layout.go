@@ -366,6 +366,9 @@ func (s *Store) Resolve(ctx context.Context, repo, tag string) (ocispec.Descript
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
+	if _, err := os.Stat(filepath.Join(dir, ocispec.ImageLayoutFile)); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("%s:%s: %w", repo, tag, registry.ErrRepositoryNotFound)
+	}
 	idx, err := readIndex(dir)
 	if err != nil {
 		return ocispec.Descriptor{}, err
@@ -376,7 +379,7 @@ func (s *Store) Resolve(ctx context.Context, repo, tag string) (ocispec.Descript
 			return m, nil
 		}
 	}
-	return ocispec.Descriptor{}, fmt.Errorf("%s:%s: %w", repo, tag, registry.ErrNotFound)
+	return ocispec.Descriptor{}, fmt.Errorf("%s:%s: %w", repo, tag, registry.ErrTagNotFound)
 }
 
 // Tags implements registry.TagLister.
@@ -386,7 +389,7 @@ func (s *Store) Tags(ctx context.Context, repo string) ([]string, error) {
 		return nil, err
 	}
 	if _, err := os.Stat(filepath.Join(dir, ocispec.ImageLayoutFile)); err != nil {
-		return nil, fmt.Errorf("repository %s: %w", repo, registry.ErrNotFound)
+		return nil, fmt.Errorf("%s: %w", repo, registry.ErrRepositoryNotFound)
 	}
 	idx, err := readIndex(dir)
 	if err != nil {

@@ -188,15 +188,20 @@ func testBlobCancelled(t *testing.T, s registry.Store) {
 func testFetchMissing(t *testing.T, s registry.Store) {
 	ctx := context.Background()
 	d := ocispec.Descriptor{MediaType: "application/octet-stream", Digest: digest.FromString("absent"), Size: 6}
-	pushManifest(t, s, "make the repository exist")
+	// A repository with a tag exists for every store (the distribution
+	// registry knows no repository without tags).
+	must(t, s.Tag(ctx, repo, pushManifest(t, s, "make the repository exist"), "0.1.0"))
 	if _, err := s.Fetch(ctx, repo, d); !errors.Is(err, registry.ErrNotFound) {
 		t.Errorf("Fetch missing blob: %v", err)
 	}
 	if ok, err := s.Exists(ctx, repo, d); ok || err != nil {
 		t.Errorf("Exists missing blob = %v, %v", ok, err)
 	}
-	if _, err := s.Resolve(ctx, repo, "1.0.0"); !errors.Is(err, registry.ErrNotFound) {
-		t.Errorf("Resolve missing tag: %v", err)
+	if _, err := s.Resolve(ctx, repo, "1.0.0"); !errors.Is(err, registry.ErrTagNotFound) || errors.Is(err, registry.ErrRepositoryNotFound) {
+		t.Errorf("Resolve missing tag: %v, want ErrTagNotFound", err)
+	}
+	if _, err := s.Resolve(ctx, "conformance/no-such-repo", "1.0.0"); !errors.Is(err, registry.ErrRepositoryNotFound) || !errors.Is(err, registry.ErrNotFound) {
+		t.Errorf("Resolve in a missing repository: %v, want ErrRepositoryNotFound", err)
 	}
 }
 

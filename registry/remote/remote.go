@@ -344,25 +344,58 @@ func (rr *resumingReader) Close() error {
 	return nil
 }
 
+// fetchManifest GETs the manifest ref (a digest or a tag) of r, reading at
+// most artifact.MaxManifestSize bytes, and refuses an answer that is not a
+// manifest (Content-Type), is too large, or whose bytes do not match the
+// digest asked for or the registry's own Docker-Content-Digest.
 func (s *Store) fetchManifest(ctx context.Context, r name.Repository, ref string) ([]byte, error) {
-	var nref name.Reference
-	var err error
-	if strings.Contains(ref, ":") {
-		nref, err = name.NewDigest(r.String() + "@" + ref)
-	} else {
-		nref, err = name.NewTag(r.String() + ":" + ref)
+	step := "fetch manifest " + ref
+	byDigest := strings.Contains(ref, ":")
+	if byDigest {
+		if _, err := digest.Parse(ref); err != nil {
+			return nil, fmt.Errorf("%s: %q: %w: %v", r, ref, registry.ErrInvalidRef, err)
+		}
+	} else if err := registry.ValidateTag(ref); err != nil {
+		return nil, fmt.Errorf("%s: %w", r, err)
 	}
+	c, err := s.client(ctx, r)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %q: %w: %v", r, ref, registry.ErrInvalidRef, err)
+		return nil, err
 	}
-	d, err := ggcr.Get(nref, s.remoteOptions(ctx, r)...)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url(r, "manifests/"+ref), nil)
 	if err != nil {
-		return nil, s.wrap(r, "fetch manifest "+ref, err)
+		return nil, err
 	}
-	if len(d.Manifest) > artifact.MaxManifestSize {
-		return nil, fmt.Errorf("%s: manifest %s: %d bytes: %w", r, ref, len(d.Manifest), registry.ErrTooLarge)
+	req.Header.Set("Accept", strings.Join(manifestAccept, ","))
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, s.wrap(r, step, err)
 	}
-	return d.Manifest, nil
+	defer resp.Body.Close()
+	if err := transport.CheckError(resp, http.StatusOK); err != nil {
+		return nil, s.wrap(r, step, err)
+	}
+	if mt, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";"); !isManifest(strings.TrimSpace(mt)) {
+		return nil, fmt.Errorf("%s: %s: the registry answered Content-Type %q, not a manifest: %w", r, step, mt, artifact.ErrInvalidManifest)
+	}
+	if resp.ContentLength > artifact.MaxManifestSize {
+		return nil, fmt.Errorf("%s: %s: %d bytes: %w (limit %d)", r, step, resp.ContentLength, registry.ErrTooLarge, artifact.MaxManifestSize)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, artifact.MaxManifestSize+1))
+	if err != nil {
+		return nil, s.wrap(r, step, err)
+	}
+	if len(b) > artifact.MaxManifestSize {
+		return nil, fmt.Errorf("%s: %s: over %d bytes: %w", r, step, artifact.MaxManifestSize, registry.ErrTooLarge)
+	}
+	got := digest.FromBytes(b)
+	if byDigest && got.String() != ref {
+		return nil, fmt.Errorf("%s: %s: the registry sent content with digest %s: %w", r, step, got, registry.ErrDigestMismatch)
+	}
+	if h := resp.Header.Get("Docker-Content-Digest"); h != "" && h != got.String() {
+		return nil, fmt.Errorf("%s: %s: Docker-Content-Digest %s, but the content has digest %s: %w", r, step, h, got, registry.ErrDigestMismatch)
+	}
+	return b, nil
 }
 
 // Exists implements registry.Exister with a HEAD request.
@@ -726,10 +759,18 @@ func (s *Store) Resolve(ctx context.Context, repo, tag string) (ocispec.Descript
 		return ocispec.Descriptor{}, fmt.Errorf("%s: tag %q: %w", r, tag, registry.ErrInvalidRef)
 	}
 	d, err := ggcr.Head(t, s.remoteOptions(ctx, r)...)
-	if err != nil {
-		return ocispec.Descriptor{}, s.wrap(r, "resolve "+tag, err)
+	if err == nil {
+		return toOCI(d), nil
 	}
-	return toOCI(d), nil
+	err = s.wrap(r, "resolve "+tag, err)
+	if !errors.Is(err, registry.ErrNotFound) {
+		return ocispec.Descriptor{}, err
+	}
+	// A HEAD answer has no body to say what is missing; the tag list does.
+	if _, lerr := s.Tags(ctx, repo); errors.Is(lerr, registry.ErrRepositoryNotFound) {
+		return ocispec.Descriptor{}, lerr
+	}
+	return ocispec.Descriptor{}, fmt.Errorf("%s:%s: %w", r, tag, registry.ErrTagNotFound)
 }
 
 func toOCI(d *v1.Descriptor) ocispec.Descriptor {
@@ -744,7 +785,11 @@ func (s *Store) Tags(ctx context.Context, repo string) ([]string, error) {
 	}
 	tags, err := ggcr.List(r, s.remoteOptions(ctx, r)...)
 	if err != nil {
-		return nil, s.wrap(r, "list tags", err)
+		err = s.wrap(r, "list tags", err)
+		if errors.Is(err, registry.ErrNotFound) {
+			return nil, fmt.Errorf("%s: %w", r, registry.ErrRepositoryNotFound)
+		}
+		return nil, err
 	}
 	sort.Strings(tags)
 	return tags, nil
