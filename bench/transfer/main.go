@@ -1,0 +1,275 @@
+// Command transfer measures pushing and pulling a 2 GiB qcow2 disk to a
+// local CNCF distribution registry with brickyard and with the tools people
+// use today, all in the same run on the same file: skopeo copy (from an OCI
+// layout holding the same blob), crane push/pull, oras push/pull, and the
+// floor, curl moving the same bytes with no hashing (a monolithic blob PUT
+// and a blob GET). It prints each best-of-N time, the ratios against
+// brickyard and against the floor, and brickyard's peak RSS.
+//
+//	scripts/bench-transfer            # builds the tools, then: go run ./bench/transfer
+//	go run ./bench/transfer -size 2147483648 -runs 2 -tools BIN_DIR
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/brickyard/brickyard/registry/registrytest"
+)
+
+func main() {
+	size := flag.Int64("size", 2<<30, "bytes of disk data")
+	runs := flag.Int("runs", 2, "runs per tool and direction; the best is kept")
+	tools := flag.String("tools", "", "directory holding crane and oras (scripts/build-tools prints it)")
+	flag.Parse()
+	if err := run(*size, *runs, *tools); err != nil {
+		fmt.Fprintln(os.Stderr, "transfer:", err)
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	name       string
+	push, pull time.Duration
+}
+
+func run(size int64, runs int, toolDir string) error {
+	work, err := os.MkdirTemp("", "brickyard-transfer-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	reg, err := registrytest.RunDistribution(filepath.Join(work, "registry"))
+	if err != nil {
+		return err
+	}
+	defer reg.Stop()
+	host := reg.Addr
+
+	fmt.Fprintf(os.Stderr, "making a %d-byte qcow2 disk...\n", size)
+	disk := filepath.Join(work, "disk.qcow2")
+	if err := makeDisk(work, disk, size); err != nil {
+		return err
+	}
+	fi, _ := os.Stat(disk)
+	dgst, err := sha256File(disk)
+	if err != nil {
+		return err
+	}
+	by := filepath.Join(work, "brickyard")
+	if err := sh("", "go", "build", "-o", by, "./cmd/brickyard"); err != nil {
+		return err
+	}
+	home := filepath.Join(work, "home")
+	if err := sh("", by, "--home", home, "init"); err != nil {
+		return err
+	}
+	if err := sh("", by, "--home", home, "--progress", "never", "publish", "vm-disk", "bench", "1.0.0", disk); err != nil {
+		return err
+	}
+	layout, err := ociLayout(work, disk, dgst, fi.Size())
+	if err != nil {
+		return err
+	}
+	crane, oras := filepath.Join(toolDir, "crane"), filepath.Join(toolDir, "oras")
+
+	var peakRSS int64
+	results := []result{{name: "brickyard"}, {name: "skopeo"}, {name: "crane"}, {name: "oras"}, {name: "curl (floor)"}}
+	for i := range runs {
+		for j := range results {
+			r := &results[j]
+			repo := fmt.Sprintf("%s/%s-%d", host, strings.Fields(r.name)[0], i)
+			out := filepath.Join(work, fmt.Sprintf("pull-%d-%d", j, i))
+			var push, pull []string
+			switch r.name {
+			case "brickyard":
+				push = []string{by, "--home", home, "copy", "bench@1.0.0", repo + ":1.0.0"}
+				pull = []string{by, "--home", out, "copy", repo + ":1.0.0", "bench:1.0.0"}
+				if err := sh("", by, "--home", out, "init"); err != nil {
+					return err
+				}
+			case "skopeo":
+				push = []string{"skopeo", "copy", "-q", "--dest-tls-verify=false", "oci:" + layout + ":1.0.0", "docker://" + repo + ":1.0.0"}
+				pull = []string{"skopeo", "copy", "-q", "--src-tls-verify=false", "docker://" + repo + ":1.0.0", "oci:" + out + ":1.0.0"}
+			case "crane":
+				push = []string{crane, "push", "--insecure", layout, repo + ":1.0.0"}
+				pull = []string{crane, "pull", "--insecure", "--format=oci", repo + ":1.0.0", out}
+			case "oras":
+				push = []string{oras, "push", "--plain-http", repo + ":1.0.0", filepath.Base(disk) + ":application/vnd.brickyard.disk.qcow2"}
+				pull = []string{oras, "pull", "--plain-http", "-o", out, repo + ":1.0.0"}
+			case "curl (floor)":
+				loc, err := startUpload(host, repo)
+				if err != nil {
+					return err
+				}
+				push = []string{"curl", "-sf", "-X", "PUT", "-H", "Content-Type: application/octet-stream", "-T", disk, loc + "&digest=sha256:" + dgst}
+				pull = []string{"curl", "-sf", "-o", out, "http://" + host + "/v2/" + strings.TrimPrefix(repo, host+"/") + "/blobs/sha256:" + dgst}
+			}
+			d, rss, err := timed(work, push)
+			if err != nil {
+				return fmt.Errorf("%s push: %w", r.name, err)
+			}
+			if r.name == "brickyard" {
+				peakRSS = max(peakRSS, rss)
+			}
+			if r.push == 0 || d < r.push {
+				r.push = d
+			}
+			if d, _, err = timed(work, pull); err != nil {
+				return fmt.Errorf("%s pull: %w", r.name, err)
+			}
+			if r.pull == 0 || d < r.pull {
+				r.pull = d
+			}
+			os.RemoveAll(out)
+		}
+	}
+	floor := results[len(results)-1]
+	fmt.Printf("%d-byte qcow2 to distribution on 127.0.0.1, best of %d\n", fi.Size(), runs)
+	fmt.Printf("%-13s %9s %9s %11s %11s %12s %12s\n", "tool", "push s", "pull s", "push/by", "pull/by", "push/floor", "pull/floor")
+	for _, r := range results {
+		fmt.Printf("%-13s %9.2f %9.2f %11.2f %11.2f %12.2f %12.2f\n", r.name, r.push.Seconds(), r.pull.Seconds(),
+			r.push.Seconds()/results[0].push.Seconds(), r.pull.Seconds()/results[0].pull.Seconds(),
+			r.push.Seconds()/floor.push.Seconds(), r.pull.Seconds()/floor.pull.Seconds())
+	}
+	fmt.Printf("brickyard copy peak RSS while pushing: %.1f MiB\n", float64(peakRSS)/1024)
+	return nil
+}
+
+// timed runs argv in dir and returns its wall time and peak RSS in KiB.
+func timed(dir string, argv []string) (time.Duration, int64, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = dir
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err := cmd.Run()
+	d := time.Since(start)
+	if err != nil {
+		return d, 0, fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, stderr.String())
+	}
+	return d, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss, nil
+}
+
+func sh(dir string, argv ...string) error {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir, cmd.Stderr = dir, os.Stderr
+	if out, err := cmd.Output(); err != nil {
+		return fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, out)
+	}
+	return nil
+}
+
+// makeDisk writes size bytes of random data as a raw disk and converts it
+// to qcow2, so every cluster is allocated.
+func makeDisk(work, path string, size int64) error {
+	raw := filepath.Join(work, "disk.raw")
+	f, err := os.Create(raw)
+	if err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewPCG(3, 3))
+	buf := make([]byte, 1<<20)
+	for written := int64(0); written < size; written += int64(len(buf)) {
+		for i := 0; i < len(buf); i += 8 {
+			v := rng.Uint64()
+			for j := range 8 {
+				buf[i+j] = byte(v >> (8 * j))
+			}
+		}
+		if _, err := f.Write(buf); err != nil {
+			return err
+		}
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	defer os.Remove(raw)
+	return sh("", "qemu-img", "convert", "-O", "qcow2", raw, path)
+}
+
+func sha256File(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ociLayout makes an OCI layout holding one manifest whose layer is the
+// disk (hard-linked, not copied), for skopeo and crane to push.
+func ociLayout(work, disk, dgst string, size int64) (string, error) {
+	dir := filepath.Join(work, "layout")
+	blobs := filepath.Join(dir, "blobs", "sha256")
+	if err := os.MkdirAll(blobs, 0o755); err != nil {
+		return "", err
+	}
+	if err := os.Link(disk, filepath.Join(blobs, dgst)); err != nil {
+		return "", err
+	}
+	put := func(b []byte) (string, error) {
+		sum := sha256.Sum256(b)
+		h := hex.EncodeToString(sum[:])
+		return h, os.WriteFile(filepath.Join(blobs, h), b, 0o644)
+	}
+	cfg := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:` + dgst + `"]}}`)
+	ch, err := put(cfg)
+	if err != nil {
+		return "", err
+	}
+	m, _ := json.Marshal(map[string]any{
+		"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+		"config": map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:" + ch, "size": len(cfg)},
+		"layers": []any{map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": "sha256:" + dgst, "size": size}},
+	})
+	mh, err := put(m)
+	if err != nil {
+		return "", err
+	}
+	idx, _ := json.Marshal(map[string]any{
+		"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+		"manifests": []any{map[string]any{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + mh, "size": len(m),
+			"annotations": map[string]string{"org.opencontainers.image.ref.name": "1.0.0"}}},
+	})
+	if err := os.WriteFile(filepath.Join(dir, "index.json"), idx, 0o644); err != nil {
+		return "", err
+	}
+	return dir, os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
+}
+
+// startUpload opens a blob upload session for curl's monolithic PUT.
+func startUpload(host, repo string) (string, error) {
+	out, err := exec.Command("curl", "-sf", "-D", "-", "-o", "/dev/null", "-X", "POST", "http://"+host+"/v2/"+strings.TrimPrefix(repo, host+"/")+"/blobs/uploads/").Output()
+	if err != nil {
+		return "", fmt.Errorf("curl POST upload: %w", err)
+	}
+	for _, line := range strings.Split(string(out), "\r\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, "Location") {
+			loc := strings.TrimSpace(v)
+			if strings.HasPrefix(loc, "/") {
+				loc = "http://" + host + loc
+			}
+			if !strings.Contains(loc, "?") {
+				loc += "?"
+			}
+			return loc, nil
+		}
+	}
+	return "", fmt.Errorf("no Location in the upload answer:\n%s", out)
+}
