@@ -16,6 +16,15 @@ type Fetcher interface {
 	Fetch(ctx context.Context, repo string, desc ocispec.Descriptor) (io.ReadCloser, error)
 }
 
+// VerifyingReader is what every Store's Fetch returns: a reader that, by
+// the time it returns io.EOF, has checked that what it delivered has the
+// digest and size of Verifies(). A store ingesting such a reader with that
+// same expected descriptor need not hash the bytes a second time.
+type VerifyingReader interface {
+	io.Reader
+	Verifies() ocispec.Descriptor
+}
+
 // Exister tells whether a store holds a blob or manifest.
 type Exister interface {
 	// Exists reports whether repository repo holds the content desc describes.

@@ -8,7 +8,9 @@ import (
 	"io"
 	"os"
 
+	"github.com/brickyard/brickyard/registry"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 )
 
@@ -25,7 +27,13 @@ const (
 
 // ingest copies r into f, hashing with SHA-256 on the way, and syncs f. It
 // returns the digest and size of what was read. It stops when ctx is done.
-func ingest(ctx context.Context, f *os.File, r io.Reader) (digest.Digest, int64, error) {
+// If r is a registry.VerifyingReader for want (a Fetch from another store),
+// r already checks the digest, so ingest does not hash again and returns
+// want's digest once r has reached EOF without error.
+func ingest(ctx context.Context, f *os.File, r io.Reader, want ocispec.Descriptor) (digest.Digest, int64, error) {
+	if vr, ok := r.(registry.VerifyingReader); ok && want.Digest != "" && vr.Verifies().Digest == want.Digest && vr.Verifies().Size == want.Size {
+		return ingestVerified(ctx, f, r, want)
+	}
 	h := sha256.New()
 	free := make(chan []byte, chunks)
 	for range chunks {
@@ -45,6 +53,26 @@ func ingest(ctx context.Context, f *os.File, r io.Reader) (digest.Digest, int64,
 		return "", n, err
 	}
 	return digest.NewDigest(digest.SHA256, h), n, nil
+}
+
+func ingestVerified(ctx context.Context, f *os.File, r io.Reader, want ocispec.Descriptor) (digest.Digest, int64, error) {
+	free := make(chan []byte, 1)
+	free <- make([]byte, chunkSize)
+	done := make(chan []byte, 1)
+	go func() {
+		for b := range done {
+			free <- b[:cap(b)]
+		}
+	}()
+	n, err := copyChunks(ctx, f, r, free, done)
+	close(done)
+	if err != nil {
+		return "", n, err
+	}
+	if err := f.Sync(); err != nil {
+		return "", n, err
+	}
+	return want.Digest, n, nil
 }
 
 func hashChunks(h hash.Hash, in <-chan []byte, free chan<- []byte, done chan<- struct{}) {

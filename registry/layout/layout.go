@@ -152,7 +152,7 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 			os.Remove(tmp.Name())
 		}
 	}()
-	d, n, err := ingest(ctx, tmp, r)
+	d, n, err := ingest(ctx, tmp, r, expected)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: push blob: %w", repo, err)
 	}

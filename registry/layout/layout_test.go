@@ -156,3 +156,42 @@ func TestStandardToolsRead(t *testing.T) {
 		t.Errorf("umoci ls: %v\n%s", err, out)
 	}
 }
+
+// TestCopyFromDamagedStore: a blob copied from another store through its
+// verifying reader is not hashed twice, yet a damaged source is still
+// caught and nothing is committed.
+func TestCopyFromDamagedStore(t *testing.T) {
+	ctx := context.Background()
+	src, dst := newStore(t).(*Store), newStore(t).(*Store)
+	body := strings.Repeat("disk bytes ", 300_000)
+	d, err := src.PushBlob(ctx, "web", ocispec.Descriptor{}, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := src.Fetch(ctx, "web", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := dst.PushBlob(ctx, "web", d, rc); err != nil || got.Digest != d.Digest {
+		t.Fatalf("copy of a sound blob: %v, %v", got, err)
+	}
+	rc.Close()
+	p := filepath.Join(src.Root(), "web", "blobs", "sha256", d.Digest.Encoded())
+	damaged := []byte(body)
+	damaged[1000] ^= 1
+	if err := os.WriteFile(p, damaged, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other := newStore(t).(*Store)
+	rc, err = src.Fetch(ctx, "web", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if _, err := other.PushBlob(ctx, "web", d, rc); !errors.Is(err, registry.ErrDigestMismatch) {
+		t.Fatalf("copy of a damaged blob: %v", err)
+	}
+	if ok, _ := other.Exists(ctx, "web", d); ok {
+		t.Fatal("a damaged blob was committed")
+	}
+}

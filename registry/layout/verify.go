@@ -36,3 +36,6 @@ func (v *verifyReader) Read(b []byte) (int, error) {
 }
 
 func (v *verifyReader) Close() error { return v.f.Close() }
+
+// Verifies implements registry.VerifyingReader.
+func (v *verifyReader) Verifies() ocispec.Descriptor { return v.desc }

@@ -217,6 +217,9 @@ func (s *Store) wrap(r name.Repository, step string, err error) error {
 			return fmt.Errorf("%s: %s: access denied (%v): log in with `docker login %s` or set credentials in ~/.docker/config.json", r, step, err, r.RegistryStr())
 		}
 		for _, d := range te.Errors {
+			if d.Code == transport.DigestInvalidErrorCode || d.Code == transport.SizeInvalidErrorCode {
+				return fmt.Errorf("%s: %s: the registry refused the content: %w (%v)", r, step, registry.ErrDigestMismatch, err)
+			}
 			switch d.Code {
 			case transport.ManifestUnknownErrorCode, transport.NameUnknownErrorCode, transport.BlobUnknownErrorCode:
 				return fmt.Errorf("%s: %s: %w (%v)", r, step, registry.ErrNotFound, err)
@@ -423,7 +426,7 @@ func (s *Store) Exists(ctx context.Context, repo string, desc ocispec.Descriptor
 	if err != nil {
 		return false, s.wrap(r, "check "+desc.Digest.String(), err)
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK:
 		return true, nil
@@ -471,16 +474,23 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 	if err != nil {
 		return ocispec.Descriptor{}, s.wrap(r, "push blob: start upload", err)
 	}
+	err = transport.CheckError(resp, http.StatusAccepted)
 	resp.Body.Close()
-	if err := transport.CheckError(resp, http.StatusAccepted); err != nil {
+	if err != nil {
 		return ocispec.Descriptor{}, s.wrap(r, "push blob: start upload", err)
 	}
 	loc, err := location(req.URL, resp)
 	if err != nil {
 		return ocispec.Descriptor{}, s.wrap(r, "push blob: start upload", err)
 	}
+	// With the digest known, the registry checks it on commit (and a
+	// VerifyingReader source checks it too): hashing here again would only
+	// cost time. With it unknown, it is computed on the way.
 	h := sha256.New()
-	src := io.TeeReader(rd, h)
+	src := rd
+	if expected.Digest == "" {
+		src = io.TeeReader(rd, h)
+	}
 	buf := make([]byte, uploadChunk)
 	var off int64
 	for {
@@ -498,10 +508,12 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 			return ocispec.Descriptor{}, fmt.Errorf("%s: push blob: read source: %w", r, rerr)
 		}
 	}
-	got := ocispec.Descriptor{MediaType: expected.MediaType, Digest: digestOf(h), Size: off}
-	if expected.Digest != "" && (got.Digest != expected.Digest || got.Size != expected.Size) {
-		return ocispec.Descriptor{}, fmt.Errorf("%s: push blob: got %s (%d bytes), want %s (%d bytes): %w",
-			r, got.Digest, got.Size, expected.Digest, expected.Size, registry.ErrDigestMismatch)
+	got := ocispec.Descriptor{MediaType: expected.MediaType, Digest: expected.Digest, Size: off}
+	if expected.Digest == "" {
+		got.Digest = digestOf(h)
+	} else if off != expected.Size {
+		return ocispec.Descriptor{}, fmt.Errorf("%s: push blob %s: read %d bytes, want %d: %w",
+			r, expected.Digest, off, expected.Size, registry.ErrDigestMismatch)
 	}
 	q := loc.Query()
 	q.Set("digest", got.Digest.String())
@@ -514,8 +526,9 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 	if err != nil {
 		return ocispec.Descriptor{}, s.wrap(r, "push blob: commit "+got.Digest.String(), err)
 	}
+	err = transport.CheckError(resp, http.StatusCreated)
 	resp.Body.Close()
-	if err := transport.CheckError(resp, http.StatusCreated); err != nil {
+	if err != nil {
 		return ocispec.Descriptor{}, s.wrap(r, "push blob: commit "+got.Digest.String(), err)
 	}
 	return got, nil
@@ -551,8 +564,9 @@ func (s *Store) uploadChunk(ctx context.Context, r name.Repository, loc *url.URL
 		// buffer is reused only once the transport has closed it.
 		<-body.closed
 		if err == nil {
+			err = transport.CheckError(resp, http.StatusAccepted, http.StatusNoContent)
 			resp.Body.Close()
-			if err = transport.CheckError(resp, http.StatusAccepted, http.StatusNoContent); err == nil {
+			if err == nil {
 				return location(loc, resp)
 			}
 		}

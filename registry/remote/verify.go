@@ -51,3 +51,6 @@ func (v *verifier) mismatch(how string) error {
 }
 
 func (v *verifier) Close() error { return v.rc.Close() }
+
+// Verifies implements registry.VerifyingReader.
+func (v *verifier) Verifies() ocispec.Descriptor { return v.desc }
