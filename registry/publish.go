@@ -17,13 +17,13 @@ import (
 // Publisher is what Publish needs of a store.
 type Publisher interface {
 	BlobPusher
-	ManifestPusher
-	Tagger
+	ReferrerStore
 }
 
 // Publish pushes a, whose disk blobs (if any) are already in the store, to
-// repository a.Name: config and empty blobs first, then the manifest, then the
-// immutable version tag (artifact.Tag). It returns the encoding, whose
+// repository a.Name: config and empty blobs first, then the manifest, then
+// the immutable version tag (artifact.Tag), then, for an OCI-image artifact,
+// its entry among the tracked image's referrers (see AddReferrer). It returns the encoding, whose
 // Descriptor.Digest is the artifact's identity. Publishing the same artifact
 // again is a no-op; publishing different content under an existing version
 // returns an error wrapping ErrImmutableTag, and the tag is unchanged.
@@ -46,6 +46,14 @@ func Publish(ctx context.Context, s Publisher, a *artifact.Artifact) (*artifact.
 	}
 	if err := s.Tag(ctx, a.Name, e.Descriptor, tag); err != nil {
 		return nil, fmt.Errorf("publish %s: tag %s: %w", a.Ref(), tag, err)
+	}
+	if a.Image != nil {
+		// The tracked image's referrers list this artifact, so that oras
+		// discover and the like find it from the image. Publishing again
+		// completes this step if it failed.
+		if err := AddReferrer(ctx, s, a.Name, a.Image.Digest, e.Descriptor); err != nil {
+			return nil, fmt.Errorf("publish %s: %w", a.Ref(), err)
+		}
 	}
 	return e, nil
 }

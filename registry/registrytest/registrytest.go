@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/registry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -23,16 +24,25 @@ import (
 // Option adjusts the suite to what a kind of store can promise.
 type Option func(*config)
 
-type config struct{ atomicTags bool }
+type config struct{ atomicTags, referrersArtifactType bool }
 
 // WithoutAtomicTags is for stores over the OCI distribution API, which has
 // no compare-and-set on tags: concurrent Tag calls of one tag to different
 // manifests cannot be refused atomically there, so that case is skipped.
 func WithoutAtomicTags() Option { return func(c *config) { c.atomicTags = false } }
 
+// WithWrongReferrersArtifactType is for go-containerregistry's in-process
+// registry with referrers support on: its referrers API reports a
+// referrer's artifactType from the config media type rather than from the
+// manifest's artifactType, against the distribution spec, so the suite
+// checks only that the referrer is listed.
+func WithWrongReferrersArtifactType() Option {
+	return func(c *config) { c.referrersArtifactType = false }
+}
+
 // Run runs the suite; newStore must return a new, empty store each call.
 func Run(t *testing.T, newStore func(t *testing.T) registry.Store, opts ...Option) {
-	cfg := config{atomicTags: true}
+	cfg := config{atomicTags: true, referrersArtifactType: true}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -51,6 +61,7 @@ func Run(t *testing.T, newStore func(t *testing.T) registry.Store, opts ...Optio
 		{"InvalidTag", testInvalidTag},
 		{"TagsAndDelete", testTagsAndDelete},
 		{"ConcurrentTag", testConcurrentTag},
+		{"Referrers", func(t *testing.T, s registry.Store) { testReferrers(t, s, cfg.referrersArtifactType) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -330,5 +341,49 @@ func testConcurrentTag(t *testing.T, s registry.Store) {
 	must(t, err)
 	if got.Digest != descs[won].Digest {
 		t.Errorf("3.0.0 points at %s, the winner pushed %s", got.Digest, descs[won].Digest)
+	}
+}
+
+// testReferrers publishes an OCI-image artifact tracking an image and finds
+// it among the image's referrers, through the API or the tag schema.
+func testReferrers(t *testing.T, s registry.Store, checkArtifactType bool) {
+	ctx := context.Background()
+	rs, ok := s.(registry.ReferrerStore)
+	if !ok {
+		t.Skip("the store cannot hold referrers")
+	}
+	image := pushManifest(t, s, "the tracked image")
+	if refs, err := registry.Referrers(ctx, rs, repo, image.Digest, ""); err != nil || len(refs) != 0 {
+		t.Fatalf("referrers before any = %v, %v", refs, err)
+	}
+	v, _ := artifact.ParseVersion("1.0.0")
+	a := &artifact.Artifact{Name: repo, Kind: artifact.KindOCIImage, Version: v, Image: &image}
+	e, err := registry.Publish(ctx, s, a)
+	must(t, err)
+	_, err = registry.Publish(ctx, s, a)
+	must(t, err)
+	refs, err := registry.Referrers(ctx, rs, repo, image.Digest, "")
+	must(t, err)
+	if len(refs) != 1 || refs[0].Digest != e.Descriptor.Digest {
+		t.Fatalf("referrers = %+v, want the artifact once", refs)
+	}
+	if !checkArtifactType {
+		return
+	}
+	refs, err = registry.Referrers(ctx, rs, repo, image.Digest, artifact.ArtifactTypeOCIImage)
+	must(t, err)
+	if len(refs) != 1 || refs[0].ArtifactType != artifact.ArtifactTypeOCIImage {
+		t.Errorf("referrers of artifactType %s = %+v, want the artifact", artifact.ArtifactTypeOCIImage, refs)
+	}
+	if refs, _ := registry.Referrers(ctx, rs, repo, image.Digest, "application/vnd.example.other"); len(refs) != 0 {
+		t.Errorf("the artifactType filter let through %+v", refs)
+	}
+	_, native := s.(registry.ReferrerLister)
+	if native {
+		_, native, _ = s.(registry.ReferrerLister).Referrers(ctx, repo, image.Digest)
+	}
+	_, err = s.Resolve(ctx, repo, registry.ReferrersTag(image.Digest))
+	if native == (err == nil) {
+		t.Errorf("referrers API %v, yet tag schema index present: %v", native, err == nil)
 	}
 }

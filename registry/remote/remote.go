@@ -29,7 +29,10 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-var _ registry.Store = (*Store)(nil)
+var (
+	_ registry.Store          = (*Store)(nil)
+	_ registry.ReferrerLister = (*Store)(nil)
+)
 
 // Store is a registry.Store over one OCI distribution registry (per the OCI
 // distribution spec v1.1). Repository names given to its methods are joined
@@ -654,15 +657,6 @@ func location(base *url.URL, resp *http.Response) (*url.URL, error) {
 	return u, nil
 }
 
-// rawManifest lets go-containerregistry PUT manifest bytes as they are.
-type rawManifest struct {
-	body      []byte
-	mediaType string
-}
-
-func (m rawManifest) RawManifest() ([]byte, error)        { return m.body, nil }
-func (m rawManifest) MediaType() (types.MediaType, error) { return types.MediaType(m.mediaType), nil }
-
 // PushManifest implements registry.ManifestPusher: it checks that every
 // blob and manifest the manifest references is in the repository (the
 // subject may be absent, as the OCI spec allows), then PUTs it by digest.
@@ -688,11 +682,36 @@ func (s *Store) PushManifest(ctx context.Context, repo, mediaType string, manife
 		}
 	}
 	desc := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(manifest), Size: int64(len(manifest))}
-	ref := r.Digest(desc.Digest.String())
-	if err := ggcr.Put(ref, rawManifest{manifest, mediaType}, s.remoteOptions(ctx, r)...); err != nil {
-		return ocispec.Descriptor{}, s.wrap(r, "push manifest "+desc.Digest.String(), err)
+	if err := s.putManifest(ctx, r, desc.Digest.String(), mediaType, manifest); err != nil {
+		return ocispec.Descriptor{}, err
 	}
 	return desc, nil
+}
+
+// putManifest PUTs manifest under ref (a digest or a tag). It is done here
+// rather than by go-containerregistry's remote.Put, which also rewrites the
+// referrers tag schema index of a manifest with a subject, recording the
+// config media type as its artifactType; AddReferrer keeps that index.
+func (s *Store) putManifest(ctx context.Context, r name.Repository, ref, mediaType string, manifest []byte) error {
+	step := "push manifest " + ref
+	c, err := s.client(ctx, r)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, s.url(r, "manifests/"+ref), bytes.NewReader(manifest))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", mediaType)
+	resp, err := c.Do(req)
+	if err != nil {
+		return s.wrap(r, step, err)
+	}
+	defer resp.Body.Close()
+	if err := transport.CheckError(resp, http.StatusCreated); err != nil {
+		return s.wrap(r, step, err)
+	}
+	return nil
 }
 
 // references lists what a manifest or index needs to be present.
@@ -753,10 +772,11 @@ func (s *Store) Move(ctx context.Context, repo string, desc ocispec.Descriptor, 
 	if err != nil {
 		return err
 	}
-	if err := ggcr.Put(t, rawManifest{body, desc.MediaType}, s.remoteOptions(ctx, r)...); err != nil {
-		return s.wrap(r, "tag "+tag, err)
+	mediaType := desc.MediaType
+	if mediaType == "" {
+		mediaType = manifestMediaType(body)
 	}
-	return nil
+	return s.putManifest(ctx, r, t.TagStr(), mediaType, body)
 }
 
 // Resolve implements registry.Resolver with a HEAD on the tag.
@@ -836,4 +856,51 @@ func (s *Store) Delete(ctx context.Context, repo string, desc ocispec.Descriptor
 		}
 	}
 	return nil
+}
+
+// Referrers implements registry.ReferrerLister with the OCI distribution
+// spec v1.1 referrers API. A registry without it (the CNCF distribution
+// registry 2.8 among them) answers 404, and supported is false.
+func (s *Store) Referrers(ctx context.Context, repo string, subject digest.Digest) ([]ocispec.Descriptor, bool, error) {
+	r, err := s.repository(repo)
+	if err != nil {
+		return nil, false, err
+	}
+	c, err := s.client(ctx, r)
+	if err != nil {
+		return nil, false, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url(r, "referrers/"+subject.String()), nil)
+	if err != nil {
+		return nil, false, err
+	}
+	req.Header.Set("Accept", ocispec.MediaTypeImageIndex)
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, false, s.wrap(r, "referrers of "+subject.String(), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, false, nil
+	}
+	if err := transport.CheckError(resp, http.StatusOK); err != nil {
+		return nil, false, s.wrap(r, "referrers of "+subject.String(), err)
+	}
+	var idx ocispec.Index
+	if err := json.NewDecoder(io.LimitReader(resp.Body, artifact.MaxManifestSize)).Decode(&idx); err != nil {
+		return nil, false, fmt.Errorf("%s: referrers of %s: %w: %v", r, subject, artifact.ErrInvalidManifest, err)
+	}
+	return idx.Manifests, true, nil
+}
+
+// manifestMediaType reads the mediaType field of a manifest, defaulting to
+// the OCI image manifest (the field is only RECOMMENDED).
+func manifestMediaType(b []byte) string {
+	var m struct {
+		MediaType string `json:"mediaType"`
+	}
+	if json.Unmarshal(b, &m) == nil && m.MediaType != "" {
+		return m.MediaType
+	}
+	return ocispec.MediaTypeImageManifest
 }

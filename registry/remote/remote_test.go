@@ -13,9 +13,9 @@ import (
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 )
 
-func inProcess(t *testing.T) string {
+func inProcess(t *testing.T, opts ...ggcrregistry.Option) string {
 	t.Helper()
-	srv := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	srv := httptest.NewServer(ggcrregistry.New(append(opts, ggcrregistry.Logger(log.New(io.Discard, "", 0)))...))
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://")
 }
@@ -31,6 +31,14 @@ func store(t *testing.T, host string) registry.Store {
 
 func TestConformanceInProcess(t *testing.T) {
 	registrytest.Run(t, func(t *testing.T) registry.Store { return store(t, inProcess(t)) }, registrytest.WithoutAtomicTags())
+}
+
+// TestConformanceInProcessReferrers runs the suite against the in-process
+// registry with its OCI 1.1 referrers API turned on.
+func TestConformanceInProcessReferrers(t *testing.T) {
+	registrytest.Run(t, func(t *testing.T) registry.Store {
+		return store(t, inProcess(t, ggcrregistry.WithReferrersSupport(true)))
+	}, registrytest.WithoutAtomicTags(), registrytest.WithWrongReferrersArtifactType())
 }
 
 func TestConformanceDistribution(t *testing.T) {
