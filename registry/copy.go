@@ -42,7 +42,7 @@ func Copy(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, d
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("copy %s:%s: %w", srcRepo, tag, err)
 	}
-	if err := copyGraph(ctx, src, srcRepo, dst, dstRepo, desc); err != nil {
+	if err := CopyGraph(ctx, src, srcRepo, dst, dstRepo, desc); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("copy %s:%s to %s: %w", srcRepo, tag, dstRepo, err)
 	}
 	if err := dst.Tag(ctx, dstRepo, desc, tag); err != nil {
@@ -57,7 +57,7 @@ func Copy(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, d
 		if err != nil {
 			return desc, fmt.Errorf("copy %s:%s: %w", srcRepo, attached, err)
 		}
-		if err := copyGraph(ctx, src, srcRepo, dst, dstRepo, ad); err != nil {
+		if err := CopyGraph(ctx, src, srcRepo, dst, dstRepo, ad); err != nil {
 			return desc, fmt.Errorf("copy %s:%s to %s: %w", srcRepo, attached, dstRepo, err)
 		}
 		if err := dst.Move(ctx, dstRepo, ad, attached); err != nil {
@@ -67,9 +67,11 @@ func Copy(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, d
 	return desc, nil
 }
 
-// copyGraph copies desc, a manifest or index, and everything it references
-// (but its subject) from src to dst, children before parents.
-func copyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, dstRepo string, desc ocispec.Descriptor) error {
+// CopyGraph copies desc, a manifest or index, and everything it references
+// (but its subject) from src's repository srcRepo to dst's dstRepo, children
+// before parents, blobs streamed and skipped when dst has them. It tags
+// nothing.
+func CopyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, dstRepo string, desc ocispec.Descriptor) error {
 	if ok, err := dst.Exists(ctx, dstRepo, desc); err != nil {
 		return err
 	} else if ok {
@@ -97,7 +99,7 @@ func copyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarg
 		return fmt.Errorf("manifest %s: %w: %v", desc.Digest, artifact.ErrInvalidManifest, err)
 	}
 	for _, child := range m.Manifests {
-		if err := copyGraph(ctx, src, srcRepo, dst, dstRepo, child); err != nil {
+		if err := CopyGraph(ctx, src, srcRepo, dst, dstRepo, child); err != nil {
 			return err
 		}
 	}

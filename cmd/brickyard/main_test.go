@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/opencontainers/go-digest"
 )
 
 // cli runs brickyard in-process with a home in dir and returns its stdout,
@@ -106,11 +108,12 @@ func (c *cli) image() string {
 		tw.Write([]byte(body))
 	}
 	tw.Close()
-	layer, err := tarball.LayerFromReader(bytes.NewReader(buf.Bytes()))
+	layer, err := tarball.LayerFromReader(bytes.NewReader(buf.Bytes()), tarball.WithMediaType(types.OCILayer))
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
+	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	img, err := mutate.AppendLayers(base, layer)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -233,4 +236,37 @@ func TestCopyToRegistryAndBack(t *testing.T) {
 	}
 	c.fail(exitUsage, []string{"keeps the tag"}, "copy", "base@1.0.0", host+"/golden/base:2.0.0")
 	c.fail(exitNotFound, []string{"9.9.9"}, "copy", "base:9.9.9", host+"/golden/base:9.9.9")
+}
+
+// TestTrackImagePushedBySkopeo: an image that skopeo pushed to a registry
+// is tracked as an OCI-image artifact whose subject is exactly that image.
+func TestTrackImagePushedBySkopeo(t *testing.T) {
+	if _, err := exec.LookPath("skopeo"); err != nil {
+		t.Skip("SKIPPED LOUDLY: skopeo is not installed (scripts/test installs it)")
+	}
+	host := registrytest.StartDistribution(t)
+	c := newCLI(t)
+	dir, tag, _ := strings.Cut(c.image(), ":")
+	if out, err := exec.Command("skopeo", "copy", "--dest-tls-verify=false", "oci:"+dir+":"+tag, "docker://"+host+"/app:"+tag).CombinedOutput(); err != nil {
+		t.Fatalf("skopeo copy: %v\n%s", err, out)
+	}
+	raw, err := exec.Command("skopeo", "inspect", "--raw", "--tls-verify=false", "docker://"+host+"/app:"+tag).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ok("publish", "oci-image", "app", "1.0.0", "--from", "docker://"+host+"/app:"+tag, "--key", c.key())
+	var out struct {
+		Manifest struct {
+			Subject struct {
+				Digest string `json:"digest"`
+			} `json:"subject"`
+		} `json:"manifest"`
+	}
+	if err := json.Unmarshal([]byte(c.ok("inspect", "app@1.0.0")), &out); err != nil {
+		t.Fatal(err)
+	}
+	if want := digest.FromBytes(raw).String(); out.Manifest.Subject.Digest != want {
+		t.Errorf("subject %s, skopeo pushed %s", out.Manifest.Subject.Digest, want)
+	}
+	c.ok("verify", "app@1.0.0", "--key", c.pubKey())
 }

@@ -16,6 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
 
@@ -272,12 +273,15 @@ func newPublishMachineImageCmd(e *env) *cobra.Command {
 func newPublishOCIImageCmd(e *env) *cobra.Command {
 	var f publishFlags
 	var from string
+	var insecure bool
 	cmd := &cobra.Command{
-		Use:   "oci-image NAME VERSION --from LAYOUT_DIR:TAG",
+		Use:   "oci-image NAME VERSION --from LAYOUT_DIR:TAG|docker://HOST/REPO:TAG",
 		Short: "Track a container image as one version: copy it in and publish an artifact whose subject it is",
-		Long: `Copy a container image from an OCI image layout (as umoci, skopeo or buildah
-write it) into the store, then publish an OCI-image artifact whose subject is
-that image's manifest, so signatures and lineage attach to it.`,
+		Long: `Copy a container image (manifest or index, with its blobs) into the store,
+from an OCI image layout (DIR:TAG, as umoci, skopeo or buildah write it) or
+from a registry (docker://HOST/REPO:TAG, as skopeo names it), then publish an
+OCI-image artifact whose subject is that image, so signatures and lineage
+attach to it.`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
@@ -288,20 +292,34 @@ that image's manifest, so signatures and lineage attach to it.`,
 			if err != nil {
 				return err
 			}
-			img, err := readLayoutImage(from)
-			if err != nil {
-				return err
-			}
-			desc, err := registry.PushImage(ctx, e.store, a.Name, img)
-			if err != nil {
-				return err
+			var desc ocispec.Descriptor
+			if ref, ok := strings.CutPrefix(from, "docker://"); ok {
+				src, err := e.parseEndpoint(ctx, ref, insecure)
+				if err != nil {
+					return err
+				}
+				if desc, err = src.store.Resolve(ctx, src.repo, src.tag); err != nil {
+					return fmt.Errorf("--from %s: %w", from, err)
+				}
+				if err := registry.CopyGraph(ctx, src.store, src.repo, e.store, a.Name, desc); err != nil {
+					return fmt.Errorf("--from %s: %w", from, err)
+				}
+			} else {
+				img, err := readLayoutImage(from)
+				if err != nil {
+					return err
+				}
+				if desc, err = registry.PushImage(ctx, e.store, a.Name, img); err != nil {
+					return err
+				}
 			}
 			a.Image = &desc
 			return f.finish(ctx, e, a)
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().StringVar(&from, "from", "", "the image: OCI layout directory and tag, DIR:TAG (required)")
+	cmd.Flags().StringVar(&from, "from", "", "the image: DIR:TAG (an OCI layout) or docker://HOST/REPO:TAG (a registry) (required)")
+	cmd.Flags().BoolVar(&insecure, "insecure", false, "allow plain HTTP to a non-loopback registry")
 	_ = cmd.MarkFlagRequired("from")
 	return cmd
 }
