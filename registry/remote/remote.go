@@ -49,6 +49,7 @@ type Store struct {
 
 	mu         sync.Mutex
 	transports map[string]http.RoundTripper // repository → authenticated transport
+	seen       map[digest.Digest]string     // blob → a repository of this registry known to hold it, for mounts
 }
 
 // Option configures a Store.
@@ -124,7 +125,7 @@ func New(target string, opts ...Option) (*Store, error) {
 		}
 	}
 	s := &Store{reg: reg, namespace: ns, base: o.transport, retry: o.retry, retrying: o.retry.retrying(o.transport),
-		transports: map[string]http.RoundTripper{}}
+		transports: map[string]http.RoundTripper{}, seen: map[digest.Digest]string{}}
 	if o.auth != nil {
 		s.auth = o.auth
 	} else {
@@ -432,6 +433,9 @@ func (s *Store) Exists(ctx context.Context, repo string, desc ocispec.Descriptor
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK:
+		if kind == "blobs/" {
+			s.remember(desc.Digest, r)
+		}
 		return true, nil
 	case http.StatusNotFound:
 		return false, nil
@@ -469,7 +473,15 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url(r, "blobs/uploads/"), nil)
+	// A blob this registry holds in another repository is mounted, not
+	// uploaded (distribution spec §mounting-a-blob-from-another-repository);
+	// a registry that declines answers 202 and the upload goes on.
+	u := s.url(r, "blobs/uploads/")
+	from := s.seenIn(expected.Digest, r)
+	if from != "" {
+		u += "?" + url.Values{"mount": {expected.Digest.String()}, "from": {from}}.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
@@ -477,10 +489,14 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 	if err != nil {
 		return ocispec.Descriptor{}, s.wrap(r, "push blob: start upload", err)
 	}
-	err = transport.CheckError(resp, http.StatusAccepted)
+	err = transport.CheckError(resp, http.StatusAccepted, http.StatusCreated)
 	resp.Body.Close()
 	if err != nil {
 		return ocispec.Descriptor{}, s.wrap(r, "push blob: start upload", err)
+	}
+	if resp.StatusCode == http.StatusCreated && from != "" {
+		s.remember(expected.Digest, r)
+		return expected, nil
 	}
 	loc, err := location(req.URL, resp)
 	if err != nil {
@@ -534,7 +550,28 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 	if err != nil {
 		return ocispec.Descriptor{}, s.wrap(r, "push blob: commit "+got.Digest.String(), err)
 	}
+	s.remember(got.Digest, r)
 	return got, nil
+}
+
+// remember notes that repository r holds blob d, for later mounts.
+func (s *Store) remember(d digest.Digest, r name.Repository) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seen[d] = r.RepositoryStr()
+}
+
+// seenIn returns another repository of this registry known to hold d, or "".
+func (s *Store) seenIn(d digest.Digest, r name.Repository) string {
+	if d == "" {
+		return ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if from := s.seen[d]; from != r.RepositoryStr() {
+		return from
+	}
+	return ""
 }
 
 // uploadChunk is the size of one PATCH of a blob upload: the most a

@@ -11,6 +11,7 @@ import (
 	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/registry/registrytest"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 func inProcess(t *testing.T, opts ...ggcrregistry.Option) string {
@@ -62,3 +63,30 @@ func TestNew(t *testing.T) {
 		t.Error("invalid namespace accepted")
 	}
 }
+
+// TestCrossRepositoryMount: a blob the registry holds in one repository is
+// mounted into another without being read or sent again.
+func TestCrossRepositoryMount(t *testing.T) {
+	ctx := context.Background()
+	for name, host := range map[string]string{"distribution": registrytest.StartDistribution(t), "in-process": inProcess(t)} {
+		t.Run(name, func(t *testing.T) {
+			s := store(t, host)
+			body := strings.Repeat("shared base layer ", 100_000)
+			d, err := s.PushBlob(ctx, "team/base", ocispec.Descriptor{MediaType: "application/octet-stream"}, strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.PushBlob(ctx, "team/web", d, failingReader{})
+			if err != nil || got.Digest != d.Digest {
+				t.Fatalf("mount: %v, %v", got, err)
+			}
+			if ok, err := s.Exists(ctx, "team/web", d); !ok || err != nil {
+				t.Fatalf("mounted blob missing: %v, %v", ok, err)
+			}
+		})
+	}
+}
+
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
