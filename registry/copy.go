@@ -12,6 +12,19 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
+// CopyOption configures Copy and CopyGraph.
+type CopyOption func(*copyOptions)
+
+type copyOptions struct {
+	progress func(blob ocispec.Descriptor, done, total int64)
+}
+
+// WithProgress calls fn as each blob moves, with the blob's descriptor and
+// the bytes sent so far out of its size; the CLI draws it as a bar.
+func WithProgress(fn func(blob ocispec.Descriptor, done, total int64)) CopyOption {
+	return func(o *copyOptions) { o.progress = fn }
+}
+
 // CopySource is what Copy reads from.
 type CopySource interface {
 	Fetcher
@@ -37,12 +50,16 @@ type CopyTarget interface {
 // tag is immutable in dst (Tagger.Tag): copying onto a tag that points at
 // other content returns an error wrapping ErrImmutableTag. It returns the
 // descriptor copied.
-func Copy(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, dstRepo, tag string) (ocispec.Descriptor, error) {
+func Copy(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, dstRepo, tag string, opts ...CopyOption) (ocispec.Descriptor, error) {
+	var o copyOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	desc, err := src.Resolve(ctx, srcRepo, tag)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("copy %s:%s: %w", srcRepo, tag, err)
 	}
-	if err := CopyGraph(ctx, src, srcRepo, dst, dstRepo, desc); err != nil {
+	if err := CopyGraph(ctx, src, srcRepo, dst, dstRepo, desc, opts...); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("copy %s:%s to %s: %w", srcRepo, tag, dstRepo, err)
 	}
 	if err := dst.Tag(ctx, dstRepo, desc, tag); err != nil {
@@ -57,7 +74,7 @@ func Copy(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, d
 		if err != nil {
 			return desc, fmt.Errorf("copy %s:%s: %w", srcRepo, attached, err)
 		}
-		if err := CopyGraph(ctx, src, srcRepo, dst, dstRepo, ad); err != nil {
+		if err := CopyGraph(ctx, src, srcRepo, dst, dstRepo, ad, opts...); err != nil {
 			return desc, fmt.Errorf("copy %s:%s to %s: %w", srcRepo, attached, dstRepo, err)
 		}
 		if err := dst.Move(ctx, dstRepo, ad, attached); err != nil {
@@ -71,7 +88,11 @@ func Copy(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, d
 // (but its subject) from src's repository srcRepo to dst's dstRepo, children
 // before parents, blobs streamed and skipped when dst has them. It tags
 // nothing.
-func CopyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, dstRepo string, desc ocispec.Descriptor) error {
+func CopyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, dstRepo string, desc ocispec.Descriptor, opts ...CopyOption) error {
+	var o copyOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if ok, err := dst.Exists(ctx, dstRepo, desc); err != nil {
 		return err
 	} else if ok {
@@ -99,7 +120,7 @@ func CopyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarg
 		return fmt.Errorf("manifest %s: %w: %v", desc.Digest, artifact.ErrInvalidManifest, err)
 	}
 	for _, child := range m.Manifests {
-		if err := CopyGraph(ctx, src, srcRepo, dst, dstRepo, child); err != nil {
+		if err := CopyGraph(ctx, src, srcRepo, dst, dstRepo, child, opts...); err != nil {
 			return err
 		}
 	}
@@ -108,7 +129,7 @@ func CopyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarg
 		blobs = append([]ocispec.Descriptor{*m.Config}, blobs...)
 	}
 	for _, b := range blobs {
-		if err := copyBlob(ctx, src, srcRepo, dst, dstRepo, b); err != nil {
+		if err := copyBlob(ctx, src, srcRepo, dst, dstRepo, b, o.progress); err != nil {
 			return err
 		}
 	}
@@ -120,7 +141,7 @@ func CopyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarg
 	return err
 }
 
-func copyBlob(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, dstRepo string, b ocispec.Descriptor) error {
+func copyBlob(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, dstRepo string, b ocispec.Descriptor, progress func(ocispec.Descriptor, int64, int64)) error {
 	if ok, err := dst.Exists(ctx, dstRepo, b); err != nil || ok {
 		return err
 	}
@@ -133,8 +154,27 @@ func copyBlob(ctx context.Context, src CopySource, srcRepo string, dst CopyTarge
 		return fmt.Errorf("blob %s: %w", b.Digest, err)
 	}
 	defer rc.Close()
-	if _, err := dst.PushBlob(ctx, dstRepo, b, rc); err != nil {
+	var r io.Reader = rc
+	if progress != nil {
+		// Keep the VerifyingReader visible to dst, so it need not hash again.
+		r = &verifyingProgress{progressReader: progressReader{r: rc, total: b.Size, fn: func(done, total int64) { progress(b, done, total) }}, rc: rc}
+	}
+	if _, err := dst.PushBlob(ctx, dstRepo, b, r); err != nil {
 		return fmt.Errorf("blob %s: %w", b.Digest, err)
 	}
 	return nil
+}
+
+// verifyingProgress reports progress and, when its source is a
+// VerifyingReader, passes that on.
+type verifyingProgress struct {
+	progressReader
+	rc io.Reader
+}
+
+func (v *verifyingProgress) Verifies() ocispec.Descriptor {
+	if vr, ok := v.rc.(VerifyingReader); ok {
+		return vr.Verifies()
+	}
+	return ocispec.Descriptor{}
 }

@@ -103,7 +103,7 @@ The destination tag is immutable: copying other content onto it fails.`,
 			if src.tag != dst.tag {
 				return usageError{fmt.Errorf("copy keeps the tag: %s and %s differ", src.tag, dst.tag)}
 			}
-			desc, err := registry.Copy(ctx, src.store, src.repo, dst.store, dst.repo, dst.tag)
+			desc, err := registry.Copy(ctx, src.store, src.repo, dst.store, dst.repo, dst.tag, registry.WithProgress(e.blobProgress()))
 			if err != nil {
 				return err
 			}

@@ -235,6 +235,17 @@ func TestCopyToRegistryAndBack(t *testing.T) {
 		t.Errorf("digest changed on the way: %s, published %s", res["digest"], pub.Digest)
 	}
 	c.fail(exitUsage, []string{"keeps the tag"}, "copy", "base@1.0.0", host+"/golden/base:2.0.0")
+
+	// A large blob gets a progress bar on stderr when asked for.
+	big := filepath.Join(c.dir, "big.raw")
+	if err := os.WriteFile(big, bytes.Repeat([]byte{7}, 8<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.ok("publish", "vm-disk", "big", "1.0.0", big)
+	_, errs, code := c.run("--progress", "always", "copy", "big@1.0.0", host+"/golden/big:1.0.0")
+	if code != 0 || !strings.Contains(errs, "copy ") || !strings.Contains(errs, "MB") {
+		t.Errorf("copy with --progress always: exit %d, stderr %q", code, errs)
+	}
 	c.fail(exitNotFound, []string{"9.9.9"}, "copy", "base:9.9.9", host+"/golden/base:9.9.9")
 }
 
