@@ -243,7 +243,7 @@ func TestCopyToRegistryAndBack(t *testing.T) {
 	}
 	c.ok("publish", "vm-disk", "big", "1.0.0", big)
 	_, errs, code := c.run("--progress", "always", "copy", "big@1.0.0", host+"/golden/big:1.0.0")
-	if code != 0 || !strings.Contains(errs, "copy ") || !strings.Contains(errs, "MB") {
+	if code != 0 || !strings.Contains(errs, "copy ") || !strings.Contains(errs, "100%") {
 		t.Errorf("copy with --progress always: exit %d, stderr %q", code, errs)
 	}
 	c.fail(exitNotFound, []string{"9.9.9"}, "copy", "base:9.9.9", host+"/golden/base:9.9.9")
