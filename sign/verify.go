@@ -128,17 +128,32 @@ func checkClaims(sig oci.Signature, d digest.Digest, identity string) error {
 	return nil
 }
 
-// StoreVerifier binds a Verifier to a store, with the repository name as
-// the expected identity. It satisfies catalog.Verifier.
+// Identifier is implemented by stores whose repositories have a fuller
+// name than the one given to their methods: a registry store's "web" is
+// "registry.example:5000/team/web", the docker-reference cosign signs.
+type Identifier interface {
+	Identity(repo string) string
+}
+
+// IdentityOf returns the identity a signature for repo in st names: what
+// st.Identity says if st is an Identifier, else repo itself.
+func IdentityOf(st any, repo string) string {
+	if id, ok := st.(Identifier); ok {
+		return id.Identity(repo)
+	}
+	return repo
+}
+
+// StoreVerifier binds a Verifier to a store; the expected identity of a
+// repository is IdentityOf(Store, repo). It satisfies catalog.Verifier.
 type StoreVerifier struct {
 	Store    Reader
 	Verifier *Verifier
 }
 
 // Verify checks the signature of manifest d in repository repo (see
-// Verifier.Verify, with identity = repo) and returns the id of the key that
-// verified it.
+// Verifier.Verify) and returns the id of the key that verified it.
 func (s StoreVerifier) Verify(ctx context.Context, repo string, d digest.Digest) (string, error) {
-	v, err := s.Verifier.Verify(ctx, s.Store, repo, repo, d)
+	v, err := s.Verifier.Verify(ctx, s.Store, repo, IdentityOf(s.Store, repo), d)
 	return v.KeyID, err
 }

@@ -47,7 +47,7 @@ func loadVerifier(keyPaths []string) (*sign.Verifier, error) {
 // appends the signature to the catalog.
 func signAndRecord(ctx context.Context, e *env, s *sign.Signer, rec catalog.Record) (sign.Signature, error) {
 	desc := ocispec.Descriptor{MediaType: rec.MediaType, Digest: rec.Digest, Size: rec.Size}
-	sig, err := s.Sign(ctx, e.store, rec.Repository, rec.Repository, desc)
+	sig, err := s.Sign(ctx, e.store, rec.Repository, sign.IdentityOf(e.store, rec.Repository), desc)
 	if err != nil {
 		return sign.Signature{}, fmt.Errorf("sign %s@%s: %w", rec.Name, rec.Version, err)
 	}

@@ -146,6 +146,10 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// Identity returns the full name of repository repo, e.g.
+// "127.0.0.1:5000/team/web": the docker-reference cosign signs.
+func (s *Store) Identity(repo string) string { return s.String() + "/" + repo }
+
 // String returns the registry and namespace, e.g. "127.0.0.1:5000/team".
 func (s *Store) String() string {
 	if s.namespace == "" {
