@@ -18,6 +18,13 @@ var (
 	// another digest or another identity (repository), or is malformed or
 	// over the size cap.
 	ErrInvalidSignature = errors.New("invalid signature payload")
+	// ErrProvenanceMissing: no attestation of the required predicate type
+	// (SLSA provenance) is attached, or the policy requires one and none
+	// verifies.
+	ErrProvenanceMissing = errors.New("provenance missing")
+	// ErrProvenanceMismatch: the signed provenance disagrees with what the
+	// catalog records (lineage) or the policy allows (builder).
+	ErrProvenanceMismatch = errors.New("provenance does not match")
 	// ErrWrongPassword: the private key could not be decrypted.
 	ErrWrongPassword = errors.New("wrong password for the private key (COSIGN_PASSWORD)")
 	// ErrInvalidKey: a key file is not a PEM key brickyard can use.

@@ -4,28 +4,29 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	ggcrtypes "github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/cosign/v2/pkg/oci"
-	"github.com/sigstore/cosign/v2/pkg/oci/empty"
-	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/payload"
-
-	"github.com/brickyard/brickyard/internal/errdef"
 )
 
 // Reader is what verification needs of a store; registry stores satisfy it.
@@ -82,10 +83,64 @@ func KeyID(pub crypto.PublicKey) (string, error) {
 	return "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:]), nil
 }
 
-// Signer signs artifacts the way `cosign sign --key` does.
+// Signer signs artifacts the way `cosign sign --key` and `cosign attest
+// --key` do.
 type Signer struct {
-	sv    signature.SignerVerifier
+	sv    signature.Signer
 	keyID string
+}
+
+// NewSigner signs with any crypto.Signer whose public key is ECDSA (signed
+// over SHA-256), Ed25519 (pure Ed25519 over the message, as cosign's
+// verifiers expect) or RSA (PKCS #1 v1.5 over SHA-256): an in-memory key, a
+// KMS or an HSM. Errors wrap ErrInvalidKey for any other key type.
+func NewSigner(s crypto.Signer) (*Signer, error) {
+	switch s.Public().(type) {
+	case *ecdsa.PublicKey, ed25519.PublicKey, *rsa.PublicKey:
+	default:
+		return nil, fmt.Errorf("%w: %T keys are not supported (ECDSA, Ed25519 or RSA)", ErrInvalidKey, s.Public())
+	}
+	id, err := KeyID(s.Public())
+	if err != nil {
+		return nil, err
+	}
+	return &Signer{sv: cryptoSigner{s}, keyID: id}, nil
+}
+
+// LoadPEMSigner reads an unencrypted PKCS #8, SEC 1 or PKCS #1 private key
+// PEM block. Errors wrap ErrInvalidKey.
+func LoadPEMSigner(privatePEM []byte) (*Signer, error) {
+	k, err := cryptoutils.UnmarshalPEMToPrivateKey(privatePEM, cryptoutils.SkipPassword)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
+	}
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("%w: %T is not a signing key", ErrInvalidKey, k)
+	}
+	return NewSigner(s)
+}
+
+// cryptoSigner adapts a crypto.Signer to sigstore's signature.Signer.
+// sigstore's own LoadSigner accepts only in-memory key types, not an
+// opaque crypto.Signer such as a KMS or PKCS #11 key, so this small
+// adapter is ours.
+type cryptoSigner struct{ s crypto.Signer }
+
+func (c cryptoSigner) PublicKey(...signature.PublicKeyOption) (crypto.PublicKey, error) {
+	return c.s.Public(), nil
+}
+
+func (c cryptoSigner) SignMessage(msg io.Reader, _ ...signature.SignOption) ([]byte, error) {
+	b, err := io.ReadAll(msg)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := c.s.Public().(ed25519.PublicKey); ok {
+		return c.s.Sign(rand.Reader, b, crypto.Hash(0))
+	}
+	sum := sha256.Sum256(b)
+	return c.s.Sign(rand.Reader, sum[:], crypto.SHA256)
 }
 
 // LoadSigner decrypts a cosign private key (as written by GenerateKeyPair or
@@ -148,23 +203,7 @@ func (s *Signer) Sign(ctx context.Context, st Writer, repo, identity string, des
 	if err != nil {
 		return Signature{}, err
 	}
-	tag := SignatureTag(desc.Digest)
-	existing, err := loadSignatures(ctx, st, repo, tag)
-	if err != nil && !errors.Is(err, errdef.ErrNotFound) {
-		return Signature{}, fmt.Errorf("sign %s@%s: %w", repo, desc.Digest, err)
-	}
-	sigs, err := mutate.AppendSignatures(empty.Signatures(), false, append(existing, sig)...)
-	if err != nil {
-		return Signature{}, err
-	}
-	sd, err := pushImage(ctx, st, repo, sigs)
-	if err != nil {
-		return Signature{}, fmt.Errorf("sign %s@%s: store signature: %w", repo, desc.Digest, err)
-	}
-	if err := st.Move(ctx, repo, sd, tag); err != nil {
-		return Signature{}, fmt.Errorf("sign %s@%s: tag %s: %w", repo, desc.Digest, tag, err)
-	}
-	return Signature{Digest: desc.Digest, KeyID: s.keyID, Tag: tag, Descriptor: sd}, nil
+	return s.store(ctx, st, repo, desc, SignatureTag(desc.Digest), sig)
 }
 
 // pushImage stores a go-containerregistry image: layers and config first,
@@ -247,7 +286,8 @@ func loadSignatures(ctx context.Context, st Reader, repo, tag string) ([]oci.Sig
 		if err != nil {
 			return nil, err
 		}
-		sig, err := static.NewSignature(body, l.Annotations[sigAnnotation], static.WithAnnotations(l.Annotations))
+		sig, err := static.NewSignature(body, l.Annotations[sigAnnotation], static.WithAnnotations(l.Annotations),
+			static.WithLayerMediaType(ggcrtypes.MediaType(l.MediaType)))
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -277,4 +279,34 @@ func TestKeys(t *testing.T) {
 	if _, err := sign.NewVerifier(); !errors.Is(err, sign.ErrInvalidKey) {
 		t.Errorf("NewVerifier(): %v", err)
 	}
+}
+
+func writeRaw(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "disk.raw")
+	if err := os.WriteFile(p, bytes.Repeat([]byte{1}, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// publishManifest pushes a minimal OCI image for an OCI-image artifact to track.
+func publishManifest(t *testing.T, st interface {
+	PushBlob(context.Context, string, ocispec.Descriptor, io.Reader) (ocispec.Descriptor, error)
+	PushManifest(context.Context, string, string, []byte) (ocispec.Descriptor, error)
+}) ocispec.Descriptor {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := st.PushBlob(ctx, "interop-image", ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig}, strings.NewReader(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, Config: cfg, Layers: []ocispec.Descriptor{}}
+	m.SchemaVersion = 2
+	b, _ := json.Marshal(m)
+	d, err := st.PushManifest(ctx, "interop-image", ocispec.MediaTypeImageManifest, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
