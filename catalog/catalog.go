@@ -33,6 +33,16 @@ type Record struct {
 	MediaType  string // of the manifest
 	Size       int64  // of the manifest, in bytes
 	Signatures []Signature
+	// Revoked is the artifact's revocation, nil while it is not revoked
+	// (set by the catalog from its lifecycle events).
+	Revoked *Revocation
+}
+
+// Revocation records that an artifact must no longer be deployed.
+type Revocation struct {
+	Reason string    // why, e.g. "CVE-2026-1234" or "private key in /root"
+	Actor  string    // who, e.g. a user or CI job
+	At     time.Time // when it was recorded, to the second, UTC (set by the catalog)
 }
 
 // Signature records that an artifact was signed.
@@ -100,6 +110,16 @@ type SignatureRecorder interface {
 	AddSignature(ctx context.Context, d digest.Digest, s Signature) error
 }
 
+// Revoker appends revocations.
+type Revoker interface {
+	// Revoke records that artifact d is revoked, as a new event; Resolve
+	// never returns it again. It returns an error wrapping ErrNotFound if d
+	// is unknown, ErrRevoked if it is already revoked, or
+	// artifact.ErrInvalidArtifact if the reason or actor is empty; in each
+	// case nothing is written.
+	Revoke(ctx context.Context, d digest.Digest, rev Revocation) error
+}
+
 // Getter reads one record.
 type Getter interface {
 	// Get returns the record of digest d, or an error wrapping ErrNotFound.
@@ -130,6 +150,7 @@ type Lineage interface {
 type Catalog interface {
 	Recorder
 	SignatureRecorder
+	Revoker
 	Getter
 	Lister
 	Lineage

@@ -13,7 +13,8 @@ var (
 	ErrDuplicateVersion  = errors.New("version already recorded with another digest")
 	ErrUnknownParent     = errors.New("parent is not in the catalog")
 	ErrUnsigned          = errdef.ErrUnsigned // the same error as sign.ErrUnsigned
-	ErrUntrusted         = errors.New("no artifact matches with a signature from a trusted key")
+	ErrUntrusted         = errdef.ErrUntrusted // the same error as sign.ErrUntrusted
+	ErrRevoked           = errdef.ErrRevoked
 	ErrInvalidConstraint = errors.New("invalid semver range")
 	ErrSchemaTooNew      = errors.New("catalog schema is newer than this program")
 )

@@ -6,7 +6,6 @@ import (
 
 	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/catalog"
-	"github.com/brickyard/brickyard/internal/errdef"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -20,9 +19,9 @@ func (v versions) Names(context.Context) ([]string, error)                    { 
 // signedOnly stands in for sign.StoreVerifier: it trusts the digests it holds.
 type signedOnly map[digest.Digest]bool
 
-func (s signedOnly) Verify(_ context.Context, _ string, d digest.Digest) (string, error) {
-	if !s[d] {
-		return "", errdef.ErrUnsigned
+func (s signedOnly) Verify(_ context.Context, r catalog.Record) (string, error) {
+	if !s[r.Digest] {
+		return "", catalog.ErrUnsigned
 	}
 	return "SHA256:example", nil
 }
@@ -46,5 +45,6 @@ func ExampleResolve() {
 	fmt.Println(err)
 	// Output:
 	// web@1.1.0 <nil>
-	// web ~1.3: 1.3.0 match but none is signed: unsigned
+	// web ~1.3: 1 version(s) match, none may be deployed:
+	//   1.3.0: unsigned
 }

@@ -5,19 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/brickyard/brickyard/artifact"
-	"github.com/opencontainers/go-digest"
 )
 
-// Verifier checks an artifact's signature in the store where it lives. It
-// returns the id of the trusted key that verified the manifest digest d in
-// repository repo, or an error, wrapping ErrUnsigned if there is no
-// signature at all. Package sign satisfies it (sign.StoreVerifier); the
-// catalog never imports sign.
+// Verifier checks an artifact in the store where it lives: its signature,
+// and whatever else a trust policy demands (owner, provenance). It returns
+// the id of the trusted key that verified the manifest digest r.Digest in
+// repository r.Repository, or an error: wrapping ErrUnsigned if there is no
+// signature at all, ErrUntrusted if none verifies with a trusted key, or
+// the policy's own errors. Package sign satisfies it (sign.StoreVerifier,
+// sign.PolicyVerifier); the catalog never imports sign.
 type Verifier interface {
-	Verify(ctx context.Context, repo string, d digest.Digest) (keyID string, err error)
+	Verify(ctx context.Context, r Record) (keyID string, err error)
 }
 
 // Query asks for the newest version of Name within Constraint for Platform.
@@ -32,16 +34,17 @@ type Query struct {
 }
 
 // Resolve returns the highest version of q.Name that matches q.Constraint
-// and q.Platform and whose signature v verifies in the store, trying
+// and q.Platform, is not revoked, and that v verifies in the store, trying
 // candidates from the highest down (the catalog's own signature records are
-// not trusted for this). The record returned carries the digest that was verified:
-// hand that on, never a tag. v must not be nil: resolution never skips
-// signature checks.
+// not trusted for this). The record returned carries the digest that was
+// verified: hand that on, never a tag. v must not be nil: resolution never
+// skips verification.
 //
 // Errors: ErrInvalidConstraint for a bad range; ErrNotFound when no version
-// matches; ErrUnsigned when versions match but none has a signature;
-// ErrUntrusted when some are signed but no signature verifies. The last two
-// also wrap the verifier's last error.
+// matches. When versions match but none passes, the error names each
+// version with its reason and wraps the reason of the newest one: ErrRevoked,
+// ErrUnsigned, ErrUntrusted, or the verifier's own (a policy's owner or
+// provenance errors), so errors.Is tells them apart.
 func Resolve(ctx context.Context, c Lister, q Query, v Verifier) (Record, error) {
 	if v == nil {
 		return Record{}, errors.New("catalog.Resolve: nil Verifier: resolution for deployment always checks signatures")
@@ -54,36 +57,46 @@ func Resolve(ctx context.Context, c Lister, q Query, v Verifier) (Record, error)
 	if err != nil {
 		return Record{}, err
 	}
-	var tried []string
-	var lastErr error
-	anySigned := false
+	var reasons []string
+	var newest error
 	for i := len(recs) - 1; i >= 0; i-- {
 		r := recs[i]
 		if !con.Check(r.Version) || (!q.Platform.IsZero() && !r.Platform.Matches(q.Platform)) {
 			continue
 		}
-		tried = append(tried, r.Version.Original())
-		_, err := v.Verify(ctx, r.Repository, r.Digest)
-		if err == nil {
+		if r.Revoked != nil {
+			err = fmt.Errorf("revoked by %s at %s: %s: %w", r.Revoked.Actor, r.Revoked.At.Format(time.RFC3339), r.Revoked.Reason, ErrRevoked)
+		} else if _, err = v.Verify(ctx, r); err == nil {
 			return r, nil
 		}
 		if ctx.Err() != nil {
 			return Record{}, ctx.Err()
 		}
-		if !errors.Is(err, ErrUnsigned) {
-			anySigned = true
-			lastErr = err
+		if newest == nil {
+			newest = err
 		}
+		reasons = append(reasons, r.Version.Original()+": "+err.Error())
 	}
 	what := q.Name + " " + q.Constraint
 	if !q.Platform.IsZero() {
 		what += " for " + q.Platform.String()
 	}
-	switch {
-	case len(tried) == 0:
+	if newest == nil {
 		return Record{}, fmt.Errorf("%s: no version matches: %w", what, ErrNotFound)
-	case !anySigned:
-		return Record{}, fmt.Errorf("%s: %s match but none is signed: %w", what, strings.Join(tried, ", "), ErrUnsigned)
 	}
-	return Record{}, fmt.Errorf("%s: %s match but no signature verifies with a trusted key: %w (last: %w)", what, strings.Join(tried, ", "), ErrUntrusted, lastErr)
+	return Record{}, &ResolveError{What: what, Reasons: reasons, Err: newest}
 }
+
+// ResolveError is Resolve's error when versions match but none may be
+// deployed. Unwrap gives the newest version's reason.
+type ResolveError struct {
+	What    string   // the query, e.g. "web ^2 for linux/amd64"
+	Reasons []string // "version: reason", newest first
+	Err     error
+}
+
+func (e *ResolveError) Error() string {
+	return fmt.Sprintf("%s: %d version(s) match, none may be deployed:\n  %s", e.What, len(e.Reasons), strings.Join(e.Reasons, "\n  "))
+}
+
+func (e *ResolveError) Unwrap() error { return e.Err }

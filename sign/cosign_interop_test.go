@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/catalog"
 	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/registry/registrytest"
 	"github.com/brickyard/brickyard/registry/remote"
@@ -97,7 +98,7 @@ func TestCosignInterop(t *testing.T) {
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("cosign sign: %v\n%s", err, out)
 			}
-			got, err := sign.StoreVerifier{Store: st, Verifier: trustCosign}.Verify(ctx, a.Name, e.Descriptor.Digest)
+			got, err := sign.StoreVerifier{Store: st, Verifier: trustCosign}.Verify(ctx, catalog.Record{Name: a.Name, Repository: a.Name, Digest: e.Descriptor.Digest})
 			if err != nil {
 				t.Fatalf("brickyard verify of cosign's signature: %v", err)
 			}

@@ -13,11 +13,20 @@ var (
 	// error as catalog.ErrUnsigned.
 	ErrUnsigned = errdef.ErrUnsigned
 	// ErrUntrusted: signatures exist, but none verifies with a trusted key.
-	ErrUntrusted = errors.New("no signature verifies with a trusted key")
+	// It is the same error as catalog.ErrUntrusted.
+	ErrUntrusted = errdef.ErrUntrusted
 	// ErrInvalidSignature: a signature verifies but its payload is for
 	// another digest or another identity (repository), or is malformed or
 	// over the size cap.
 	ErrInvalidSignature = errors.New("invalid signature payload")
+	// ErrOwnerMismatch: the artifact is signed by a trusted key but comes
+	// from a repository or cloud account the policy does not name as its
+	// owner.
+	ErrOwnerMismatch = errors.New("owner does not match the trust policy")
+	// ErrNoPolicy: the trust policy has no rule for the artifact's name.
+	ErrNoPolicy = errors.New("no trust policy rule for this name")
+	// ErrInvalidPolicy: a policy file is malformed.
+	ErrInvalidPolicy = errors.New("invalid trust policy")
 	// ErrProvenanceMissing: no attestation of the required predicate type
 	// (SLSA provenance) is attached, or the policy requires one and none
 	// verifies.

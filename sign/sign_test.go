@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/catalog"
 	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/registry/layout"
 	"github.com/brickyard/brickyard/sign"
@@ -86,7 +87,7 @@ func TestSignVerify(t *testing.T) {
 	if err != nil || got.Digest != web.Digest || got.KeyID != signerA.KeyID() {
 		t.Fatalf("Verify = %+v, %v", got, err)
 	}
-	keyID, err := sign.StoreVerifier{Store: st, Verifier: verifierA}.Verify(ctx, "web", web.Digest)
+	keyID, err := sign.StoreVerifier{Store: st, Verifier: verifierA}.Verify(ctx, catalog.Record{Name: "web", Repository: "web", Digest: web.Digest})
 	if err != nil || keyID != signerA.KeyID() {
 		t.Fatalf("StoreVerifier = %q, %v", keyID, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/payload"
 
+	"github.com/brickyard/brickyard/catalog"
 	"github.com/brickyard/brickyard/internal/errdef"
 )
 
@@ -151,9 +152,11 @@ type StoreVerifier struct {
 	Verifier *Verifier
 }
 
-// Verify checks the signature of manifest d in repository repo (see
-// Verifier.Verify) and returns the id of the key that verified it.
-func (s StoreVerifier) Verify(ctx context.Context, repo string, d digest.Digest) (string, error) {
-	v, err := s.Verifier.Verify(ctx, s.Store, repo, IdentityOf(s.Store, repo), d)
+// Verify checks the signature of record r's manifest in its repository
+// (see Verifier.Verify) and returns the id of the key that verified it. It
+// applies no policy beyond "signed by one of the keys": use
+// PolicyVerifier for owner and provenance checks.
+func (s StoreVerifier) Verify(ctx context.Context, r catalog.Record) (string, error) {
+	v, err := s.Verifier.Verify(ctx, s.Store, r.Repository, IdentityOf(s.Store, r.Repository), r.Digest)
 	return v.KeyID, err
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/catalog"
-	"github.com/brickyard/brickyard/internal/errdef"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -33,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) catalog.Catalog) {
 		{"Lineage", testLineage},
 		{"Resolve", testResolve},
 		{"Signatures", testSignatures},
+		{"Revoke", testRevoke},
 		{"ConcurrentRecord", testConcurrentRecord},
 	}
 	for _, tc := range tests {
@@ -236,14 +236,14 @@ type fakeVerifier struct {
 	ok, unsigned map[digest.Digest]bool
 }
 
-func (f fakeVerifier) Verify(_ context.Context, repo string, d digest.Digest) (string, error) {
+func (f fakeVerifier) Verify(_ context.Context, r catalog.Record) (string, error) {
 	switch {
-	case f.ok[d]:
+	case f.ok[r.Digest]:
 		return "SHA256:trusted", nil
-	case f.unsigned[d]:
-		return "", fmt.Errorf("%s@%s: %w", repo, d, errdef.ErrUnsigned)
+	case f.unsigned[r.Digest]:
+		return "", fmt.Errorf("%s@%s: %w", r.Repository, r.Digest, catalog.ErrUnsigned)
 	}
-	return "", fmt.Errorf("%s@%s: signed by an untrusted key", repo, d)
+	return "", fmt.Errorf("%s@%s: %w", r.Repository, r.Digest, catalog.ErrUntrusted)
 }
 
 func testResolve(t *testing.T, c catalog.Catalog) {
@@ -304,6 +304,48 @@ func testResolve(t *testing.T, c catalog.Catalog) {
 	}
 	if _, err := catalog.Resolve(ctx, c, catalog.Query{Name: "web", Constraint: "^1"}, nil); err == nil {
 		t.Error("Resolve with a nil verifier must refuse")
+	}
+}
+
+func testRevoke(t *testing.T, c catalog.Catalog) {
+	ctx := context.Background()
+	v := fakeVerifier{ok: map[digest.Digest]bool{}}
+	var recs []catalog.Record
+	for _, version := range []string{"1.0.0", "1.1.0"} {
+		r := rec(t, "web", version, artifact.KindVMDisk)
+		must(t, c.Record(ctx, r))
+		v.ok[r.Digest] = true
+		recs = append(recs, r)
+	}
+	q := catalog.Query{Name: "web", Constraint: "^1"}
+	rev := catalog.Revocation{Reason: "private key left in /root", Actor: "security-team"}
+	must(t, c.Revoke(ctx, recs[1].Digest, rev))
+	got, err := c.Get(ctx, recs[1].Digest)
+	must(t, err)
+	if got.Revoked == nil || got.Revoked.Reason != rev.Reason || got.Revoked.Actor != rev.Actor || got.Revoked.At.IsZero() {
+		t.Errorf("Get after Revoke: Revoked = %+v", got.Revoked)
+	}
+	if r, err := catalog.Resolve(ctx, c, q, v); err != nil || r.Digest != recs[0].Digest {
+		t.Errorf("Resolve past a revoked version = %v, %v; want 1.0.0", r.Version, err)
+	}
+	must(t, c.Revoke(ctx, recs[0].Digest, rev))
+	_, err = catalog.Resolve(ctx, c, q, v)
+	if !errors.Is(err, catalog.ErrRevoked) || errors.Is(err, catalog.ErrUntrusted) || !containsAll(err.Error(), "1.1.0", "1.0.0", rev.Reason) {
+		t.Errorf("Resolve with every version revoked: %v, want ErrRevoked naming both versions and the reason", err)
+	}
+	if err := c.Revoke(ctx, recs[0].Digest, rev); !errors.Is(err, catalog.ErrRevoked) {
+		t.Errorf("Revoke twice: %v, want ErrRevoked", err)
+	}
+	if err := c.Revoke(ctx, digest.FromString("unknown"), rev); !errors.Is(err, catalog.ErrNotFound) {
+		t.Errorf("Revoke of an unknown digest: %v, want ErrNotFound", err)
+	}
+	r := rec(t, "api", "1.0.0", artifact.KindVMDisk)
+	must(t, c.Record(ctx, r))
+	if err := c.Revoke(ctx, r.Digest, catalog.Revocation{Actor: "x"}); err == nil {
+		t.Error("Revoke without a reason must fail")
+	}
+	if got, _ := c.Get(ctx, r.Digest); got.Revoked != nil {
+		t.Error("a refused Revoke changed the record")
 	}
 }
 

@@ -199,6 +199,33 @@ func (c *Catalog) AddSignature(ctx context.Context, d digest.Digest, s catalog.S
 	})
 }
 
+// Revoke implements catalog.Revoker.
+func (c *Catalog) Revoke(ctx context.Context, d digest.Digest, rev catalog.Revocation) error {
+	if strings.TrimSpace(rev.Reason) == "" || strings.TrimSpace(rev.Actor) == "" {
+		return fmt.Errorf("revoke %s: reason and actor are required: %w", d, artifact.ErrInvalidArtifact)
+	}
+	return c.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM artifacts WHERE digest = ?`, d.String()).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("revoke %s: %w", d, catalog.ErrNotFound)
+		}
+		var state string
+		err := tx.QueryRowContext(ctx, `SELECT state FROM lifecycle WHERE artifact = ? ORDER BY seq DESC LIMIT 1`, d.String()).Scan(&state)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if state == "revoked" {
+			return fmt.Errorf("revoke %s: already %w", d, catalog.ErrRevoked)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO lifecycle (artifact, state, reason, actor, at) VALUES (?, 'revoked', ?, ?, ?)`,
+			d.String(), rev.Reason, rev.Actor, time.Now().Unix())
+		return err
+	})
+}
+
 const columns = `digest, name, kind, version, platform, created, published, store, repository, media_type, size`
 
 type scanner interface{ Scan(...any) error }
@@ -241,6 +268,18 @@ func (c *Catalog) fill(ctx context.Context, r *catalog.Record) error {
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
+	}
+	var state string
+	var rev catalog.Revocation
+	var at int64
+	err = c.db.QueryRowContext(ctx, `SELECT state, reason, actor, at FROM lifecycle WHERE artifact = ? ORDER BY seq DESC LIMIT 1`,
+		r.Digest.String()).Scan(&state, &rev.Reason, &rev.Actor, &at)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if state == "revoked" {
+		rev.At = time.Unix(at, 0).UTC()
+		r.Revoked = &rev
 	}
 	rows, err = c.db.QueryContext(ctx, `SELECT key_id, sig_digest, at FROM signatures WHERE artifact = ? ORDER BY seq`, r.Digest.String())
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/catalog"
+	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/sign"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -154,9 +155,6 @@ func newInspectCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := artifact.Decode(manifest, cfg); err != nil {
-				return fmt.Errorf("inspect %s@%s: %w", rec.Name, rec.Version, err)
-			}
 			out := struct {
 				Record   recordJSON      `json:"record"`
 				Config   json.RawMessage `json:"config"`
@@ -169,25 +167,12 @@ func newInspectCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-// fetchArtifact reads an artifact's manifest and config back from the store.
+// fetchArtifact reads an artifact's manifest and config back from the
+// store and decodes them.
 func (e *env) fetchArtifact(ctx context.Context, rec catalog.Record) (manifest, cfg []byte, err error) {
-	read := func(d ocispec.Descriptor) ([]byte, error) {
-		rc, err := e.store.Fetch(ctx, rec.Repository, d)
-		if err != nil {
-			return nil, err
-		}
-		defer rc.Close()
-		return io.ReadAll(io.LimitReader(rc, artifact.MaxManifestSize+1))
-	}
-	if manifest, err = read(ocispec.Descriptor{MediaType: rec.MediaType, Digest: rec.Digest, Size: rec.Size}); err != nil {
-		return nil, nil, fmt.Errorf("fetch manifest of %s@%s: %w", rec.Name, rec.Version, err)
-	}
-	m, _, err := artifact.ParseManifest(manifest)
+	_, manifest, cfg, err = registry.FetchArtifact(ctx, e.store, rec.Repository, ocispec.Descriptor{MediaType: rec.MediaType, Digest: rec.Digest, Size: rec.Size})
 	if err != nil {
-		return nil, nil, fmt.Errorf("manifest of %s@%s: %w", rec.Name, rec.Version, err)
-	}
-	if cfg, err = read(m.Config); err != nil {
-		return nil, nil, fmt.Errorf("fetch config of %s@%s: %w", rec.Name, rec.Version, err)
+		return nil, nil, fmt.Errorf("%s@%s: %w", rec.Name, rec.Version, err)
 	}
 	return manifest, cfg, nil
 }

@@ -117,7 +117,7 @@ func newVerifyCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			keyID, err := (sign.StoreVerifier{Store: e.store, Verifier: v}).Verify(ctx, rec.Repository, rec.Digest)
+			keyID, err := (sign.StoreVerifier{Store: e.store, Verifier: v}).Verify(ctx, rec)
 			if err != nil {
 				return fmt.Errorf("verify %s@%s (%s): %w", rec.Name, rec.Version, rec.Digest, err)
 			}

@@ -11,4 +11,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrUnsigned is returned when an artifact has no signature at all.
 	ErrUnsigned = errors.New("unsigned")
+	// ErrUntrusted is returned when signatures exist but none verifies
+	// with a trusted key.
+	ErrUntrusted = errors.New("no signature verifies with a trusted key")
+	// ErrRevoked is returned when an artifact has been revoked.
+	ErrRevoked = errors.New("revoked")
 )
