@@ -12,7 +12,7 @@ var (
 	ErrNotFound          = errors.New("not found in the catalog")
 	ErrDuplicateVersion  = errors.New("version already recorded with another digest")
 	ErrUnknownParent     = errors.New("parent is not in the catalog")
-	ErrUnsigned          = errdef.ErrUnsigned // the same error as sign.ErrUnsigned
+	ErrUnsigned          = errdef.ErrUnsigned  // the same error as sign.ErrUnsigned
 	ErrUntrusted         = errdef.ErrUntrusted // the same error as sign.ErrUntrusted
 	ErrRevoked           = errdef.ErrRevoked
 	ErrInvalidConstraint = errors.New("invalid semver range")
