@@ -51,26 +51,28 @@ func AttestationTag(d digest.Digest) string {
 type Provenance struct {
 	// BuilderID is runDetails.builder.id: the URI of the build platform,
 	// e.g. "https://ci.example/packer-runner".
-	BuilderID string
+	BuilderID string `json:"builderId"`
 	// BuildType is buildDefinition.buildType: a URI naming the kind of
 	// build, e.g. "https://www.packer.io/build@v1".
-	BuildType string
+	BuildType string `json:"buildType"`
 	// Source and Revision are the source repository and revision; they
 	// are written both as externalParameters and as a resolved dependency
 	// with digest {"gitCommit": Revision}.
-	Source, Revision string
+	Source   string `json:"source,omitempty"`
+	Revision string `json:"revision,omitempty"`
 	// Dependencies are the base artifacts, as resolved dependencies with a
 	// sha256 digest: the artifact's lineage.
-	Dependencies []Dependency
+	Dependencies []Dependency `json:"dependencies,omitempty"`
 	// StartedOn and FinishedOn are the build's start and end, UTC, to the
 	// second; zero if unknown.
-	StartedOn, FinishedOn time.Time
+	StartedOn  time.Time `json:"startedOn,omitzero"`
+	FinishedOn time.Time `json:"finishedOn,omitzero"`
 }
 
 // Dependency is a base artifact a build used.
 type Dependency struct {
-	Name   string        // e.g. "base@1.0.0" or a repository name
-	Digest digest.Digest // manifest digest (sha256)
+	Name   string        `json:"name"`   // e.g. "base@1.0.0" or a repository name
+	Digest digest.Digest `json:"digest"` // manifest digest (sha256)
 }
 
 // Parents returns the digests of p's base artifacts, in order.

@@ -8,7 +8,8 @@
 //	0  success
 //	1  error (I/O, bad input, store or catalog failure)
 //	2  usage error (unknown command or flag, wrong or malformed arguments)
-//	3  not trusted: unsigned, untrusted signature, or signature invalid
+//	3  not trusted: unsigned, untrusted or invalid signature, owner mismatch,
+//	   provenance missing or mismatched, no policy rule for the name, revoked
 //	4  not found: no such artifact, version or tag
 package main
 
@@ -58,7 +59,9 @@ func exitCode(err error) int {
 	case errors.As(err, &ue):
 		return exitUsage
 	case errors.Is(err, sign.ErrUnsigned), errors.Is(err, sign.ErrUntrusted), errors.Is(err, sign.ErrInvalidSignature),
-		errors.Is(err, catalog.ErrUnsigned), errors.Is(err, catalog.ErrUntrusted):
+		errors.Is(err, catalog.ErrUnsigned), errors.Is(err, catalog.ErrUntrusted), errors.Is(err, catalog.ErrRevoked),
+		errors.Is(err, sign.ErrOwnerMismatch), errors.Is(err, sign.ErrNoPolicy),
+		errors.Is(err, sign.ErrProvenanceMissing), errors.Is(err, sign.ErrProvenanceMismatch):
 		return exitUntrusted
 	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, registry.ErrNotFound):
 		return exitNotFound

@@ -30,6 +30,8 @@ type publishFlags struct {
 	created     string
 	annotations []string
 	key         string
+	provenance  bool
+	prov        provenanceFlags
 }
 
 func newPublishCmd(e *env) *cobra.Command {
@@ -55,6 +57,8 @@ func (f *publishFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.created, "created", "", "build time, RFC 3339 (default: $SOURCE_DATE_EPOCH if set, else now)")
 	fl.StringArrayVar(&f.annotations, "annotation", nil, "extra manifest annotation KEY=VALUE (repeatable)")
 	fl.StringVar(&f.key, "key", "", "sign with this cosign private key (password from $COSIGN_PASSWORD)")
+	fl.BoolVar(&f.provenance, "provenance", false, "also attach signed SLSA provenance v1 (needs --key; see `brickyard attest`)")
+	f.prov.register(cmd)
 }
 
 // artifact builds the common part of the artifact from the flags, looking
@@ -129,6 +133,9 @@ func buildTime(s string) (time.Time, error) {
 // half-way is resumed by running it again.
 func (f *publishFlags) finish(ctx context.Context, e *env, a *artifact.Artifact) error {
 	var signer *sign.Signer
+	if f.provenance && f.key == "" {
+		return usageError{fmt.Errorf("--provenance needs --key: provenance is signed")}
+	}
 	if f.key != "" {
 		var err error
 		if signer, err = loadSigner(f.key); err != nil {
@@ -156,6 +163,12 @@ func (f *publishFlags) finish(ctx context.Context, e *env, a *artifact.Artifact)
 			return err
 		}
 		res.SignedBy = s.KeyID
+		if f.provenance {
+			if _, err := attestProvenance(ctx, e, signer, &f.prov, rec); err != nil {
+				return err
+			}
+			res.Provenance = sign.PredicateSLSAProvenance
+		}
 	}
 	if e.json {
 		return e.printJSON(res)
@@ -164,16 +177,20 @@ func (f *publishFlags) finish(ctx context.Context, e *env, a *artifact.Artifact)
 	if res.SignedBy != "" {
 		fmt.Fprintf(e.out, "signed    %s by %s\n", res.Ref, res.SignedBy)
 	}
+	if res.Provenance != "" {
+		fmt.Fprintf(e.out, "attested  %s: SLSA provenance v1\n", res.Ref)
+	}
 	return nil
 }
 
 type publishResult struct {
-	Ref      string          `json:"ref"`
-	Kind     artifact.Kind   `json:"kind"`
-	Tag      string          `json:"tag"`
-	Digest   digest.Digest   `json:"digest"`
-	Parents  []digest.Digest `json:"parents,omitempty"`
-	SignedBy string          `json:"signedBy,omitempty"`
+	Ref        string          `json:"ref"`
+	Kind       artifact.Kind   `json:"kind"`
+	Tag        string          `json:"tag"`
+	Digest     digest.Digest   `json:"digest"`
+	Parents    []digest.Digest `json:"parents,omitempty"`
+	SignedBy   string          `json:"signedBy,omitempty"`
+	Provenance string          `json:"provenance,omitempty"` // predicate type of the attached attestation
 }
 
 func newPublishVMDiskCmd(e *env) *cobra.Command {

@@ -45,27 +45,28 @@ func toJSON(r catalog.Record) recordJSON {
 
 func newResolveCmd(e *env) *cobra.Command {
 	var keys []string
-	var platform string
+	var platform, policyFile string
 	cmd := &cobra.Command{
 		Use:   "resolve NAME RANGE",
 		Short: "Resolve the newest signed version of NAME in a semver RANGE (e.g. ^1.0) to the digest to deploy",
 		Long: `Resolve the highest version of NAME that matches the semver RANGE (Masterminds
-semver syntax: ^1.2, ~1.2.3, >=1.0 <2, 1.x), runs on --platform, and carries a
-signature that verifies with one of the trusted --key files. Prereleases
+semver syntax: ^1.2, ~1.2.3, >=1.0 <2, 1.x), runs on --platform, is not
+revoked, and carries a signature that verifies with one of the trusted --key
+files, or passes the trust --policy (keys, owner, provenance per name). Prereleases
 match only when the range names one (>=1.2.0-rc.0). Prints the digest, which
 is what was verified: deploy by digest, never by tag.`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
-			v, err := loadVerifier(keys)
-			if err != nil {
-				return err
+			if (policyFile == "") == (len(keys) == 0) {
+				return usageError{fmt.Errorf("give a trust policy (--policy FILE) or trusted keys (--key PATH), one or the other")}
 			}
 			if err := artifact.ValidateName(argv[0]); err != nil {
 				return err
 			}
 			q := catalog.Query{Name: argv[0], Constraint: argv[1]}
 			if platform != "" {
+				var err error
 				if q.Platform, err = artifact.ParsePlatform(platform); err != nil {
 					return err
 				}
@@ -73,7 +74,21 @@ is what was verified: deploy by digest, never by tag.`,
 			if err := e.open(ctx); err != nil {
 				return err
 			}
-			rec, err := catalog.Resolve(ctx, e.cat, q, sign.StoreVerifier{Store: e.store, Verifier: v})
+			var v catalog.Verifier
+			if policyFile != "" {
+				pol, err := sign.LoadPolicy(policyFile)
+				if err != nil {
+					return err
+				}
+				v = sign.PolicyVerifier{Store: e.store, Policy: pol}
+			} else {
+				kv, err := loadVerifier(keys)
+				if err != nil {
+					return err
+				}
+				v = sign.StoreVerifier{Store: e.store, Verifier: kv}
+			}
+			rec, err := catalog.Resolve(ctx, e.cat, q, v)
 			if err != nil {
 				return err
 			}
@@ -84,7 +99,8 @@ is what was verified: deploy by digest, never by tag.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringArrayVar(&keys, "key", nil, "trusted cosign public key file (repeatable)")
+	cmd.Flags().StringArrayVar(&keys, "key", nil, "trusted cosign public key file (repeatable); or use --policy")
+	cmd.Flags().StringVar(&policyFile, "policy", "", "trust policy file: keys, owner and provenance per name (see `brickyard policy check`)")
 	cmd.Flags().StringVar(&platform, "platform", "", "os/arch[/variant] to deploy on, e.g. linux/amd64")
 	return cmd
 }

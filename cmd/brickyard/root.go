@@ -65,7 +65,8 @@ Exit codes: 0 success; 1 error; 2 usage error or malformed argument;
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newInitCmd(e), newKeygenCmd(e), newPublishCmd(e), newSignCmd(e), newVerifyCmd(e),
-		newResolveCmd(e), newListCmd(e), newInspectCmd(e), newLineageCmd(e), newCopyCmd(e))
+		newResolveCmd(e), newListCmd(e), newInspectCmd(e), newLineageCmd(e), newCopyCmd(e),
+		newAttestCmd(e), newVerifyAttestationCmd(e), newPolicyCmd(e), newRevokeCmd(e))
 	return root
 }
 
@@ -169,3 +170,12 @@ func (e *env) lookup(ctx context.Context, ref, platform string) (catalog.Record,
 
 // isNotFound reports whether err means "absent" in the catalog or the store.
 func isNotFound(err error) bool { return errors.Is(err, catalog.ErrNotFound) }
+
+// defaultActor names who runs a command that records an event: $USER, or
+// "unknown".
+func defaultActor() string {
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "unknown"
+}
