@@ -230,6 +230,27 @@ func TestAttacksRefused(t *testing.T) {
 	if _, err := verifierA.Verify(ctx, st, "mirror", "mirror", web.Digest); !errors.Is(err, sign.ErrInvalidSignature) {
 		t.Errorf("signature replayed from another repository: %v, want ErrInvalidSignature", err)
 	}
+	// The manifest changed after signing (an annotation edited and pushed
+	// again): its digest changes, so the signature does not cover it; and
+	// the old signature copied under the new digest's tag names the old
+	// digest.
+	var m map[string]any
+	if err := json.Unmarshal(blob(t, st, "web", web), &m); err != nil {
+		t.Fatal(err)
+	}
+	m["annotations"].(map[string]any)["org.opencontainers.image.source"] = "https://attacker.example/backdoor"
+	changedBody, _ := json.Marshal(m)
+	changed, err := st.PushManifest(ctx, "web", web.MediaType, changedBody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verifierA.Verify(ctx, st, "web", "web", changed.Digest); !errors.Is(err, sign.ErrUnsigned) {
+		t.Errorf("manifest changed after signing: %v, want ErrUnsigned", err)
+	}
+	forge(t, st, "web", changed.Digest, goodPayload, goodSig)
+	if _, err := verifierA.Verify(ctx, st, "web", "web", changed.Digest); !errors.Is(err, sign.ErrInvalidSignature) {
+		t.Errorf("manifest changed after signing, signature copied: %v, want ErrInvalidSignature", err)
+	}
 	// Tampered signature bytes.
 	raw, _ := base64.StdEncoding.DecodeString(goodSig)
 	raw[len(raw)-1] ^= 0xff
