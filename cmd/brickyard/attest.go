@@ -238,7 +238,7 @@ machine-image account, and provenance where required. Exit 0 if all pass,
 					}
 				}
 				if firstErr == nil {
-					firstErr = fmt.Errorf("%s: %w", ref, err)
+					firstErr = err
 				}
 				results = append(results, result{Ref: ref, Digest: rec.Digest.String(), Error: err.Error()})
 			}
