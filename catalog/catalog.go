@@ -33,16 +33,17 @@ type Record struct {
 	MediaType  string // of the manifest
 	Size       int64  // of the manifest, in bytes
 	Signatures []Signature
-	// Revoked is the artifact's revocation, nil while it is not revoked
-	// (set by the catalog from its lifecycle events).
-	Revoked *Revocation
-}
-
-// Revocation records that an artifact must no longer be deployed.
-type Revocation struct {
-	Reason string    // why, e.g. "CVE-2026-1234" or "private key in /root"
-	Actor  string    // who, e.g. a user or CI job
-	At     time.Time // when it was recorded, to the second, UTC (set by the catalog)
+	// Actor is who recorded it (for the event log); "" is recorded as
+	// "unknown".
+	Actor string
+	// Lifecycle is every lifecycle change, in the order recorded (set by
+	// the catalog); Status evaluates it at a given time.
+	Lifecycle []LifecycleChange
+	// Visibility is the current visibility intent, nil if never set
+	// (private).
+	Visibility *VisibilityChange
+	// Warnings are set by Resolve, e.g. for a deprecated artifact.
+	Warnings []string
 }
 
 // Signature records that an artifact was signed.
@@ -84,8 +85,11 @@ func (r Record) Validate() error {
 		if err := p.Validate(); err != nil {
 			return fmt.Errorf("record %s: parent %q: %w: %v", r.Ref(), p, artifact.ErrInvalidDigest, err)
 		}
-		if p == r.Digest || seen[p] {
-			return fmt.Errorf("record %s: parent %s is itself or listed twice: %w", r.Ref(), p, artifact.ErrInvalidArtifact)
+		if p == r.Digest {
+			return fmt.Errorf("record %s: parent %s is the artifact itself: %w", r.Ref(), p, ErrCycle)
+		}
+		if seen[p] {
+			return fmt.Errorf("record %s: parent %s is listed twice: %w", r.Ref(), p, artifact.ErrInvalidArtifact)
 		}
 		seen[p] = true
 	}
@@ -108,16 +112,6 @@ type SignatureRecorder interface {
 	// again is a no-op. It returns an error wrapping ErrNotFound if d is not
 	// in the catalog.
 	AddSignature(ctx context.Context, d digest.Digest, s Signature) error
-}
-
-// Revoker appends revocations.
-type Revoker interface {
-	// Revoke records that artifact d is revoked, as a new event; Resolve
-	// never returns it again. It returns an error wrapping ErrNotFound if d
-	// is unknown, ErrRevoked if it is already revoked, or
-	// artifact.ErrInvalidArtifact if the reason or actor is empty; in each
-	// case nothing is written.
-	Revoke(ctx context.Context, d digest.Digest, rev Revocation) error
 }
 
 // Getter reads one record.
@@ -143,6 +137,10 @@ type Lineage interface {
 	Ancestors(ctx context.Context, d digest.Digest) ([]Record, error)
 	// Children returns the artifacts built directly on d, oldest first.
 	Children(ctx context.Context, d digest.Digest) ([]Record, error)
+	// Descendants returns every artifact built on d, directly or not,
+	// nearest first (breadth-first; ties in publication order), each once.
+	// ErrNotFound if d is unknown.
+	Descendants(ctx context.Context, d digest.Digest) ([]Record, error)
 }
 
 // Catalog is the contract every catalog backend meets (catalog/sqlite, and
@@ -150,9 +148,13 @@ type Lineage interface {
 type Catalog interface {
 	Recorder
 	SignatureRecorder
-	Revoker
+	Lifecycler
+	Visibilities
+	Channels
 	Getter
 	Lister
 	Lineage
+	EventLog
+	Checkpointer
 	io.Closer
 }

@@ -17,4 +17,8 @@ var (
 	ErrRevoked           = errdef.ErrRevoked
 	ErrInvalidConstraint = errors.New("invalid semver range")
 	ErrSchemaTooNew      = errors.New("catalog schema is newer than this program")
+	ErrInvalidChange     = errors.New("invalid change")
+	ErrInvalidSchedule   = errors.New("invalid schedule")
+	ErrCycle             = errors.New("lineage cycle")
+	ErrLogTampered       = errors.New("event log tampered with")
 )

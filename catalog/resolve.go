@@ -34,10 +34,11 @@ type Query struct {
 }
 
 // Resolve returns the highest version of q.Name that matches q.Constraint
-// and q.Platform, is not revoked, and that v verifies in the store, trying
+// and q.Platform, is not revoked now, and that v verifies in the store, trying
 // candidates from the highest down (the catalog's own signature records are
 // not trusted for this). The record returned carries the digest that was
-// verified: hand that on, never a tag. v must not be nil: resolution never
+// verified: hand that on, never a tag. A deprecated artifact is returned
+// with a warning in Record.Warnings. v must not be nil: resolution never
 // skips verification.
 //
 // Errors: ErrInvalidConstraint for a bad range; ErrNotFound when no version
@@ -59,14 +60,19 @@ func Resolve(ctx context.Context, c Lister, q Query, v Verifier) (Record, error)
 	}
 	var reasons []string
 	var newest error
+	now := time.Now()
 	for i := len(recs) - 1; i >= 0; i-- {
 		r := recs[i]
 		if !con.Check(r.Version) || (!q.Platform.IsZero() && !r.Platform.Matches(q.Platform)) {
 			continue
 		}
-		if r.Revoked != nil {
-			err = fmt.Errorf("revoked by %s at %s: %s: %w", r.Revoked.Actor, r.Revoked.At.Format(time.RFC3339), r.Revoked.Reason, ErrRevoked)
+		state, change := r.Status(now)
+		if state == StateRevoked {
+			err = fmt.Errorf("%s: %w", change.Describe(), ErrRevoked)
 		} else if _, err = v.Verify(ctx, r); err == nil {
+			if state == StateDeprecated {
+				r.Warnings = append(r.Warnings, r.Ref()+" is "+change.Describe())
+			}
 			return r, nil
 		}
 		if ctx.Err() != nil {
@@ -100,3 +106,60 @@ func (e *ResolveError) Error() string {
 }
 
 func (e *ResolveError) Unwrap() error { return e.Err }
+
+// ResolveChannel returns the record channel of name points at, for
+// platform (zero: any), after the same checks as Resolve: not revoked now,
+// verified by v. If constraint is not empty the channel's version must
+// match it ("the newest 2.x on channel prod" is "2.x" and "prod").
+//
+// Errors: ErrNotFound if the channel is unset or its version does not
+// match constraint or platform; ErrInvalidConstraint; otherwise as Resolve.
+func ResolveChannel(ctx context.Context, c interface {
+	Lister
+	Channels
+}, name, channel, constraint string, platform artifact.Platform, v Verifier) (Record, error) {
+	ch, err := c.Channel(ctx, name, channel)
+	if err != nil {
+		return Record{}, err
+	}
+	exact, err := semver.StrictNewVersion(ch.Version)
+	if err != nil {
+		return Record{}, fmt.Errorf("channel %s/%s points at %q: %w", name, channel, ch.Version, err)
+	}
+	if constraint != "" {
+		con, err := semver.NewConstraint(constraint)
+		if err != nil {
+			return Record{}, fmt.Errorf("range %q: %w: %v", constraint, ErrInvalidConstraint, err)
+		}
+		if !con.Check(exact) {
+			return Record{}, fmt.Errorf("channel %s/%s points at %s, outside %s: %w", name, channel, ch.Version, constraint, ErrNotFound)
+		}
+	}
+	// "=" with the exact version, build metadata included, as the only candidate.
+	r, err := Resolve(ctx, exactLister{c, exact}, Query{Name: name, Constraint: "=" + exact.String(), Platform: platform}, v)
+	if err != nil {
+		return Record{}, fmt.Errorf("channel %s/%s (%s): %w", name, channel, ch.Version, err)
+	}
+	return r, nil
+}
+
+// exactLister lists only the records of one version (build metadata
+// included, which semver ranges ignore).
+type exactLister struct {
+	Lister
+	v *semver.Version
+}
+
+func (l exactLister) Versions(ctx context.Context, name string) ([]Record, error) {
+	all, err := l.Lister.Versions(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	var out []Record
+	for _, r := range all {
+		if r.Version.Original() == l.v.Original() {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}

@@ -218,7 +218,7 @@ rules:
 	if _, err := catalog.Resolve(f.ctx, f.cat, catalog.Query{Name: "web", Constraint: "~1.2"}, pv); !errors.Is(err, sign.ErrOwnerMismatch) || errors.Is(err, sign.ErrUntrusted) {
 		t.Errorf("Resolve web ~1.2: %v, want ErrOwnerMismatch", err)
 	}
-	if err := f.cat.Revoke(f.ctx, web1.Digest, catalog.Revocation{Reason: "leaked key", Actor: "sec"}); err != nil {
+	if _, err := f.cat.ChangeLifecycle(f.ctx, web1.Digest, catalog.LifecycleChange{State: catalog.StateRevoked, Reason: "leaked key", Actor: "sec"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := catalog.Resolve(f.ctx, f.cat, catalog.Query{Name: "web", Constraint: "~1.0"}, pv); !errors.Is(err, catalog.ErrRevoked) {

@@ -133,7 +133,7 @@ func (c *Catalog) Record(ctx context.Context, r catalog.Record) error {
 			return err
 		}
 		if n > 0 {
-			return nil
+			return sameParents(ctx, tx, r)
 		}
 		var other string
 		err := tx.QueryRowContext(ctx, `SELECT digest FROM artifacts WHERE name = ? AND version_key = ? AND platform = ?`,
@@ -166,8 +166,69 @@ func (c *Catalog) Record(ctx context.Context, r catalog.Record) error {
 				return err
 			}
 		}
-		return nil
+		return appendEvent(ctx, tx, catalog.EventRecord, r.Digest.String(), r.Actor, time.Now(), recordBody(r))
 	})
+}
+
+// recordBody is what a record event states: everything needed to rebuild
+// the record.
+func recordBody(r catalog.Record) any {
+	return struct {
+		Name       string          `json:"name"`
+		Kind       string          `json:"kind"`
+		Version    string          `json:"version"`
+		Platform   string          `json:"platform,omitempty"`
+		Parents    []digest.Digest `json:"parents,omitempty"`
+		Created    int64           `json:"created"`
+		Store      string          `json:"store"`
+		Repository string          `json:"repository"`
+		MediaType  string          `json:"mediaType"`
+		Size       int64           `json:"size"`
+	}{r.Name, string(r.Kind), r.Version.Original(), platformString(r.Platform), r.Parents, r.Created.Unix(), r.Store, r.Repository, r.MediaType, r.Size}
+}
+
+// sameParents accepts recording an existing digest again only with the
+// parents it has: records are immutable, and other parents could make a
+// cycle.
+func sameParents(ctx context.Context, tx *sql.Tx, r catalog.Record) error {
+	rows, err := tx.QueryContext(ctx, `SELECT parent FROM parents WHERE child = ? ORDER BY position`, r.Digest.String())
+	if err != nil {
+		return err
+	}
+	var have []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			rows.Close()
+			return err
+		}
+		have = append(have, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	same := len(have) == len(r.Parents)
+	for i := 0; same && i < len(have); i++ {
+		same = have[i] == r.Parents[i].String()
+	}
+	if same {
+		return nil
+	}
+	for _, p := range r.Parents {
+		var n int
+		err := tx.QueryRowContext(ctx, `WITH RECURSIVE anc (digest) AS (
+				SELECT parent FROM parents WHERE child = ?
+				UNION SELECT p.parent FROM parents p JOIN anc a ON p.child = a.digest
+			) SELECT COUNT(*) FROM anc WHERE digest = ?`, p.String(), r.Digest.String()).Scan(&n)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%s: parent %s is built on it: %w", r.Ref(), p, catalog.ErrCycle)
+		}
+	}
+	return fmt.Errorf("%s (%s) is recorded with parents %v, not %v: records are immutable: %w", r.Ref(), r.Digest, have, r.Parents, catalog.ErrInvalidChange)
 }
 
 func dash(s string) string {
@@ -193,36 +254,18 @@ func (c *Catalog) AddSignature(ctx context.Context, d digest.Digest, s catalog.S
 		if n == 0 {
 			return fmt.Errorf("artifact %s: %w", d, catalog.ErrNotFound)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO signatures (artifact, key_id, sig_digest, at) VALUES (?, ?, ?, ?)
+		res, err := tx.ExecContext(ctx, `INSERT INTO signatures (artifact, key_id, sig_digest, at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (artifact, key_id, sig_digest) DO NOTHING`, d.String(), s.KeyID, s.Digest.String(), s.At.Unix())
-		return err
-	})
-}
-
-// Revoke implements catalog.Revoker.
-func (c *Catalog) Revoke(ctx context.Context, d digest.Digest, rev catalog.Revocation) error {
-	if strings.TrimSpace(rev.Reason) == "" || strings.TrimSpace(rev.Actor) == "" {
-		return fmt.Errorf("revoke %s: reason and actor are required: %w", d, artifact.ErrInvalidArtifact)
-	}
-	return c.tx(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM artifacts WHERE digest = ?`, d.String()).Scan(&n); err != nil {
+		if err != nil {
 			return err
 		}
-		if n == 0 {
-			return fmt.Errorf("revoke %s: %w", d, catalog.ErrNotFound)
-		}
-		var state string
-		err := tx.QueryRowContext(ctx, `SELECT state FROM lifecycle WHERE artifact = ? ORDER BY seq DESC LIMIT 1`, d.String()).Scan(&state)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return err
 		}
-		if state == "revoked" {
-			return fmt.Errorf("revoke %s: already %w", d, catalog.ErrRevoked)
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO lifecycle (artifact, state, reason, actor, at) VALUES (?, 'revoked', ?, ?, ?)`,
-			d.String(), rev.Reason, rev.Actor, time.Now().Unix())
-		return err
+		return appendEvent(ctx, tx, catalog.EventSign, d.String(), "", s.At, struct {
+			KeyID     string `json:"keyId"`
+			Signature string `json:"signature"`
+		}{s.KeyID, s.Digest.String()})
 	})
 }
 
@@ -269,17 +312,11 @@ func (c *Catalog) fill(ctx context.Context, r *catalog.Record) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	var state string
-	var rev catalog.Revocation
-	var at int64
-	err = c.db.QueryRowContext(ctx, `SELECT state, reason, actor, at FROM lifecycle WHERE artifact = ? ORDER BY seq DESC LIMIT 1`,
-		r.Digest.String()).Scan(&state, &rev.Reason, &rev.Actor, &at)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if r.Lifecycle, err = lifecycleOf(ctx, c.db, r.Digest); err != nil {
 		return err
 	}
-	if state == "revoked" {
-		rev.At = time.Unix(at, 0).UTC()
-		r.Revoked = &rev
+	if r.Visibility, err = visibilityOf(ctx, c.db, r.Digest); err != nil {
+		return err
 	}
 	rows, err = c.db.QueryContext(ctx, `SELECT key_id, sig_digest, at FROM signatures WHERE artifact = ? ORDER BY seq`, r.Digest.String())
 	if err != nil {

@@ -227,8 +227,8 @@ machine-image account, and provenance where required. Exit 0 if all pass,
 			for _, ref := range argv[1:] {
 				rec, err := e.lookup(ctx, ref, platform)
 				if err == nil {
-					if rec.Revoked != nil {
-						err = fmt.Errorf("revoked by %s: %s: %w", rec.Revoked.Actor, rec.Revoked.Reason, catalog.ErrRevoked)
+					if st, ch := rec.Status(time.Now()); st == catalog.StateRevoked {
+						err = fmt.Errorf("%s@%s is %s: %w", rec.Name, rec.Version, ch.Describe(), catalog.ErrRevoked)
 					} else {
 						var id string
 						if id, err = pv.Verify(ctx, rec); err == nil {
@@ -281,7 +281,7 @@ func newRevokeCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := e.cat.Revoke(ctx, rec.Digest, catalog.Revocation{Reason: reason, Actor: actor}); err != nil {
+			if _, err := e.cat.ChangeLifecycle(ctx, rec.Digest, catalog.LifecycleChange{State: catalog.StateRevoked, Reason: reason, Actor: actor}); err != nil {
 				return fmt.Errorf("revoke %s@%s: %w", rec.Name, rec.Version, err)
 			}
 			if e.json {
