@@ -77,6 +77,13 @@ func (t txHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	return out, nil
 }
 
+// LogSize returns the number of events in the log.
+func (c *Catalog) LogSize(ctx context.Context) (int64, error) {
+	var n int64
+	err := c.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM events`).Scan(&n)
+	return n, err
+}
+
 // Events implements catalog.EventLog.
 func (c *Catalog) Events(ctx context.Context) ([]catalog.Event, error) {
 	rows, err := c.db.QueryContext(ctx, `SELECT seq, at, actor, type, subject, body, prev, hash FROM events ORDER BY seq`)

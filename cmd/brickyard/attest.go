@@ -262,37 +262,3 @@ machine-image account, and provenance where required. Exit 0 if all pass,
 	cmd.AddCommand(check)
 	return cmd
 }
-
-func newRevokeCmd(e *env) *cobra.Command {
-	var reason, actor, platform string
-	cmd := &cobra.Command{
-		Use:   "revoke REF",
-		Short: "Revoke an artifact: resolve never returns it again (recorded as a new catalog event)",
-		Args:  args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, argv []string) error {
-			ctx := cmd.Context()
-			if reason == "" {
-				return usageError{fmt.Errorf("--reason is required: say why %s is revoked", argv[0])}
-			}
-			if err := e.open(ctx); err != nil {
-				return err
-			}
-			rec, err := e.lookup(ctx, argv[0], platform)
-			if err != nil {
-				return err
-			}
-			if _, err := e.cat.ChangeLifecycle(ctx, rec.Digest, catalog.LifecycleChange{State: catalog.StateRevoked, Reason: reason, Actor: actor}); err != nil {
-				return fmt.Errorf("revoke %s@%s: %w", rec.Name, rec.Version, err)
-			}
-			if e.json {
-				return e.printJSON(map[string]string{"digest": rec.Digest.String(), "revoked": "true", "reason": reason, "actor": actor})
-			}
-			fmt.Fprintf(e.out, "revoked %s@%s %s: %s\n", rec.Name, rec.Version, rec.Digest, reason)
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&reason, "reason", "", "why (required)")
-	cmd.Flags().StringVar(&actor, "actor", defaultActor(), "who revokes it")
-	cmd.Flags().StringVar(&platform, "platform", "", "pick the platform when a version has several")
-	return cmd
-}

@@ -22,10 +22,14 @@ func newInitCmd(e *env) *cobra.Command {
 			if err := e.openOrCreate(cmd.Context()); err != nil {
 				return err
 			}
-			if e.json {
-				return e.printJSON(map[string]string{"store": e.storeDir(), "catalog": e.catalogPath()})
+			if err := e.ensureLogKey(); err != nil {
+				return err
 			}
-			fmt.Fprintf(e.out, "store   %s (OCI image layout)\ncatalog %s (SQLite)\n", e.storeDir(), e.catalogPath())
+			if e.json {
+				return e.printJSON(map[string]string{"store": e.storeDir(), "catalog": e.catalogPath(), "logKey": e.logKeyPath(), "logPublicKey": e.logPubPath()})
+			}
+			fmt.Fprintf(e.out, "store   %s (OCI image layout)\ncatalog %s (SQLite)\nlog key %s (signs event-log checkpoints; verify with %s)\n",
+				e.storeDir(), e.catalogPath(), e.logKeyPath(), e.logPubPath())
 			return nil
 		},
 	}

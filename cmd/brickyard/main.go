@@ -9,7 +9,8 @@
 //	1  error (I/O, bad input, store or catalog failure)
 //	2  usage error (unknown command or flag, wrong or malformed arguments)
 //	3  not trusted: unsigned, untrusted or invalid signature, owner mismatch,
-//	   provenance missing or mismatched, no policy rule for the name, revoked
+//	   provenance missing or mismatched, no policy rule for the name, revoked,
+//	   event log tampered with
 //	4  not found: no such artifact, version or tag
 package main
 
@@ -61,11 +62,13 @@ func exitCode(err error) int {
 	case errors.Is(err, sign.ErrUnsigned), errors.Is(err, sign.ErrUntrusted), errors.Is(err, sign.ErrInvalidSignature),
 		errors.Is(err, catalog.ErrUnsigned), errors.Is(err, catalog.ErrUntrusted), errors.Is(err, catalog.ErrRevoked),
 		errors.Is(err, sign.ErrOwnerMismatch), errors.Is(err, sign.ErrNoPolicy),
-		errors.Is(err, sign.ErrProvenanceMissing), errors.Is(err, sign.ErrProvenanceMismatch):
+		errors.Is(err, sign.ErrProvenanceMissing), errors.Is(err, sign.ErrProvenanceMismatch),
+		errors.Is(err, catalog.ErrLogTampered):
 		return exitUntrusted
 	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, registry.ErrNotFound):
 		return exitNotFound
-	case errors.Is(err, artifact.ErrInvalidName), errors.Is(err, artifact.ErrInvalidVersion), errors.Is(err, artifact.ErrInvalidPlatform):
+	case errors.Is(err, artifact.ErrInvalidName), errors.Is(err, artifact.ErrInvalidVersion), errors.Is(err, artifact.ErrInvalidPlatform),
+		errors.Is(err, catalog.ErrInvalidChange), errors.Is(err, catalog.ErrInvalidSchedule):
 		return exitUsage
 	}
 	return exitError

@@ -209,7 +209,7 @@ func TestBadInput(t *testing.T) {
 	t.Setenv("COSIGN_PASSWORD", "wrong")
 	c.fail(exitError, []string{"password"}, "sign", "web@1.0.0", "--key", c.key())
 	c.fail(exitUsage, []string{"unknown flag"}, "list", "--bogus")
-	c.fail(exitUsage, []string{"accepts 2 arg"}, "resolve", "web")
+	c.fail(exitUsage, []string{"RANGE", "--channel"}, "resolve", "web", "--key", c.pubKey())
 	c.fail(exitError, []string{"brickyard init"}, "--home", filepath.Join(c.dir, "nowhere"), "list")
 }
 

@@ -149,7 +149,7 @@ func (f *publishFlags) finish(ctx context.Context, e *env, a *artifact.Artifact)
 	rec := catalog.Record{
 		Name: a.Name, Kind: a.Kind, Version: a.Version, Digest: enc.Descriptor.Digest,
 		Platform: a.Platform, Parents: a.Parents, Created: a.Build.Created,
-		Store: "oci-layout", Repository: a.Name,
+		Store: "oci-layout", Repository: a.Name, Actor: defaultActor(),
 		MediaType: enc.Descriptor.MediaType, Size: enc.Descriptor.Size,
 	}
 	if err := e.cat.Record(ctx, rec); err != nil {

@@ -20,15 +20,19 @@ import (
 
 // recordJSON is the --json shape of a catalog record.
 type recordJSON struct {
-	Name       string          `json:"name"`
-	Version    string          `json:"version"`
-	Kind       artifact.Kind   `json:"kind"`
-	Digest     digest.Digest   `json:"digest"`
-	Platform   string          `json:"platform,omitempty"`
-	Parents    []digest.Digest `json:"parents,omitempty"`
-	Created    time.Time       `json:"created"`
-	Repository string          `json:"repository"`
-	SignedBy   []string        `json:"signedBy,omitempty"`
+	Name        string          `json:"name"`
+	Version     string          `json:"version"`
+	Kind        artifact.Kind   `json:"kind"`
+	Digest      digest.Digest   `json:"digest"`
+	Platform    string          `json:"platform,omitempty"`
+	Parents     []digest.Digest `json:"parents,omitempty"`
+	Created     time.Time       `json:"created"`
+	Repository  string          `json:"repository"`
+	SignedBy    []string        `json:"signedBy,omitempty"`
+	State       string          `json:"state"`                 // active, deprecated or revoked, now
+	StateReason string          `json:"stateReason,omitempty"` // who, when and why, if not active
+	Visibility  string          `json:"visibility,omitempty"`  // private, shared or public, if set
+	Warnings    []string        `json:"warnings,omitempty"`
 }
 
 func toJSON(r catalog.Record) recordJSON {
@@ -40,22 +44,33 @@ func toJSON(r catalog.Record) recordJSON {
 	for _, s := range r.Signatures {
 		j.SignedBy = append(j.SignedBy, s.KeyID)
 	}
+	state, ch := r.Status(time.Now())
+	j.State = string(state)
+	if ch != nil {
+		j.StateReason = ch.Describe()
+	}
+	if r.Visibility != nil {
+		j.Visibility = r.Visibility.Level
+	}
+	j.Warnings = r.Warnings
 	return j
 }
 
 func newResolveCmd(e *env) *cobra.Command {
 	var keys []string
-	var platform, policyFile string
+	var platform, policyFile, channel string
 	cmd := &cobra.Command{
-		Use:   "resolve NAME RANGE",
+		Use:   "resolve NAME [RANGE]",
 		Short: "Resolve the newest signed version of NAME in a semver RANGE (e.g. ^1.0) to the digest to deploy",
 		Long: `Resolve the highest version of NAME that matches the semver RANGE (Masterminds
 semver syntax: ^1.2, ~1.2.3, >=1.0 <2, 1.x), runs on --platform, is not
 revoked, and carries a signature that verifies with one of the trusted --key
 files, or passes the trust --policy (keys, owner, provenance per name). Prereleases
-match only when the range names one (>=1.2.0-rc.0). Prints the digest, which
-is what was verified: deploy by digest, never by tag.`,
-		Args: args(cobra.ExactArgs(2)),
+match only when the range names one (>=1.2.0-rc.0). With --channel, the
+version is the one the channel points at (and must match RANGE if given).
+A deprecated version is returned with a warning on stderr. Prints the
+digest, which is what was verified: deploy by digest, never by tag.`,
+		Args: args(cobra.RangeArgs(1, 2)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
 			if (policyFile == "") == (len(keys) == 0) {
@@ -64,7 +79,13 @@ is what was verified: deploy by digest, never by tag.`,
 			if err := artifact.ValidateName(argv[0]); err != nil {
 				return err
 			}
-			q := catalog.Query{Name: argv[0], Constraint: argv[1]}
+			if len(argv) == 1 && channel == "" {
+				return usageError{fmt.Errorf("resolve %s: give a RANGE (e.g. ^1.0), a --channel, or both", argv[0])}
+			}
+			q := catalog.Query{Name: argv[0]}
+			if len(argv) == 2 {
+				q.Constraint = argv[1]
+			}
 			if platform != "" {
 				var err error
 				if q.Platform, err = artifact.ParsePlatform(platform); err != nil {
@@ -88,9 +109,18 @@ is what was verified: deploy by digest, never by tag.`,
 				}
 				v = sign.StoreVerifier{Store: e.store, Verifier: kv}
 			}
-			rec, err := catalog.Resolve(ctx, e.cat, q, v)
+			var rec catalog.Record
+			var err error
+			if channel != "" {
+				rec, err = catalog.ResolveChannel(ctx, e.cat, q.Name, channel, q.Constraint, q.Platform, v)
+			} else {
+				rec, err = catalog.Resolve(ctx, e.cat, q, v)
+			}
 			if err != nil {
 				return err
+			}
+			for _, w := range rec.Warnings {
+				fmt.Fprintln(e.err, "warning:", w)
 			}
 			if e.json {
 				return e.printJSON(toJSON(rec))
@@ -100,6 +130,7 @@ is what was verified: deploy by digest, never by tag.`,
 		},
 	}
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "trusted cosign public key file (repeatable); or use --policy")
+	cmd.Flags().StringVar(&channel, "channel", "", "resolve the version this channel points at, e.g. prod")
 	cmd.Flags().StringVar(&policyFile, "policy", "", "trust policy file: keys, owner and provenance per name (see `brickyard policy check`)")
 	cmd.Flags().StringVar(&platform, "platform", "", "os/arch[/variant] to deploy on, e.g. linux/amd64")
 	return cmd
@@ -195,11 +226,17 @@ func (e *env) fetchArtifact(ctx context.Context, rec catalog.Record) (manifest, 
 
 func newLineageCmd(e *env) *cobra.Command {
 	var platform string
-	var descendants bool
+	var descendants, dot, outOfDate bool
 	cmd := &cobra.Command{
 		Use:   "lineage REF",
 		Short: "Show what an artifact was built from (or, with --descendants, what was built on it)",
-		Args:  args(cobra.ExactArgs(1)),
+		Long: `Show the lineage of REF (NAME@VERSION or digest) as a tree: what it was built
+from, or with --descendants what was built on it, across kinds (an OCI image
+built on a VM disk built from an AMI). --dot prints a Graphviz digraph,
+--json the tree. --out-of-date lists REF and its descendants whose parent
+has a newer version in the same semver stream (same name, platform and
+major version; not a prerelease, not revoked).`,
+		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
 			if err := e.open(ctx); err != nil {
@@ -208,6 +245,9 @@ func newLineageCmd(e *env) *cobra.Command {
 			rec, err := e.lookup(ctx, argv[0], platform)
 			if err != nil {
 				return err
+			}
+			if outOfDate {
+				return e.printOutOfDate(ctx, rec)
 			}
 			next := func(r catalog.Record) ([]catalog.Record, error) {
 				var out []catalog.Record
@@ -227,8 +267,14 @@ func newLineageCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if e.json {
+			switch {
+			case e.json:
 				return e.printJSON(tree)
+			case dot:
+				fmt.Fprintln(e.out, "digraph lineage {\n  rankdir=BT;")
+				printDot(e.out, tree, descendants, map[string]bool{})
+				fmt.Fprintln(e.out, "}")
+				return nil
 			}
 			printTree(e.out, tree, "", "")
 			return nil
@@ -236,6 +282,8 @@ func newLineageCmd(e *env) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&platform, "platform", "", "pick the platform when a version has several")
 	cmd.Flags().BoolVar(&descendants, "descendants", false, "show what was built on the artifact instead of what it was built from")
+	cmd.Flags().BoolVar(&dot, "dot", false, "print a Graphviz digraph (child -> parent)")
+	cmd.Flags().BoolVar(&outOfDate, "out-of-date", false, "list the artifact and descendants built on a parent that has a newer version")
 	return cmd
 }
 
@@ -268,12 +316,60 @@ func lineageTree(r catalog.Record, next func(catalog.Record) ([]catalog.Record, 
 	return n, nil
 }
 
+// printDot prints n's edges, child -> parent, each once.
+func printDot(w io.Writer, n node, descendants bool, seen map[string]bool) {
+	label := func(x node) string { return fmt.Sprintf("%q", x.Name+"@"+x.Version+"\n"+string(x.Kind)) }
+	for _, c := range n.Next {
+		from, to := label(n), label(c)
+		if descendants {
+			from, to = to, from
+		}
+		if e := from + " -> " + to; !seen[e] {
+			seen[e] = true
+			fmt.Fprintf(w, "  %s;\n", e)
+		}
+		printDot(w, c, descendants, seen)
+	}
+}
+
+func (e *env) printOutOfDate(ctx context.Context, rec catalog.Record) error {
+	stale, err := catalog.OutOfDate(ctx, e.cat, rec.Digest)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		type row struct {
+			Ref    string        `json:"ref"`
+			Digest digest.Digest `json:"digest"`
+			Parent string        `json:"parent"`
+			Newer  string        `json:"newer"`
+		}
+		out := []row{}
+		for _, s := range stale {
+			out = append(out, row{s.Record.Ref(), s.Record.Digest, s.Parent.Ref(), s.Newer.Ref()})
+		}
+		return e.printJSON(out)
+	}
+	if len(stale) == 0 {
+		fmt.Fprintf(e.out, "%s and everything built on it are up to date\n", rec.Ref())
+		return nil
+	}
+	for _, s := range stale {
+		fmt.Fprintf(e.out, "OUT_OF_DATE %s: built on %s, %s is newer\n", s.Record.Ref(), s.Parent.Ref(), s.Newer.Ref())
+	}
+	return nil
+}
+
 func printTree(w io.Writer, n node, first, rest string) {
 	signed := "unsigned"
 	if len(n.SignedBy) > 0 {
 		signed = "signed"
 	}
-	fmt.Fprintf(w, "%s%s@%s  %s  %s  %s\n", first, n.Name, n.Version, n.Kind, short(n.Digest), signed)
+	state := ""
+	if n.State != "" && n.State != string(catalog.StateActive) {
+		state = "  " + strings.ToUpper(n.State)
+	}
+	fmt.Fprintf(w, "%s%s@%s  %s  %s  %s%s\n", first, n.Name, n.Version, n.Kind, short(n.Digest), signed, state)
 	for i, c := range n.Next {
 		if i == len(n.Next)-1 {
 			printTree(w, c, rest+"└── ", rest+"    ")

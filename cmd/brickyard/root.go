@@ -26,8 +26,9 @@ type env struct {
 	progress string
 	out, err io.Writer
 
-	store *layout.Store
-	cat   *sqlite.Catalog
+	store   *layout.Store
+	cat     *sqlite.Catalog
+	logSize int64 // events in the log when the catalog was opened
 }
 
 const homeHelp = `brickyard keeps its embedded defaults in one directory, --home (or
@@ -47,10 +48,15 @@ knows its lineage.
 ` + homeHelp + `
 
 Exit codes: 0 success; 1 error; 2 usage error or malformed argument;
-3 not trusted (unsigned, untrusted or invalid signature); 4 not found.`,
+3 not trusted (unsigned, untrusted or invalid signature, owner or provenance
+mismatch, revoked, event log tampered with); 4 not found.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		PersistentPostRunE: func(*cobra.Command, []string) error {
+		PersistentPostRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := e.checkpointIfChanged(cmd.Context()); err != nil {
+				e.close()
+				return fmt.Errorf("sign a checkpoint of the event log: %w", err)
+			}
 			return e.close()
 		},
 	}
@@ -66,7 +72,11 @@ Exit codes: 0 success; 1 error; 2 usage error or malformed argument;
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newInitCmd(e), newKeygenCmd(e), newPublishCmd(e), newSignCmd(e), newVerifyCmd(e),
 		newResolveCmd(e), newListCmd(e), newInspectCmd(e), newLineageCmd(e), newCopyCmd(e),
-		newAttestCmd(e), newVerifyAttestationCmd(e), newPolicyCmd(e), newRevokeCmd(e))
+		newAttestCmd(e), newVerifyAttestationCmd(e), newPolicyCmd(e),
+		newLifecycleCmd(e, catalog.StateDeprecated, "deprecate", "Deprecate an artifact: resolve still returns it, with a warning"),
+		newLifecycleCmd(e, catalog.StateRevoked, "revoke", "Revoke an artifact and everything built on it: resolve never returns them"),
+		newLifecycleCmd(e, catalog.StateActive, "reinstate", "Make a deprecated or revoked artifact active again (a new event)"),
+		newChannelCmd(e), newVisibilityCmd(e), newLogCmd(e))
 	return root
 }
 
@@ -96,7 +106,10 @@ func (e *env) openOrCreate(ctx context.Context) error {
 	if e.store, err = layout.New(e.storeDir()); err != nil {
 		return err
 	}
-	e.cat, err = sqlite.Open(ctx, e.catalogPath())
+	if e.cat, err = sqlite.Open(ctx, e.catalogPath()); err != nil {
+		return err
+	}
+	e.logSize, err = e.cat.LogSize(ctx)
 	return err
 }
 

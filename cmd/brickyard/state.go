@@ -1,0 +1,358 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/brickyard/brickyard/catalog"
+	"github.com/opencontainers/go-digest"
+	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// The event log's checkpoint key pair lives in the home: log.key signs a
+// checkpoint after every command that changed the catalog, log.pub
+// verifies them (give it to auditors; `brickyard log verify --key`).
+func (e *env) logKeyPath() string { return filepath.Join(e.home, "log.key") }
+func (e *env) logPubPath() string { return filepath.Join(e.home, "log.pub") }
+
+// ensureLogKey makes the checkpoint key pair if the home has none.
+func (e *env) ensureLogKey() error {
+	if _, err := os.Stat(e.logKeyPath()); err == nil {
+		return nil
+	}
+	name := "brickyard-catalog"
+	if h, err := os.Hostname(); err == nil && h != "" && !strings.ContainsAny(h, "+ ") {
+		name += "-" + h
+	}
+	skey, vkey, err := note.GenerateKey(rand.Reader, name)
+	if err != nil {
+		return err
+	}
+	if err := writeNew(e.logKeyPath(), []byte(skey+"\n"), 0o600); err != nil {
+		return err
+	}
+	return writeNew(e.logPubPath(), []byte(vkey+"\n"), 0o644)
+}
+
+// checkpointIfChanged signs a checkpoint when the log grew since open.
+func (e *env) checkpointIfChanged(ctx context.Context) error {
+	if e.cat == nil {
+		return nil
+	}
+	n, err := e.cat.LogSize(ctx)
+	if err != nil || n == e.logSize {
+		return err
+	}
+	b, err := os.ReadFile(e.logKeyPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // a home made before the event log: `brickyard init` adds the key
+	}
+	if err != nil {
+		return err
+	}
+	s, err := note.NewSigner(strings.TrimSpace(string(b)))
+	if err != nil {
+		return fmt.Errorf("checkpoint key %s: %w", e.logKeyPath(), err)
+	}
+	_, err = e.cat.Checkpoint(ctx, s)
+	return err
+}
+
+func parseAt(flag, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, usageError{fmt.Errorf("--%s %q: want RFC 3339, e.g. 2026-12-01T00:00:00Z", flag, s)}
+	}
+	return t, nil
+}
+
+// newLifecycleCmd makes deprecate, revoke and reinstate.
+func newLifecycleCmd(e *env, state catalog.State, use, short string) *cobra.Command {
+	var reason, actor, platform, at string
+	var secrets, noCascade bool
+	cmd := &cobra.Command{
+		Use:   use + " REF",
+		Short: short,
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			ctx := cmd.Context()
+			if reason == "" {
+				return usageError{fmt.Errorf("--reason is required: say why %s is %s", argv[0], state)}
+			}
+			eff, err := parseAt("at", at)
+			if err != nil {
+				return err
+			}
+			if err := e.open(ctx); err != nil {
+				return err
+			}
+			rec, err := e.lookup(ctx, argv[0], platform)
+			if err != nil {
+				return err
+			}
+			changed, err := e.cat.ChangeLifecycle(ctx, rec.Digest, catalog.LifecycleChange{
+				State: state, Reason: reason, Actor: actor, Secrets: secrets, Effective: eff, NoCascade: noCascade})
+			if err != nil {
+				return fmt.Errorf("%s %s@%s: %w", use, rec.Name, rec.Version, err)
+			}
+			var refs []string
+			for _, d := range changed {
+				if r, err := e.cat.Get(ctx, d); err == nil {
+					refs = append(refs, r.Ref())
+				}
+			}
+			if e.json {
+				return e.printJSON(map[string]any{"state": state, "changed": refs, "digests": changed, "effective": eff})
+			}
+			when := "now"
+			if !eff.IsZero() {
+				when = "from " + eff.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(e.out, "%s %s (%s): %s\n", state, refs[0], when, reason)
+			for _, r := range refs[1:] {
+				fmt.Fprintf(e.out, "%s %s (by ancestor %s)\n", state, r, refs[0])
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&reason, "reason", "", "why (required)")
+	fl.StringVar(&actor, "actor", defaultActor(), "who")
+	fl.StringVar(&platform, "platform", "", "pick the platform when a version has several")
+	if state != catalog.StateActive {
+		fl.StringVar(&at, "at", "", "take effect at this future time, RFC 3339 (default: now)")
+		fl.BoolVar(&secrets, "secrets", false, "the artifact holds secrets: it may never be made public")
+	}
+	if state == catalog.StateRevoked {
+		fl.BoolVar(&noCascade, "no-cascade", false, "revoke only this artifact, not everything built on it")
+	}
+	return cmd
+}
+
+func newChannelCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "channel", Short: "Named pointers per artifact name at a version (dev, prod, ...), with history"}
+	var reason, actor string
+	set := &cobra.Command{
+		Use:   "set NAME CHANNEL VERSION",
+		Short: "Point NAME's CHANNEL at VERSION (refused for an unknown or revoked version)",
+		Args:  args(cobra.ExactArgs(3)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if err := e.open(cmd.Context()); err != nil {
+				return err
+			}
+			ch := catalog.ChannelChange{Name: a[0], Channel: a[1], Version: a[2], Reason: reason, Actor: actor}
+			if err := e.cat.SetChannel(cmd.Context(), ch); err != nil {
+				return err
+			}
+			return e.printChannel(cmd.Context(), a[0], a[1])
+		},
+	}
+	set.Flags().StringVar(&reason, "reason", "", "why")
+	set.Flags().StringVar(&actor, "actor", defaultActor(), "who")
+	get := &cobra.Command{
+		Use:   "get NAME CHANNEL",
+		Short: "Show the version NAME's CHANNEL points at",
+		Args:  args(cobra.ExactArgs(2)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if err := e.open(cmd.Context()); err != nil {
+				return err
+			}
+			return e.printChannel(cmd.Context(), a[0], a[1])
+		},
+	}
+	history := &cobra.Command{
+		Use:   "history NAME CHANNEL",
+		Short: "Show every move of NAME's CHANNEL, oldest first",
+		Args:  args(cobra.ExactArgs(2)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if err := e.open(cmd.Context()); err != nil {
+				return err
+			}
+			h, err := e.cat.ChannelHistory(cmd.Context(), a[0], a[1])
+			if err != nil {
+				return err
+			}
+			if len(h) == 0 {
+				return fmt.Errorf("channel %s/%s was never set: %w", a[0], a[1], catalog.ErrNotFound)
+			}
+			if e.json {
+				return e.printJSON(h)
+			}
+			tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "AT\tVERSION\tACTOR\tREASON")
+			for _, c := range h {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.At.Format(time.RFC3339), c.Version, c.Actor, dash(c.Reason))
+			}
+			return tw.Flush()
+		},
+	}
+	var rbReason, rbActor string
+	rollback := &cobra.Command{
+		Use:   "rollback NAME CHANNEL",
+		Short: "Point NAME's CHANNEL back at the version it pointed at before, as a new move",
+		Args:  args(cobra.ExactArgs(2)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if err := e.open(cmd.Context()); err != nil {
+				return err
+			}
+			if _, err := e.cat.RollbackChannel(cmd.Context(), a[0], a[1], rbActor, rbReason); err != nil {
+				return err
+			}
+			return e.printChannel(cmd.Context(), a[0], a[1])
+		},
+	}
+	rollback.Flags().StringVar(&rbReason, "reason", "", "why (default: \"rollback from VERSION\")")
+	rollback.Flags().StringVar(&rbActor, "actor", defaultActor(), "who")
+	cmd.AddCommand(set, get, history, rollback)
+	return cmd
+}
+
+func (e *env) printChannel(ctx context.Context, name, channel string) error {
+	c, err := e.cat.Channel(ctx, name, channel)
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return e.printJSON(c)
+	}
+	fmt.Fprintf(e.out, "%s/%s → %s@%s (set by %s at %s)\n", name, channel, name, c.Version, c.Actor, c.At.Format(time.RFC3339))
+	return nil
+}
+
+func newVisibilityCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "visibility", Short: "Record who may see an artifact: private, shared or public"}
+	var with []string
+	var reason, actor, platform string
+	set := &cobra.Command{
+		Use:   "set REF private|shared|public",
+		Short: "Record an artifact's intended visibility (public is refused for revoked or secret-holding artifacts)",
+		Args:  args(cobra.ExactArgs(2)),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			ctx := cmd.Context()
+			if reason == "" {
+				return usageError{fmt.Errorf("--reason is required")}
+			}
+			if err := e.open(ctx); err != nil {
+				return err
+			}
+			rec, err := e.lookup(ctx, a[0], platform)
+			if err != nil {
+				return err
+			}
+			v := catalog.VisibilityChange{Level: a[1], Principals: with, Reason: reason, Actor: actor}
+			if err := e.cat.SetVisibility(ctx, rec.Digest, v); err != nil {
+				return fmt.Errorf("visibility of %s@%s: %w", rec.Name, rec.Version, err)
+			}
+			if e.json {
+				return e.printJSON(map[string]any{"digest": rec.Digest, "level": v.Level, "principals": v.Principals})
+			}
+			fmt.Fprintf(e.out, "%s@%s is %s", rec.Name, rec.Version, v.Level)
+			if len(with) > 0 {
+				fmt.Fprintf(e.out, " with %s", strings.Join(with, ", "))
+			}
+			fmt.Fprintln(e.out)
+			return nil
+		},
+	}
+	set.Flags().StringArrayVar(&with, "with", nil, "for shared: an account, organisation or registry namespace, e.g. aws:123456789012 (repeatable)")
+	set.Flags().StringVar(&reason, "reason", "", "why (required)")
+	set.Flags().StringVar(&actor, "actor", defaultActor(), "who")
+	set.Flags().StringVar(&platform, "platform", "", "pick the platform when a version has several")
+	cmd.AddCommand(set)
+	return cmd
+}
+
+func newLogCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "log", Short: "The catalog's append-only event log: verify it, checkpoint it, show it"}
+	var keys []string
+	verify := &cobra.Command{
+		Use:   "verify",
+		Short: "Check offline that the event log was only appended to (exit 3 if it was tampered with)",
+		Long: `Check the catalog's event log: every event follows the one before it in the
+hash chain, and every signed checkpoint (a Merkle tree root over the first N
+events, signed with the home's log.key) still matches the events. An edited,
+deleted, inserted or reordered row is reported, naming the first one at
+fault. --key gives the checkpoint verifier keys (default: HOME/log.pub).`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if len(keys) == 0 {
+				keys = []string{e.logPubPath()}
+			}
+			var vs []note.Verifier
+			for _, k := range keys {
+				b, err := os.ReadFile(k)
+				if err != nil {
+					return fmt.Errorf("checkpoint verifier key: %w", err)
+				}
+				v, err := note.NewVerifier(strings.TrimSpace(string(b)))
+				if err != nil {
+					return fmt.Errorf("checkpoint verifier key %s: %w", k, err)
+				}
+				vs = append(vs, v)
+			}
+			if err := e.open(ctx); err != nil {
+				return err
+			}
+			rep, err := catalog.VerifyLog(ctx, e.cat, note.VerifierList(vs...))
+			if err != nil {
+				var unv *note.UnverifiedNoteError
+				if errors.As(err, &unv) {
+					return fmt.Errorf("%w: %v", catalog.ErrLogTampered, err)
+				}
+				return err
+			}
+			if e.json {
+				return e.printJSON(map[string]any{"events": rep.Events, "checkpoints": rep.Checkpoints, "root": rep.Root.String(), "verified": true})
+			}
+			fmt.Fprintf(e.out, "log verified: %d events, %d signed checkpoints, root %s\n", rep.Events, rep.Checkpoints, rep.Root)
+			return nil
+		},
+	}
+	verify.Flags().StringArrayVar(&keys, "key", nil, "checkpoint verifier key file (repeatable; default HOME/log.pub)")
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "Print the event log",
+		Args:  args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := e.open(cmd.Context()); err != nil {
+				return err
+			}
+			events, err := e.cat.Events(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(events)
+			}
+			return printEvents(e.out, events)
+		},
+	}
+	cmd.AddCommand(verify, show)
+	return cmd
+}
+
+func printEvents(w io.Writer, events []catalog.Event) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tAT\tACTOR\tTYPE\tSUBJECT\tBODY")
+	for _, ev := range events {
+		subject := ev.Subject
+		if d, err := digest.Parse(subject); err == nil {
+			subject = short(d)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", ev.Seq, ev.At.Format(time.RFC3339), ev.Actor, ev.Type, subject, ev.Body)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"database/sql"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+)
+
+// TestCatalogCommands: channels, lifecycle, visibility, lineage queries
+// and the event log from the command line.
+func TestCatalogCommands(t *testing.T) {
+	c := newCLI(t)
+	ami := func(name, version, parent string) {
+		argv := []string{"publish", "machine-image", name, version, "--owner", "123456789012", "--image", "eu-west-1=ami-" + strings.ReplaceAll(version, ".", ""),
+			"--platform", "linux/amd64", "--key", c.key()}
+		if parent != "" {
+			argv = append(argv, "--parent", parent)
+		}
+		c.ok(argv...)
+	}
+	ami("base", "1.0.0", "")
+	for _, v := range []string{"2.0.0", "2.1.0", "2.2.0"} {
+		ami("web", v, "base@1.0.0")
+	}
+	ami("app", "1.0.0", "web@2.1.0")
+
+	// Channels: set, get, history, rollback, resolve by channel.
+	c.ok("channel", "set", "web", "prod", "2.1.0", "--reason", "first prod release", "--actor", "alice")
+	c.ok("channel", "set", "web", "prod", "2.2.0", "--actor", "bob")
+	if out := c.ok("resolve", "web", "2.x", "--channel", "prod", "--platform", "linux/amd64", "--key", c.pubKey()); !strings.HasPrefix(out, "web@2.2.0 ") {
+		t.Errorf("resolve --channel prod = %q", out)
+	}
+	if out := c.ok("channel", "rollback", "web", "prod", "--actor", "oncall"); !strings.Contains(out, "web@2.1.0") {
+		t.Errorf("rollback: %q", out)
+	}
+	var h []map[string]any
+	json.Unmarshal([]byte(c.ok("--json", "channel", "history", "web", "prod")), &h)
+	if len(h) != 3 || h[2]["Reason"] != "rollback from 2.2.0" || h[0]["Actor"] != "alice" {
+		t.Errorf("channel history: %v", h)
+	}
+	c.fail(exitNotFound, []string{"9.9.9"}, "channel", "set", "web", "prod", "9.9.9")
+
+	// Deprecation: still resolves, with a warning.
+	c.ok("deprecate", "web@2.1.0", "--reason", "moving to 2.2")
+	_, errs, code := c.run("resolve", "web", "~2.1", "--key", c.pubKey())
+	if code != 0 || !strings.Contains(errs, "warning: web@2.1.0 is deprecated") {
+		t.Errorf("resolve of a deprecated version: exit %d, stderr %q", code, errs)
+	}
+
+	// Lineage queries.
+	if out := c.ok("lineage", "app@1.0.0", "--dot"); !strings.Contains(out, `"app@1.0.0\nmachine-image" -> "web@2.1.0\nmachine-image"`) {
+		t.Errorf("lineage --dot:\n%s", out)
+	}
+	if out := c.ok("lineage", "base@1.0.0", "--out-of-date"); !strings.Contains(out, "OUT_OF_DATE app@1.0.0: built on web@2.1.0, web@2.2.0 is newer") {
+		t.Errorf("lineage --out-of-date:\n%s", out)
+	}
+
+	// Revoking base cascades to everything built on it; a channel cannot
+	// then point at it, and it cannot be made public.
+	out := c.ok("revoke", "base@1.0.0", "--reason", "CVE-2026-0001")
+	if !strings.Contains(out, "revoked app@1.0.0 (by ancestor base@1.0.0)") {
+		t.Errorf("revoke output:\n%s", out)
+	}
+	c.fail(exitUntrusted, []string{"revoked", "CVE-2026-0001"}, "channel", "set", "web", "prod", "2.0.0")
+	c.fail(exitUntrusted, []string{"revoked"}, "resolve", "web", "2.x", "--key", c.pubKey())
+	c.fail(exitUntrusted, []string{"revoked"}, "visibility", "set", "web@2.2.0", "public", "--reason", "marketplace")
+	c.fail(exitUsage, []string{"shared with nobody"}, "visibility", "set", "web@2.2.0", "shared", "--reason", "r")
+	c.ok("reinstate", "web@2.2.0", "--reason", "rebuilt base was a false alarm for 2.2.0")
+	c.ok("visibility", "set", "web@2.2.0", "shared", "--with", "aws:210987654321", "--reason", "staging")
+	var rec recordJSON
+	json.Unmarshal([]byte(c.ok("--json", "inspect", "web@2.2.0")), &struct{ Record *recordJSON }{&rec})
+	if rec.State != "active" || rec.Visibility != "shared" {
+		t.Errorf("inspect after reinstate and share: %+v", rec)
+	}
+	c.fail(exitUsage, []string{"not in the future"}, "deprecate", "web@2.2.0", "--reason", "r", "--at", "2020-01-01T00:00:00Z")
+	at := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	if out := c.ok("deprecate", "web@2.2.0", "--reason", "end of life", "--at", at); !strings.Contains(out, "from "+at) {
+		t.Errorf("scheduled deprecation: %q", out)
+	}
+
+	// The event log verifies; an edit made directly in the database does not.
+	if out := c.ok("log", "verify"); !strings.Contains(out, "log verified") {
+		t.Errorf("log verify: %q", out)
+	}
+	db, err := sql.Open("sqlite", filepath.Join(c.home, "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{`DROP TRIGGER events_no_update`, `UPDATE events SET actor = 'mallory' WHERE seq = 3`} {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	c.fail(exitUntrusted, []string{"event 3", "tampered"}, "log", "verify")
+}
