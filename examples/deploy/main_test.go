@@ -65,17 +65,36 @@ func TestResolve(t *testing.T) {
 	}
 	cat.Close()
 
-	rec, err := resolve(ctx, home, keyPath, "linux/amd64", "web", "^2")
+	rec, err := deploy(ctx, options{home: home, key: keyPath, platform: "linux/amd64", name: "web", constraint: "^2"}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rec.Version.Original() != "2.1.0" || rec.Digest.String() != want["2.1.0"] {
 		t.Fatalf("resolved %s %s, want the signed 2.1.0 %s", rec.Version, rec.Digest, want["2.1.0"])
 	}
-	if _, err := resolve(ctx, home, keyPath, "linux/amd64", "web", "~2.2"); !errors.Is(err, catalog.ErrUnsigned) {
+	if _, err := deploy(ctx, options{home: home, key: keyPath, platform: "linux/amd64", name: "web", constraint: "~2.2"}, false); !errors.Is(err, catalog.ErrUnsigned) {
 		t.Errorf("only unsigned matches: %v", err)
 	}
-	if _, err := resolve(ctx, home, keyPath, "linux/arm64", "web", "^2"); !errors.Is(err, catalog.ErrNotFound) {
+	if _, err := deploy(ctx, options{home: home, key: keyPath, platform: "linux/arm64", name: "web", constraint: "^2"}, false); !errors.Is(err, catalog.ErrNotFound) {
 		t.Errorf("no arm64 build: %v", err)
+	}
+
+	// Channels: deploy what prod points at, then roll back by moving it.
+	cat, err = sqlite.Open(ctx, filepath.Join(home, "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"2.0.0", "2.1.0"} {
+		if err := cat.SetChannel(ctx, catalog.ChannelChange{Name: "web", Channel: "prod", Version: v, Actor: "ci"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cat.Close()
+	o := options{home: home, key: keyPath, platform: "linux/amd64", name: "web", constraint: "2.x", channel: "prod"}
+	if rec, err := deploy(ctx, o, false); err != nil || rec.Digest.String() != want["2.1.0"] {
+		t.Fatalf("deploy prod = %v %v, %v; want 2.1.0", rec.Version, rec.Digest, err)
+	}
+	if rec, err := deploy(ctx, o, true); err != nil || rec.Digest.String() != want["2.0.0"] {
+		t.Fatalf("deploy prod after rollback = %v %v, %v; want 2.0.0", rec.Version, rec.Digest, err)
 	}
 }
