@@ -30,10 +30,10 @@ func TestPragmas(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.db.SetMaxOpenConns(4)
+	c.SQL().SetMaxOpenConns(4)
 	for pragma, want := range map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "busy_timeout": "10000"} {
 		var got string
-		if err := c.db.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+		if err := c.SQL().QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
 			t.Fatal(err)
 		}
 		if got != want {
@@ -49,7 +49,7 @@ func TestReopenPersists(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.db.ExecContext(ctx, `INSERT INTO artifacts (digest, name, kind, version, version_key, platform, created, published, store, repository, media_type, size)
+	if _, err := c.SQL().ExecContext(ctx, `INSERT INTO artifacts (digest, name, kind, version, version_key, platform, created, published, store, repository, media_type, size)
 		VALUES ('sha256:0000000000000000000000000000000000000000000000000000000000000000', 'web', 'vm-disk', '1.0.0', '1.0.0', '', 0, 0, '', 'web', '', 0)`); err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestSchemaTooNew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.db.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (99)`); err != nil {
+	if _, err := c.SQL().ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (99)`); err != nil {
 		t.Fatal(err)
 	}
 	c.Close()

@@ -81,7 +81,7 @@ func rechain(t *testing.T, c *Catalog) {
 	prev := ""
 	for _, e := range events {
 		h := e.ChainHash(prev)
-		if _, err := c.db.Exec(`UPDATE events SET prev = ?, hash = ? WHERE seq = ?`, prev, h, e.Seq); err != nil {
+		if _, err := c.SQL().Exec(`UPDATE events SET prev = ?, hash = ? WHERE seq = ?`, prev, h, e.Seq); err != nil {
 			t.Fatal(err)
 		}
 		prev = h
@@ -94,27 +94,27 @@ func TestLogVerifyDetectsTampering(t *testing.T) {
 		say    string
 	}{
 		"edited row": {func(t *testing.T, c *Catalog) {
-			asAttacker(t, c.db, `UPDATE events SET body = replace(body, '"1.1.0"', '"6.6.6"') WHERE seq = 1`)
+			asAttacker(t, c.SQL(), `UPDATE events SET body = replace(body, '"1.1.0"', '"6.6.6"') WHERE seq = 1`)
 		}, "event 1 (record"},
 		"edited row, chain recomputed": {func(t *testing.T, c *Catalog) {
-			asAttacker(t, c.db, `UPDATE events SET actor = 'mallory' WHERE seq = 4`)
+			asAttacker(t, c.SQL(), `UPDATE events SET actor = 'mallory' WHERE seq = 4`)
 			rechain(t, c)
 		}, "checkpoint 1"},
 		"deleted row": {func(t *testing.T, c *Catalog) {
-			asAttacker(t, c.db, `DELETE FROM events WHERE seq = 2`)
+			asAttacker(t, c.SQL(), `DELETE FROM events WHERE seq = 2`)
 		}, "event 2 is numbered 3"},
 		"deleted last rows": {func(t *testing.T, c *Catalog) {
-			asAttacker(t, c.db, `DELETE FROM events WHERE seq >= 5`)
+			asAttacker(t, c.SQL(), `DELETE FROM events WHERE seq >= 5`)
 		}, "rows deleted"},
 		"inserted row": {func(t *testing.T, c *Catalog) {
-			asAttacker(t, c.db,
+			asAttacker(t, c.SQL(),
 				`UPDATE events SET seq = -seq - 2 WHERE seq >= 2`, // make room at 2, keeping order
 				`UPDATE events SET seq = -seq - 1 WHERE seq < 0`,
 				`INSERT INTO events (seq, at, actor, type, subject, body, prev, hash)
 					SELECT 2, at, 'mallory', 'visibility', subject, '{"level":"public","reason":"oops"}', hash, 'x' FROM events WHERE seq = 1`)
 		}, "event 2"},
 		"reordered rows": {func(t *testing.T, c *Catalog) {
-			asAttacker(t, c.db,
+			asAttacker(t, c.SQL(),
 				`UPDATE events SET seq = 100 WHERE seq = 1`,
 				`UPDATE events SET seq = 1 WHERE seq = 2`,
 				`UPDATE events SET seq = 2 WHERE seq = 100`)
@@ -141,7 +141,7 @@ func TestAppendOnly(t *testing.T) {
 		`UPDATE artifacts SET name = 'x'`, `DELETE FROM artifacts`,
 		`DELETE FROM lifecycle`, `UPDATE channels SET version = '9.9.9'`, `DELETE FROM checkpoints`, `DELETE FROM tlog_hashes`,
 	} {
-		if _, err := c.db.Exec(s); err == nil || !strings.Contains(err.Error(), "append-only") {
+		if _, err := c.SQL().Exec(s); err == nil || !strings.Contains(err.Error(), "append-only") {
 			t.Errorf("%s: %v, want refused as append-only", s, err)
 		}
 	}

@@ -1,4 +1,4 @@
-package sqlite
+package sqlcat
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 // appendEvent appends one event to the log inside tx: the next sequence
 // number, chained to the last event's hash, and the Merkle tree hashes it
 // adds. body is marshalled as JSON (Go's encoding is deterministic).
-func appendEvent(ctx context.Context, tx *sql.Tx, typ, subject, actor string, at time.Time, body any) error {
+func appendEvent(ctx context.Context, tx *Tx, typ, subject, actor string, at time.Time, body any) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return err
@@ -78,14 +78,14 @@ func (t txHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 }
 
 // LogSize returns the number of events in the log.
-func (c *Catalog) LogSize(ctx context.Context) (int64, error) {
+func (c *DB) LogSize(ctx context.Context) (int64, error) {
 	var n int64
 	err := c.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM events`).Scan(&n)
 	return n, err
 }
 
 // Events implements catalog.EventLog.
-func (c *Catalog) Events(ctx context.Context) ([]catalog.Event, error) {
+func (c *DB) Events(ctx context.Context) ([]catalog.Event, error) {
 	rows, err := c.db.QueryContext(ctx, `SELECT seq, at, actor, type, subject, body, prev, hash FROM events ORDER BY seq`)
 	if err != nil {
 		return nil, err
@@ -105,7 +105,7 @@ func (c *Catalog) Events(ctx context.Context) ([]catalog.Event, error) {
 }
 
 // Checkpoints implements catalog.EventLog.
-func (c *Catalog) Checkpoints(ctx context.Context) ([][]byte, error) {
+func (c *DB) Checkpoints(ctx context.Context) ([][]byte, error) {
 	rows, err := c.db.QueryContext(ctx, `SELECT note FROM checkpoints ORDER BY seq`)
 	if err != nil {
 		return nil, err
@@ -124,9 +124,9 @@ func (c *Catalog) Checkpoints(ctx context.Context) ([][]byte, error) {
 
 // Checkpoint implements catalog.Checkpointer: it signs the tree hash of
 // the whole log, computed from the stored tree hashes.
-func (c *Catalog) Checkpoint(ctx context.Context, s note.Signer) ([]byte, error) {
+func (c *DB) Checkpoint(ctx context.Context, s note.Signer) ([]byte, error) {
 	var signed []byte
-	err := c.tx(ctx, func(tx *sql.Tx) error {
+	err := c.tx(ctx, func(tx *Tx) error {
 		var n int64
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM events`).Scan(&n); err != nil {
 			return err
@@ -151,7 +151,7 @@ func (c *Catalog) Checkpoint(ctx context.Context, s note.Signer) ([]byte, error)
 }
 
 // exists returns ErrNotFound unless artifact d is recorded.
-func exists(ctx context.Context, tx *sql.Tx, d digest.Digest) error {
+func exists(ctx context.Context, tx *Tx, d digest.Digest) error {
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM artifacts WHERE digest = ?`, d.String()).Scan(&n); err != nil {
 		return err
@@ -188,7 +188,7 @@ func lifecycleOf(ctx context.Context, q interface {
 	return out, rows.Err()
 }
 
-func statusOf(ctx context.Context, tx *sql.Tx, d digest.Digest, now time.Time) (catalog.State, *catalog.LifecycleChange, error) {
+func statusOf(ctx context.Context, tx *Tx, d digest.Digest, now time.Time) (catalog.State, *catalog.LifecycleChange, error) {
 	lc, err := lifecycleOf(ctx, tx, d)
 	if err != nil {
 		return "", nil, err
@@ -198,13 +198,13 @@ func statusOf(ctx context.Context, tx *sql.Tx, d digest.Digest, now time.Time) (
 }
 
 // ChangeLifecycle implements catalog.Lifecycler.
-func (c *Catalog) ChangeLifecycle(ctx context.Context, d digest.Digest, ch catalog.LifecycleChange) ([]digest.Digest, error) {
+func (c *DB) ChangeLifecycle(ctx context.Context, d digest.Digest, ch catalog.LifecycleChange) ([]digest.Digest, error) {
 	now := time.Now().UTC().Truncate(time.Second)
 	if err := ch.Validate(d, now); err != nil {
 		return nil, err
 	}
 	var changed []digest.Digest
-	err := c.tx(ctx, func(tx *sql.Tx) error {
+	err := c.tx(ctx, func(tx *Tx) error {
 		changed = nil
 		if err := exists(ctx, tx, d); err != nil {
 			return err
@@ -276,7 +276,7 @@ const (
 	StateRevoked = catalog.StateRevoked
 )
 
-func insertLifecycle(ctx context.Context, tx *sql.Tx, d digest.Digest, ch catalog.LifecycleChange, now time.Time) error {
+func insertLifecycle(ctx context.Context, tx *Tx, d digest.Digest, ch catalog.LifecycleChange, now time.Time) error {
 	var eff int64
 	if !ch.Effective.IsZero() {
 		eff = ch.Effective.Unix()
@@ -295,12 +295,12 @@ func insertLifecycle(ctx context.Context, tx *sql.Tx, d digest.Digest, ch catalo
 }
 
 // SetVisibility implements catalog.Visibilities.
-func (c *Catalog) SetVisibility(ctx context.Context, d digest.Digest, v catalog.VisibilityChange) error {
+func (c *DB) SetVisibility(ctx context.Context, d digest.Digest, v catalog.VisibilityChange) error {
 	if err := validateVisibility(d, v); err != nil {
 		return err
 	}
 	now := time.Now().UTC().Truncate(time.Second)
-	return c.tx(ctx, func(tx *sql.Tx) error {
+	return c.tx(ctx, func(tx *Tx) error {
 		if err := exists(ctx, tx, d); err != nil {
 			return err
 		}
@@ -353,7 +353,7 @@ func validateVisibility(d digest.Digest, v catalog.VisibilityChange) error {
 	return nil
 }
 
-func visibilityOf(ctx context.Context, db *sql.DB, d digest.Digest) (*catalog.VisibilityChange, error) {
+func visibilityOf(ctx context.Context, db *Conn, d digest.Digest) (*catalog.VisibilityChange, error) {
 	var v catalog.VisibilityChange
 	var p string
 	var at int64
@@ -375,7 +375,7 @@ func visibilityOf(ctx context.Context, db *sql.DB, d digest.Digest) (*catalog.Vi
 var channelName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 
 // SetChannel implements catalog.Channels.
-func (c *Catalog) SetChannel(ctx context.Context, ch catalog.ChannelChange) error {
+func (c *DB) SetChannel(ctx context.Context, ch catalog.ChannelChange) error {
 	if !channelName.MatchString(ch.Channel) {
 		return fmt.Errorf("channel %q: %w (lower-case letters, digits, '.', '_', '-'; at most 64)", ch.Channel, catalog.ErrInvalidChange)
 	}
@@ -383,10 +383,10 @@ func (c *Catalog) SetChannel(ctx context.Context, ch catalog.ChannelChange) erro
 		return fmt.Errorf("channel %s/%s: an actor is required: %w", ch.Name, ch.Channel, catalog.ErrInvalidChange)
 	}
 	now := time.Now().UTC().Truncate(time.Second)
-	return c.tx(ctx, func(tx *sql.Tx) error { return setChannel(ctx, tx, ch, now) })
+	return c.tx(ctx, func(tx *Tx) error { return setChannel(ctx, tx, ch, now) })
 }
 
-func setChannel(ctx context.Context, tx *sql.Tx, ch catalog.ChannelChange, now time.Time) error {
+func setChannel(ctx context.Context, tx *Tx, ch catalog.ChannelChange, now time.Time) error {
 	rows, err := tx.QueryContext(ctx, `SELECT digest FROM artifacts WHERE name = ? AND version = ?`, ch.Name, ch.Version)
 	if err != nil {
 		return err
@@ -425,7 +425,7 @@ func setChannel(ctx context.Context, tx *sql.Tx, ch catalog.ChannelChange, now t
 }
 
 // Channel implements catalog.Channels.
-func (c *Catalog) Channel(ctx context.Context, name, channel string) (catalog.ChannelChange, error) {
+func (c *DB) Channel(ctx context.Context, name, channel string) (catalog.ChannelChange, error) {
 	h, err := c.ChannelHistory(ctx, name, channel)
 	if err != nil {
 		return catalog.ChannelChange{}, err
@@ -437,7 +437,7 @@ func (c *Catalog) Channel(ctx context.Context, name, channel string) (catalog.Ch
 }
 
 // ChannelHistory implements catalog.Channels.
-func (c *Catalog) ChannelHistory(ctx context.Context, name, channel string) ([]catalog.ChannelChange, error) {
+func (c *DB) ChannelHistory(ctx context.Context, name, channel string) ([]catalog.ChannelChange, error) {
 	return channelHistory(ctx, c.db, name, channel)
 }
 
@@ -463,13 +463,13 @@ func channelHistory(ctx context.Context, q interface {
 }
 
 // RollbackChannel implements catalog.Channels.
-func (c *Catalog) RollbackChannel(ctx context.Context, name, channel, actor, reason string) (catalog.ChannelChange, error) {
+func (c *DB) RollbackChannel(ctx context.Context, name, channel, actor, reason string) (catalog.ChannelChange, error) {
 	if actor == "" {
 		return catalog.ChannelChange{}, fmt.Errorf("rollback %s/%s: an actor is required: %w", name, channel, catalog.ErrInvalidChange)
 	}
 	now := time.Now().UTC().Truncate(time.Second)
 	var ch catalog.ChannelChange
-	err := c.tx(ctx, func(tx *sql.Tx) error {
+	err := c.tx(ctx, func(tx *Tx) error {
 		h, err := channelHistory(ctx, tx, name, channel)
 		if err != nil {
 			return err
@@ -487,7 +487,7 @@ func (c *Catalog) RollbackChannel(ctx context.Context, name, channel, actor, rea
 }
 
 // Descendants implements catalog.Lineage with a recursive query.
-func (c *Catalog) Descendants(ctx context.Context, d digest.Digest) ([]catalog.Record, error) {
+func (c *DB) Descendants(ctx context.Context, d digest.Digest) ([]catalog.Record, error) {
 	if _, err := c.Get(ctx, d); err != nil {
 		return nil, err
 	}

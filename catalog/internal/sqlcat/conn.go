@@ -1,0 +1,100 @@
+// Package sqlcat is the catalog.Catalog shared by the SQL backends
+// (catalog/sqlite, catalog/postgres) over database/sql. Queries are written
+// with "?" placeholders; a Dialect rebinds them and says how a write
+// transaction takes the catalog's write lock, so writers are serialized on
+// every backend (one event log, no forks).
+package sqlcat
+
+import (
+	"context"
+	"database/sql"
+	"io/fs"
+	"strconv"
+	"strings"
+)
+
+// Dialect is what differs between SQL backends.
+type Dialect struct {
+	Name string
+	// Migrations holds NNNN_name.sql files, applied in name order; the
+	// schema version is the number applied.
+	Migrations fs.FS
+	// Rebind turns "?" placeholders into the driver's.
+	Rebind func(query string) string
+	// LockWrites, if set, runs first in every write transaction and takes
+	// an exclusive write lock (PostgreSQL: an advisory transaction lock).
+	// SQLite takes it with BEGIN IMMEDIATE instead.
+	LockWrites string
+}
+
+// DollarRebind turns "?" placeholders into "$1", "$2", ... (PostgreSQL).
+// brickyard's queries have no "?" inside string literals.
+func DollarRebind(q string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// DB is a catalog.Catalog over a database/sql handle.
+type DB struct {
+	db *Conn
+	d  Dialect
+}
+
+// New wraps db and applies the dialect's migrations it lacks. Errors wrap
+// catalog.ErrSchemaTooNew if the database has a newer schema.
+func New(ctx context.Context, db *sql.DB, d Dialect) (*DB, error) {
+	c := &DB{db: &Conn{db: db, rebind: d.Rebind}, d: d}
+	if err := c.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// SQL returns the underlying handle, for backend-specific checks and tests.
+func (c *DB) SQL() *sql.DB { return c.db.db }
+
+// Conn is a *sql.DB whose queries are rebound.
+type Conn struct {
+	db     *sql.DB
+	rebind func(string) string
+}
+
+func (c *Conn) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	return c.db.QueryRowContext(ctx, c.rebind(q), args...)
+}
+
+func (c *Conn) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return c.db.QueryContext(ctx, c.rebind(q), args...)
+}
+
+func (c *Conn) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return c.db.ExecContext(ctx, c.rebind(q), args...)
+}
+
+// Tx is a *sql.Tx whose queries are rebound.
+type Tx struct {
+	tx     *sql.Tx
+	rebind func(string) string
+}
+
+func (t *Tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, t.rebind(q), args...)
+}
+
+func (t *Tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, t.rebind(q), args...)
+}
+
+func (t *Tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, t.rebind(q), args...)
+}

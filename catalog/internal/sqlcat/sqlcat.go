@@ -1,0 +1,409 @@
+package sqlcat
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/catalog"
+	"github.com/opencontainers/go-digest"
+)
+
+// migrate applies the embedded migrations the database lacks, each in its
+// own transaction with the schema_version row that records it.
+func (c *DB) migrate(ctx context.Context) error {
+	names, err := fs.ReadDir(c.d.Migrations, ".")
+	if err != nil {
+		return err
+	}
+	if _, err := c.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	var have int
+	if err := c.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&have); err != nil {
+		return err
+	}
+	if have > len(names) {
+		return fmt.Errorf("schema version %d, this program knows up to %d: upgrade brickyard: %w", have, len(names), catalog.ErrSchemaTooNew)
+	}
+	for i := have; i < len(names); i++ {
+		body, err := fs.ReadFile(c.d.Migrations, names[i].Name())
+		if err != nil {
+			return err
+		}
+		err = c.tx(ctx, func(tx *Tx) error {
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return fmt.Errorf("migration %s: %w", names[i].Name(), err)
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (?)`, i+1)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *DB) tx(ctx context.Context, f func(*Tx) error) error {
+	stx, err := c.db.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	tx := &Tx{tx: stx, rebind: c.d.Rebind}
+	if c.d.LockWrites != "" {
+		if _, err := tx.ExecContext(ctx, c.d.LockWrites); err != nil {
+			stx.Rollback()
+			return err
+		}
+	}
+	if err := f(tx); err != nil {
+		stx.Rollback()
+		return err
+	}
+	return stx.Commit()
+}
+
+// Close implements io.Closer.
+func (c *DB) Close() error { return c.db.db.Close() }
+
+// versionKey is the version without build metadata: semver precedence
+// ignores it, so two builds differing only there are the same version.
+func versionKey(v *semver.Version) string {
+	s := fmt.Sprintf("%d.%d.%d", v.Major(), v.Minor(), v.Patch())
+	if v.Prerelease() != "" {
+		s += "-" + v.Prerelease()
+	}
+	return s
+}
+
+func platformString(p artifact.Platform) string {
+	if p.IsZero() {
+		return ""
+	}
+	return p.String()
+}
+
+// Record implements catalog.Recorder, in one transaction.
+func (c *DB) Record(ctx context.Context, r catalog.Record) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	return c.tx(ctx, func(tx *Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM artifacts WHERE digest = ?`, r.Digest.String()).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return sameParents(ctx, tx, r)
+		}
+		var other string
+		err := tx.QueryRowContext(ctx, `SELECT digest FROM artifacts WHERE name = ? AND version_key = ? AND platform = ?`,
+			r.Name, versionKey(r.Version), platformString(r.Platform)).Scan(&other)
+		if err == nil {
+			return fmt.Errorf("%s (%s) is recorded as %s, not %s: versions are immutable: %w",
+				r.Ref(), dash(platformString(r.Platform)), other, r.Digest, catalog.ErrDuplicateVersion)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		for _, p := range r.Parents {
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM artifacts WHERE digest = ?`, p.String()).Scan(&n); err != nil {
+				return err
+			}
+			if n == 0 {
+				return fmt.Errorf("%s: parent %s: %w", r.Ref(), p, catalog.ErrUnknownParent)
+			}
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO artifacts
+			(digest, name, kind, version, version_key, platform, created, published, store, repository, media_type, size)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.Digest.String(), r.Name, string(r.Kind), r.Version.Original(), versionKey(r.Version), platformString(r.Platform),
+			r.Created.Unix(), time.Now().Unix(), r.Store, r.Repository, r.MediaType, r.Size)
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.Ref(), err)
+		}
+		for i, p := range r.Parents {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO parents (child, position, parent) VALUES (?, ?, ?)`, r.Digest.String(), i, p.String()); err != nil {
+				return err
+			}
+		}
+		return appendEvent(ctx, tx, catalog.EventRecord, r.Digest.String(), r.Actor, time.Now(), recordBody(r))
+	})
+}
+
+// recordBody is what a record event states: everything needed to rebuild
+// the record.
+func recordBody(r catalog.Record) any {
+	return struct {
+		Name       string          `json:"name"`
+		Kind       string          `json:"kind"`
+		Version    string          `json:"version"`
+		Platform   string          `json:"platform,omitempty"`
+		Parents    []digest.Digest `json:"parents,omitempty"`
+		Created    int64           `json:"created"`
+		Store      string          `json:"store"`
+		Repository string          `json:"repository"`
+		MediaType  string          `json:"mediaType"`
+		Size       int64           `json:"size"`
+	}{r.Name, string(r.Kind), r.Version.Original(), platformString(r.Platform), r.Parents, r.Created.Unix(), r.Store, r.Repository, r.MediaType, r.Size}
+}
+
+// sameParents accepts recording an existing digest again only with the
+// parents it has: records are immutable, and other parents could make a
+// cycle.
+func sameParents(ctx context.Context, tx *Tx, r catalog.Record) error {
+	rows, err := tx.QueryContext(ctx, `SELECT parent FROM parents WHERE child = ? ORDER BY position`, r.Digest.String())
+	if err != nil {
+		return err
+	}
+	var have []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			rows.Close()
+			return err
+		}
+		have = append(have, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	same := len(have) == len(r.Parents)
+	for i := 0; same && i < len(have); i++ {
+		same = have[i] == r.Parents[i].String()
+	}
+	if same {
+		return nil
+	}
+	for _, p := range r.Parents {
+		var n int
+		err := tx.QueryRowContext(ctx, `WITH RECURSIVE anc (digest) AS (
+				SELECT parent FROM parents WHERE child = ?
+				UNION SELECT p.parent FROM parents p JOIN anc a ON p.child = a.digest
+			) SELECT COUNT(*) FROM anc WHERE digest = ?`, p.String(), r.Digest.String()).Scan(&n)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%s: parent %s is built on it: %w", r.Ref(), p, catalog.ErrCycle)
+		}
+	}
+	return fmt.Errorf("%s (%s) is recorded with parents %v, not %v: records are immutable: %w", r.Ref(), r.Digest, have, r.Parents, catalog.ErrInvalidChange)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "any platform"
+	}
+	return s
+}
+
+// AddSignature implements catalog.SignatureRecorder.
+func (c *DB) AddSignature(ctx context.Context, d digest.Digest, s catalog.Signature) error {
+	if err := s.Digest.Validate(); err != nil {
+		return fmt.Errorf("signature digest %q: %w: %v", s.Digest, artifact.ErrInvalidDigest, err)
+	}
+	if s.KeyID == "" {
+		return fmt.Errorf("signature %s of %s has no key id: %w", s.Digest, d, artifact.ErrInvalidArtifact)
+	}
+	return c.tx(ctx, func(tx *Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM artifacts WHERE digest = ?`, d.String()).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("artifact %s: %w", d, catalog.ErrNotFound)
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO signatures (artifact, key_id, sig_digest, at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (artifact, key_id, sig_digest) DO NOTHING`, d.String(), s.KeyID, s.Digest.String(), s.At.Unix())
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		return appendEvent(ctx, tx, catalog.EventSign, d.String(), "", s.At, struct {
+			KeyID     string `json:"keyId"`
+			Signature string `json:"signature"`
+		}{s.KeyID, s.Digest.String()})
+	})
+}
+
+const columns = `digest, name, kind, version, platform, created, published, store, repository, media_type, size`
+
+type scanner interface{ Scan(...any) error }
+
+func scanRecord(s scanner) (catalog.Record, error) {
+	var r catalog.Record
+	var d, kind, version, platform string
+	var created, published int64
+	if err := s.Scan(&d, &r.Name, &kind, &version, &platform, &created, &published, &r.Store, &r.Repository, &r.MediaType, &r.Size); err != nil {
+		return r, err
+	}
+	v, err := semver.StrictNewVersion(version)
+	if err != nil {
+		return r, fmt.Errorf("catalog row %s: version %q: %w", d, version, err)
+	}
+	r.Digest, r.Kind, r.Version = digest.Digest(d), artifact.Kind(kind), v
+	if platform != "" {
+		if r.Platform, err = artifact.ParsePlatform(platform); err != nil {
+			return r, fmt.Errorf("catalog row %s: %w", d, err)
+		}
+	}
+	r.Created, r.Published = time.Unix(created, 0).UTC(), time.Unix(published, 0).UTC()
+	return r, nil
+}
+
+// fill loads the parents and signatures of r.
+func (c *DB) fill(ctx context.Context, r *catalog.Record) error {
+	rows, err := c.db.QueryContext(ctx, `SELECT parent FROM parents WHERE child = ? ORDER BY position`, r.Digest.String())
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			rows.Close()
+			return err
+		}
+		r.Parents = append(r.Parents, digest.Digest(p))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if r.Lifecycle, err = lifecycleOf(ctx, c.db, r.Digest); err != nil {
+		return err
+	}
+	if r.Visibility, err = visibilityOf(ctx, c.db, r.Digest); err != nil {
+		return err
+	}
+	rows, err = c.db.QueryContext(ctx, `SELECT key_id, sig_digest, at FROM signatures WHERE artifact = ? ORDER BY seq`, r.Digest.String())
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s catalog.Signature
+		var d string
+		var at int64
+		if err := rows.Scan(&s.KeyID, &d, &at); err != nil {
+			return err
+		}
+		s.Digest, s.At = digest.Digest(d), time.Unix(at, 0).UTC()
+		r.Signatures = append(r.Signatures, s)
+	}
+	return rows.Err()
+}
+
+// Get implements catalog.Getter.
+func (c *DB) Get(ctx context.Context, d digest.Digest) (catalog.Record, error) {
+	r, err := scanRecord(c.db.QueryRowContext(ctx, `SELECT `+columns+` FROM artifacts WHERE digest = ?`, d.String()))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("artifact %s: %w", d, catalog.ErrNotFound)
+	}
+	if err != nil {
+		return r, err
+	}
+	return r, c.fill(ctx, &r)
+}
+
+func (c *DB) query(ctx context.Context, q string, args ...any) ([]catalog.Record, error) {
+	rows, err := c.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []catalog.Record
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if err := c.fill(ctx, &out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Versions implements catalog.Lister.
+func (c *DB) Versions(ctx context.Context, name string) ([]catalog.Record, error) {
+	out, err := c.query(ctx, `SELECT `+columns+` FROM artifacts WHERE name = ?`, name)
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if c := out[i].Version.Compare(out[j].Version); c != 0 {
+			return c < 0
+		}
+		return platformString(out[i].Platform) < platformString(out[j].Platform)
+	})
+	if out == nil {
+		out = []catalog.Record{}
+	}
+	return out, nil
+}
+
+// Names implements catalog.Lister.
+func (c *DB) Names(ctx context.Context) ([]string, error) {
+	rows, err := c.db.QueryContext(ctx, `SELECT DISTINCT name FROM artifacts ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	names := []string{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		names = append(names, n)
+	}
+	return names, rows.Err()
+}
+
+// Ancestors implements catalog.Lineage with a recursive query.
+func (c *DB) Ancestors(ctx context.Context, d digest.Digest) ([]catalog.Record, error) {
+	if _, err := c.Get(ctx, d); err != nil {
+		return nil, err
+	}
+	return c.query(ctx, `WITH RECURSIVE anc (digest, depth) AS (
+			SELECT parent, 1 FROM parents WHERE child = ?
+			UNION
+			SELECT p.parent, a.depth + 1 FROM parents p JOIN anc a ON p.child = a.digest
+		)
+		SELECT `+prefixed("a.")+` FROM artifacts a
+		JOIN (SELECT digest, MIN(depth) AS depth FROM anc GROUP BY digest) x ON x.digest = a.digest
+		ORDER BY x.depth, a.seq`, d.String())
+}
+
+// Children implements catalog.Lineage.
+func (c *DB) Children(ctx context.Context, d digest.Digest) ([]catalog.Record, error) {
+	return c.query(ctx, `SELECT `+prefixed("a.")+` FROM artifacts a JOIN parents p ON p.child = a.digest
+		WHERE p.parent = ? ORDER BY a.seq`, d.String())
+}
+
+func prefixed(p string) string {
+	cols := strings.Split(columns, ", ")
+	for i := range cols {
+		cols[i] = p + cols[i]
+	}
+	return strings.Join(cols, ", ")
+}
