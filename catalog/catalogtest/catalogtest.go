@@ -371,6 +371,16 @@ func testConcurrentRecord(t *testing.T, c catalog.Catalog) {
 			t.Errorf("version %s won %d times", v, n)
 		}
 	}
+	// No lost or forked events: one record event per recorded version, in
+	// one unbroken chain.
+	events, err := c.Events(ctx)
+	must(t, err)
+	if len(events) != 5 {
+		t.Errorf("%d events for 5 recorded versions", len(events))
+	}
+	if _, err := catalog.VerifyLog(ctx, c, nil); err != nil {
+		t.Errorf("VerifyLog after concurrent publishers: %v", err)
+	}
 }
 
 func containsAll(s string, subs ...string) bool {
