@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/opencontainers/go-digest"
@@ -159,4 +160,40 @@ type StoreVerifier struct {
 func (s StoreVerifier) Verify(ctx context.Context, r catalog.Record) (string, error) {
 	v, err := s.Verifier.Verify(ctx, s.Store, r.Repository, IdentityOf(s.Store, r.Repository), r.Digest)
 	return v.KeyID, err
+}
+
+// FindSignatures returns the signatures of manifest d in repository repo
+// that verify with one of the trusted keys (and name d and repo's
+// identity), one per key, as catalog signatures: the key id and the digest
+// of the signature manifest under SignatureTag(d). None is not an error.
+// It satisfies catalog.SignatureFinder, for catalog.Rebuild.
+func (s StoreVerifier) FindSignatures(ctx context.Context, repo string, d digest.Digest) ([]catalog.Signature, error) {
+	sigs, err := loadSignatures(ctx, s.Store, repo, SignatureTag(d))
+	if errors.Is(err, errdef.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	desc, err := s.Store.Resolve(ctx, repo, SignatureTag(d))
+	if err != nil {
+		return nil, err
+	}
+	h, err := v1.NewHash(d.String())
+	if err != nil {
+		return nil, err
+	}
+	identity := IdentityOf(s.Store, repo)
+	var out []catalog.Signature
+	for _, k := range s.Verifier.keys {
+		for _, sig := range sigs {
+			co := &cosign.CheckOpts{SigVerifier: k.v, IgnoreTlog: true, IgnoreSCT: true, Offline: true, ClaimVerifier: noClaims}
+			if _, err := cosign.VerifyImageSignature(ctx, sig, h, co); err != nil || checkClaims(sig, d, identity) != nil {
+				continue
+			}
+			out = append(out, catalog.Signature{KeyID: k.id, Digest: desc.Digest, At: time.Now().UTC().Truncate(time.Second)})
+			break
+		}
+	}
+	return out, nil
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/brickyard/brickyard/catalog"
+	"github.com/brickyard/brickyard/registry/layout"
+	"github.com/brickyard/brickyard/sign"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
@@ -355,4 +357,67 @@ func printEvents(w io.Writer, events []catalog.Event) error {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", ev.Seq, ev.At.Format(time.RFC3339), ev.Actor, ev.Type, subject, ev.Body)
 	}
 	return tw.Flush()
+}
+
+func newCatalogCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "catalog", Short: "Maintain the catalog itself"}
+	var from string
+	var keys []string
+	rebuild := &cobra.Command{
+		Use:   "rebuild --from STORE",
+		Short: "Reconstruct the artifact records from what a store holds into the (empty) catalog",
+		Long: `Walk every repository of the OCI layout STORE (default: the home's store), decode
+each version tag's manifest (kind, version, platform, build info, parents)
+and record it, parents first; with --key, also record the signatures that
+verify with those keys. Recording is idempotent: an interrupted rebuild is
+resumed by running it again. Lifecycle, channel and visibility history
+live only in the catalog's event log and are not rebuilt.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if from == "" {
+				from = e.storeDir()
+			}
+			if _, err := os.Stat(filepath.Join(from)); err != nil {
+				return fmt.Errorf("rebuild --from %s: %w", from, err)
+			}
+			src, err := layout.New(from)
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(e.home, 0o755); err != nil {
+				return err
+			}
+			if err := e.openOrCreate(ctx); err != nil {
+				return err
+			}
+			if err := e.ensureLogKey(); err != nil {
+				return err
+			}
+			var finder catalog.SignatureFinder
+			if len(keys) > 0 {
+				v, err := loadVerifier(keys)
+				if err != nil {
+					return err
+				}
+				finder = sign.StoreVerifier{Store: src, Verifier: v}
+			}
+			rep, err := catalog.Rebuild(ctx, e.cat, src, "oci-layout", finder)
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return e.printJSON(rep)
+			}
+			fmt.Fprintf(e.out, "rebuilt %d artifacts and %d signatures from %d repositories of %s\n", rep.Artifacts, rep.Signatures, rep.Repositories, from)
+			for _, s := range rep.Skipped {
+				fmt.Fprintln(e.err, "skipped", s)
+			}
+			return nil
+		},
+	}
+	rebuild.Flags().StringVar(&from, "from", "", "the OCI layout store to read (default: HOME/store)")
+	rebuild.Flags().StringArrayVar(&keys, "key", nil, "record signatures that verify with this public key (repeatable)")
+	cmd.AddCommand(rebuild)
+	return cmd
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"database/sql"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -98,4 +99,37 @@ func TestCatalogCommands(t *testing.T) {
 	}
 	db.Close()
 	c.fail(exitUntrusted, []string{"event 3", "tampered"}, "log", "verify")
+}
+
+// TestCatalogRebuild: publish, drop the database, rebuild it from the
+// store, and compare.
+func TestCatalogRebuild(t *testing.T) {
+	c := newCLI(t)
+	c.ok("publish", "vm-disk", "base", "1.0.0", c.disk("base.qcow2", "qcow2"), "--platform", "linux/amd64", "--builder", "packer/qemu", "--key", c.key())
+	c.ok("publish", "machine-image", "web-ami", "1.0.0", "--owner", "123456789012", "--image", "eu-west-1=ami-1", "--parent", "base@1.0.0", "--key", c.key(), "--provenance")
+	c.ok("publish", "oci-image", "web-container", "2.0.0+build.7", "--from", c.image(), "--parent", "web-ami@1.0.0", "--platform", "linux/amd64")
+	before := map[string]string{}
+	for _, n := range []string{"base", "web-ami", "web-container"} {
+		before[n] = c.ok("--json", "list", n)
+	}
+	if err := os.Rename(filepath.Join(c.home, "catalog.db"), filepath.Join(c.dir, "old.db")); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(c.home, "catalog.db-wal"))
+	os.Remove(filepath.Join(c.home, "catalog.db-shm"))
+	out := c.ok("catalog", "rebuild", "--key", c.pubKey())
+	if !strings.Contains(out, "rebuilt 3 artifacts and 2 signatures") {
+		t.Errorf("rebuild: %q", out)
+	}
+	for n, want := range before {
+		if got := c.ok("--json", "list", n); got != want {
+			t.Errorf("list %s after rebuild:\n%s\nwant:\n%s", n, got, want)
+		}
+	}
+	c.ok("log", "verify")
+	// Rebuilding again changes nothing.
+	c.ok("catalog", "rebuild", "--key", c.pubKey())
+	if got := c.ok("--json", "list", "base"); got != before["base"] {
+		t.Errorf("a second rebuild changed base:\n%s", got)
+	}
 }
