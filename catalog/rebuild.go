@@ -33,8 +33,8 @@ type SignatureFinder interface {
 // RebuildReport says what Rebuild did.
 type RebuildReport struct {
 	Repositories int
-	Artifacts    int // recorded
-	Signatures   int // recorded
+	Artifacts    int      // recorded
+	Signatures   int      // recorded
 	Skipped      []string // tags that are not brickyard artifacts, "repo:tag: why"
 }
 
