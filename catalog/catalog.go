@@ -106,6 +106,13 @@ type Recorder interface {
 	Record(ctx context.Context, r Record) error
 }
 
+// BatchRecorder records many artifacts at once, for bulk ingest and
+// rebuilds: every record of rs in order (parents first) in one
+// transaction, all or none; errors as Recorder.Record, naming the record.
+type BatchRecorder interface {
+	RecordBatch(ctx context.Context, rs []Record) error
+}
+
 // SignatureRecorder appends signatures.
 type SignatureRecorder interface {
 	// AddSignature appends s to the artifact d. The same signature digest
@@ -147,6 +154,7 @@ type Lineage interface {
 // later catalog/postgres); catalogtest.Run checks it.
 type Catalog interface {
 	Recorder
+	BatchRecorder
 	SignatureRecorder
 	Lifecycler
 	Visibilities

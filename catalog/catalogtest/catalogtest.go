@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) catalog.Catalog) {
 		{"LineageDAG", testLineageDAG},
 		{"EventLog", testEventLog},
 		{"ConcurrentRecord", testConcurrentRecord},
+		{"RecordBatch", testRecordBatch},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -390,4 +391,37 @@ func containsAll(s string, subs ...string) bool {
 		}
 	}
 	return true
+}
+
+func testRecordBatch(t *testing.T, c catalog.Catalog) {
+	ctx := context.Background()
+	var rs []catalog.Record
+	var prev []digest.Digest
+	for i := range 50 {
+		r := rec(t, "web", fmt.Sprintf("1.%d.0", i), artifact.KindVMDisk, prev...)
+		rs = append(rs, r)
+		prev = []digest.Digest{r.Digest}
+	}
+	// A batch with one bad record writes nothing.
+	bad := append(append([]catalog.Record{}, rs[:10]...), rec(t, "api", "1.0.0", artifact.KindVMDisk, digest.FromString("nowhere")))
+	if err := c.RecordBatch(ctx, bad); !errors.Is(err, catalog.ErrUnknownParent) || !strings.Contains(err.Error(), "api@1.0.0") {
+		t.Errorf("RecordBatch with an unknown parent: %v", err)
+	}
+	if vs, _ := c.Versions(ctx, "web"); len(vs) != 0 {
+		t.Errorf("a refused batch wrote %d records", len(vs))
+	}
+	must(t, c.RecordBatch(ctx, rs))
+	vs, err := c.Versions(ctx, "web")
+	must(t, err)
+	if len(vs) != 50 || len(vs[49].Parents) != 1 || vs[49].Parents[0] != rs[48].Digest {
+		t.Errorf("after RecordBatch: %d versions", len(vs))
+	}
+	events, err := c.Events(ctx)
+	must(t, err)
+	if len(events) != 50 {
+		t.Errorf("%d events for a batch of 50", len(events))
+	}
+	if _, err := catalog.VerifyLog(ctx, c, nil); err != nil {
+		t.Errorf("VerifyLog after a batch: %v", err)
+	}
 }

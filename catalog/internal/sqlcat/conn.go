@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"strconv"
 	"strings"
+
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // Dialect is what differs between SQL backends.
@@ -81,20 +83,62 @@ func (c *Conn) ExecContext(ctx context.Context, q string, args ...any) (sql.Resu
 	return c.db.ExecContext(ctx, c.rebind(q), args...)
 }
 
-// Tx is a *sql.Tx whose queries are rebound.
+// Tx is a *sql.Tx whose queries are rebound and prepared once per
+// transaction, and which keeps the head of the event log and the tlog
+// hashes it wrote in memory, so a batch of records costs a few statements
+// each.
 type Tx struct {
 	tx     *sql.Tx
 	rebind func(string) string
+	stmts  map[string]*sql.Stmt
+
+	headLoaded bool
+	headSeq    int64 // -1 for an empty log
+	headHash   string
+	hashes     map[int64]tlog.Hash
+}
+
+func (t *Tx) stmt(ctx context.Context, q string) *sql.Stmt {
+	if s, ok := t.stmts[q]; ok {
+		return s
+	}
+	s, err := t.tx.PrepareContext(ctx, t.rebind(q))
+	if err != nil {
+		return nil
+	}
+	t.stmts[q] = s
+	return s
+}
+
+func (t *Tx) closeStmts() {
+	for _, s := range t.stmts {
+		s.Close()
+	}
 }
 
 func (t *Tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	if len(args) > 0 { // statements without arguments (migrations, locks) are not prepared: one may hold several commands
+		if s := t.stmt(ctx, q); s != nil {
+			return s.QueryRowContext(ctx, args...)
+		}
+	}
 	return t.tx.QueryRowContext(ctx, t.rebind(q), args...)
 }
 
 func (t *Tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if len(args) > 0 { // statements without arguments (migrations, locks) are not prepared: one may hold several commands
+		if s := t.stmt(ctx, q); s != nil {
+			return s.QueryContext(ctx, args...)
+		}
+	}
 	return t.tx.QueryContext(ctx, t.rebind(q), args...)
 }
 
 func (t *Tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if len(args) > 0 { // statements without arguments (migrations, locks) are not prepared: one may hold several commands
+		if s := t.stmt(ctx, q); s != nil {
+			return s.ExecContext(ctx, args...)
+		}
+	}
 	return t.tx.ExecContext(ctx, t.rebind(q), args...)
 }

@@ -27,21 +27,21 @@ func appendEvent(ctx context.Context, tx *Tx, typ, subject, actor string, at tim
 		actor = "unknown"
 	}
 	e := catalog.Event{Seq: 0, At: at.UTC().Truncate(time.Second), Actor: actor, Type: typ, Subject: subject, Body: string(b)}
-	var last int64
-	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1`).Scan(&last, &e.Prev)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return err
-	default:
-		e.Seq = last + 1
+	if !tx.headLoaded {
+		tx.headSeq = -1
+		err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1`).Scan(&tx.headSeq, &tx.headHash)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		tx.headLoaded = true
 	}
+	e.Seq, e.Prev = tx.headSeq+1, tx.headHash
 	e.Hash = e.ChainHash(e.Prev)
 	if _, err := tx.ExecContext(ctx, `INSERT INTO events (seq, at, actor, type, subject, body, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Seq, e.At.Unix(), e.Actor, e.Type, e.Subject, e.Body, e.Prev, e.Hash); err != nil {
 		return err
 	}
-	hs, err := tlog.StoredHashesForRecordHash(e.Seq, tlog.RecordHash(e.LeafData()), txHashes{ctx, tx})
+	hs, err := tlog.StoredHashesForRecordHash(e.Seq, tlog.RecordHash(e.LeafData()), cachedHashes{tx, txHashes{ctx, tx}})
 	if err != nil {
 		return err
 	}
@@ -50,8 +50,44 @@ func appendEvent(ctx context.Context, tx *Tx, typ, subject, actor string, at tim
 		if _, err := tx.ExecContext(ctx, `INSERT INTO tlog_hashes (idx, hash) VALUES (?, ?)`, base+int64(i), h[:]); err != nil {
 			return err
 		}
+		tx.hashes[base+int64(i)] = h
 	}
+	tx.headSeq, tx.headHash = e.Seq, e.Hash
 	return nil
+}
+
+// cachedHashes reads the hashes this transaction wrote from memory, the
+// rest from the database.
+type cachedHashes struct {
+	tx   *Tx
+	rest tlog.HashReader
+}
+
+func (c cachedHashes) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	var miss []int64
+	for i, x := range indexes {
+		if h, ok := c.tx.hashes[x]; ok {
+			out[i] = h
+		} else {
+			miss = append(miss, x)
+		}
+	}
+	if len(miss) == 0 {
+		return out, nil
+	}
+	got, err := c.rest.ReadHashes(miss)
+	if err != nil {
+		return nil, err
+	}
+	j := 0
+	for i, x := range indexes {
+		if _, ok := c.tx.hashes[x]; !ok {
+			out[i] = got[j]
+			j++
+		}
+	}
+	return out, nil
 }
 
 // txHashes reads stored tlog hashes within a transaction.

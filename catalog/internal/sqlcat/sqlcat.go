@@ -14,6 +14,7 @@ import (
 	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/catalog"
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // migrate applies the embedded migrations the database lacks, each in its
@@ -57,7 +58,8 @@ func (c *DB) tx(ctx context.Context, f func(*Tx) error) error {
 	if err != nil {
 		return err
 	}
-	tx := &Tx{tx: stx, rebind: c.d.Rebind}
+	tx := &Tx{tx: stx, rebind: c.d.Rebind, stmts: map[string]*sql.Stmt{}, hashes: map[int64]tlog.Hash{}}
+	defer tx.closeStmts()
 	if c.d.LockWrites != "" {
 		if _, err := tx.ExecContext(ctx, c.d.LockWrites); err != nil {
 			stx.Rollback()
@@ -96,7 +98,30 @@ func (c *DB) Record(ctx context.Context, r catalog.Record) error {
 	if err := r.Validate(); err != nil {
 		return err
 	}
+	return c.tx(ctx, func(tx *Tx) error { return recordIn(ctx, tx, r) })
+}
+
+// RecordBatch implements catalog.BatchRecorder: every record of rs, in
+// order (parents before children), in one transaction with one fsync: all
+// of them or, on the first error (which names the record), none.
+func (c *DB) RecordBatch(ctx context.Context, rs []catalog.Record) error {
+	for _, r := range rs {
+		if err := r.Validate(); err != nil {
+			return err
+		}
+	}
 	return c.tx(ctx, func(tx *Tx) error {
+		for _, r := range rs {
+			if err := recordIn(ctx, tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func recordIn(ctx context.Context, tx *Tx, r catalog.Record) error {
+	{
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM artifacts WHERE digest = ?`, r.Digest.String()).Scan(&n); err != nil {
 			return err
@@ -136,7 +161,7 @@ func (c *DB) Record(ctx context.Context, r catalog.Record) error {
 			}
 		}
 		return appendEvent(ctx, tx, catalog.EventRecord, r.Digest.String(), r.Actor, time.Now(), recordBody(r))
-	})
+	}
 }
 
 // recordBody is what a record event states: everything needed to rebuild
