@@ -9,6 +9,7 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/brickyard/brickyard/artifact"
+	"github.com/opencontainers/go-digest"
 )
 
 // Verifier checks an artifact in the store where it lives: its signature,
@@ -54,17 +55,33 @@ func Resolve(ctx context.Context, c Lister, q Query, v Verifier) (Record, error)
 	if err != nil {
 		return Record{}, fmt.Errorf("range %q: %w: %v", q.Constraint, ErrInvalidConstraint, err)
 	}
-	recs, err := c.Versions(ctx, q.Name)
+	var heads []Head
+	hl, fast := c.(HeadLister)
+	if fast {
+		heads, err = hl.VersionHeads(ctx, q.Name)
+	} else {
+		var recs []Record
+		recs, err = c.Versions(ctx, q.Name)
+		for _, r := range recs {
+			heads = append(heads, Head{Digest: r.Digest, Version: r.Version, Platform: r.Platform, rec: &r})
+		}
+	}
 	if err != nil {
 		return Record{}, err
 	}
 	var reasons []string
 	var newest error
 	now := time.Now()
-	for i := len(recs) - 1; i >= 0; i-- {
-		r := recs[i]
-		if !con.Check(r.Version) || (!q.Platform.IsZero() && !r.Platform.Matches(q.Platform)) {
+	for i := len(heads) - 1; i >= 0; i-- {
+		h := heads[i]
+		if !con.Check(h.Version) || (!q.Platform.IsZero() && !h.Platform.Matches(q.Platform)) {
 			continue
+		}
+		var r Record
+		if h.rec != nil {
+			r = *h.rec
+		} else if r, err = hl.Get(ctx, h.Digest); err != nil {
+			return Record{}, err
 		}
 		state, change := r.Status(now)
 		if state == StateRevoked {
@@ -91,6 +108,25 @@ func Resolve(ctx context.Context, c Lister, q Query, v Verifier) (Record, error)
 		return Record{}, fmt.Errorf("%s: no version matches: %w", what, ErrNotFound)
 	}
 	return Record{}, &ResolveError{What: what, Reasons: reasons, Err: newest}
+}
+
+// Head is the little Resolve needs to pick candidates: a record's digest,
+// version and platform.
+type Head struct {
+	Digest   digest.Digest
+	Version  *semver.Version
+	Platform artifact.Platform
+	rec      *Record
+}
+
+// HeadLister is an optional, faster path for Resolve: VersionHeads returns
+// the heads of name's records in ascending semver order (then platform),
+// cheaply (the SQL backends keep them cached until the catalog changes),
+// and Resolve reads whole records with Get only for the candidates it
+// checks.
+type HeadLister interface {
+	VersionHeads(ctx context.Context, name string) ([]Head, error)
+	Get(ctx context.Context, d digest.Digest) (Record, error)
 }
 
 // ResolveError is Resolve's error when versions match but none may be
@@ -135,31 +171,15 @@ func ResolveChannel(ctx context.Context, c interface {
 			return Record{}, fmt.Errorf("channel %s/%s points at %s, outside %s: %w", name, channel, ch.Version, constraint, ErrNotFound)
 		}
 	}
-	// "=" with the exact version, build metadata included, as the only candidate.
-	r, err := Resolve(ctx, exactLister{c, exact}, Query{Name: name, Constraint: "=" + exact.String(), Platform: platform}, v)
+	// Versions are unique up to build metadata (which ranges ignore), so
+	// "=" with the version selects the channel's target only.
+	pinned := fmt.Sprintf("=%d.%d.%d", exact.Major(), exact.Minor(), exact.Patch())
+	if exact.Prerelease() != "" {
+		pinned += "-" + exact.Prerelease()
+	}
+	r, err := Resolve(ctx, c, Query{Name: name, Constraint: pinned, Platform: platform}, v)
 	if err != nil {
 		return Record{}, fmt.Errorf("channel %s/%s (%s): %w", name, channel, ch.Version, err)
 	}
 	return r, nil
-}
-
-// exactLister lists only the records of one version (build metadata
-// included, which semver ranges ignore).
-type exactLister struct {
-	Lister
-	v *semver.Version
-}
-
-func (l exactLister) Versions(ctx context.Context, name string) ([]Record, error) {
-	all, err := l.Lister.Versions(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	var out []Record
-	for _, r := range all {
-		if r.Version.Original() == l.v.Original() {
-			out = append(out, r)
-		}
-	}
-	return out, nil
 }

@@ -47,8 +47,9 @@ func DollarRebind(q string) string {
 
 // DB is a catalog.Catalog over a database/sql handle.
 type DB struct {
-	db *Conn
-	d  Dialect
+	db    *Conn
+	d     Dialect
+	heads headCache
 }
 
 // New wraps db and applies the dialect's migrations it lacks. Errors wrap

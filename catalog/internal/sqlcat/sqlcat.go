@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Masterminds/semver/v3"
@@ -431,4 +432,66 @@ func prefixed(p string) string {
 		cols[i] = p + cols[i]
 	}
 	return strings.Join(cols, ", ")
+}
+
+// headCache keeps the parsed, sorted heads of each name until any artifact
+// is recorded (the highest artifacts.seq changes): parsing and sorting
+// 10,000 versions costs more than the query.
+type headCache struct {
+	mu     sync.Mutex
+	maxSeq int64
+	byName map[string][]catalog.Head
+}
+
+// VersionHeads implements catalog.HeadLister.
+func (c *DB) VersionHeads(ctx context.Context, name string) ([]catalog.Head, error) {
+	var maxSeq int64
+	if err := c.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM artifacts`).Scan(&maxSeq); err != nil {
+		return nil, err
+	}
+	c.heads.mu.Lock()
+	if c.heads.maxSeq != maxSeq || c.heads.byName == nil {
+		c.heads.maxSeq, c.heads.byName = maxSeq, map[string][]catalog.Head{}
+	}
+	hs, ok := c.heads.byName[name]
+	c.heads.mu.Unlock()
+	if ok {
+		return hs, nil
+	}
+	rows, err := c.db.QueryContext(ctx, `SELECT digest, version, platform FROM artifacts WHERE name = ?`, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d, v, p string
+		if err := rows.Scan(&d, &v, &p); err != nil {
+			return nil, err
+		}
+		h := catalog.Head{Digest: digest.Digest(d)}
+		if h.Version, err = semver.StrictNewVersion(v); err != nil {
+			return nil, fmt.Errorf("catalog row %s: version %q: %w", d, v, err)
+		}
+		if p != "" {
+			if h.Platform, err = artifact.ParsePlatform(p); err != nil {
+				return nil, fmt.Errorf("catalog row %s: %w", d, err)
+			}
+		}
+		hs = append(hs, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	sort.SliceStable(hs, func(i, j int) bool {
+		if c := hs[i].Version.Compare(hs[j].Version); c != 0 {
+			return c < 0
+		}
+		return platformString(hs[i].Platform) < platformString(hs[j].Platform)
+	})
+	c.heads.mu.Lock()
+	if c.heads.maxSeq == maxSeq {
+		c.heads.byName[name] = hs
+	}
+	c.heads.mu.Unlock()
+	return hs, nil
 }
