@@ -3,6 +3,7 @@ package sqlcat
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -291,44 +292,101 @@ func scanRecord(s scanner) (catalog.Record, error) {
 
 // fill loads the parents and signatures of r.
 func (c *DB) fill(ctx context.Context, r *catalog.Record) error {
-	rows, err := c.db.QueryContext(ctx, `SELECT parent FROM parents WHERE child = ? ORDER BY position`, r.Digest.String())
-	if err != nil {
+	rs := []catalog.Record{*r}
+	if err := c.fillAll(ctx, rs); err != nil {
 		return err
 	}
-	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
-			rows.Close()
+	*r = rs[0]
+	return nil
+}
+
+// fillAll loads the parents, lifecycle, visibility and signatures of rs
+// with one query per table per chunk of 500 digests, not per record.
+func (c *DB) fillAll(ctx context.Context, rs []catalog.Record) error {
+	const chunk = 500
+	for lo := 0; lo < len(rs); lo += chunk {
+		part := rs[lo:min(lo+chunk, len(rs))]
+		idx := make(map[string]*catalog.Record, len(part))
+		args := make([]any, len(part))
+		for i := range part {
+			idx[part[i].Digest.String()] = &part[i]
+			args[i] = part[i].Digest.String()
+		}
+		in := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(part)), ", ") + ")"
+		scan := func(q string, each func(r *catalog.Record, rows *sql.Rows) error) error {
+			rows, err := c.db.QueryContext(ctx, q, args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				if err := each(nil, rows); err != nil {
+					return err
+				}
+			}
+			return rows.Err()
+		}
+		err := scan(`SELECT child, parent FROM parents WHERE child IN `+in+` ORDER BY child, position`, func(_ *catalog.Record, rows *sql.Rows) error {
+			var ch, p string
+			if err := rows.Scan(&ch, &p); err != nil {
+				return err
+			}
+			idx[ch].Parents = append(idx[ch].Parents, digest.Digest(p))
+			return nil
+		})
+		if err != nil {
 			return err
 		}
-		r.Parents = append(r.Parents, digest.Digest(p))
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	if r.Lifecycle, err = lifecycleOf(ctx, c.db, r.Digest); err != nil {
-		return err
-	}
-	if r.Visibility, err = visibilityOf(ctx, c.db, r.Digest); err != nil {
-		return err
-	}
-	rows, err = c.db.QueryContext(ctx, `SELECT key_id, sig_digest, at FROM signatures WHERE artifact = ? ORDER BY seq`, r.Digest.String())
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var s catalog.Signature
-		var d string
-		var at int64
-		if err := rows.Scan(&s.KeyID, &d, &at); err != nil {
+		err = scan(`SELECT artifact, state, reason, actor, at, effective, secrets, cause FROM lifecycle WHERE artifact IN `+in+` ORDER BY seq`, func(_ *catalog.Record, rows *sql.Rows) error {
+			var a, state, cause string
+			var lc catalog.LifecycleChange
+			var at, eff int64
+			if err := rows.Scan(&a, &state, &lc.Reason, &lc.Actor, &at, &eff, &lc.Secrets, &cause); err != nil {
+				return err
+			}
+			lc.State, lc.At, lc.Cause = catalog.State(state), time.Unix(at, 0).UTC(), digest.Digest(cause)
+			if eff != 0 {
+				lc.Effective = time.Unix(eff, 0).UTC()
+			}
+			idx[a].Lifecycle = append(idx[a].Lifecycle, lc)
+			return nil
+		})
+		if err != nil {
 			return err
 		}
-		s.Digest, s.At = digest.Digest(d), time.Unix(at, 0).UTC()
-		r.Signatures = append(r.Signatures, s)
+		err = scan(`SELECT artifact, level, principals, reason, actor, at FROM visibility WHERE artifact IN `+in+` ORDER BY seq`, func(_ *catalog.Record, rows *sql.Rows) error {
+			var a, p string
+			var v catalog.VisibilityChange
+			var at int64
+			if err := rows.Scan(&a, &v.Level, &p, &v.Reason, &v.Actor, &at); err != nil {
+				return err
+			}
+			if err := json.Unmarshal([]byte(p), &v.Principals); err != nil {
+				return fmt.Errorf("visibility of %s: %w", a, err)
+			}
+			v.At = time.Unix(at, 0).UTC()
+			idx[a].Visibility = &v // ordered by seq: the last one wins
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = scan(`SELECT artifact, key_id, sig_digest, at FROM signatures WHERE artifact IN `+in+` ORDER BY seq`, func(_ *catalog.Record, rows *sql.Rows) error {
+			var a, d string
+			var sg catalog.Signature
+			var at int64
+			if err := rows.Scan(&a, &sg.KeyID, &d, &at); err != nil {
+				return err
+			}
+			sg.Digest, sg.At = digest.Digest(d), time.Unix(at, 0).UTC()
+			idx[a].Signatures = append(idx[a].Signatures, sg)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 	}
-	return rows.Err()
+	return nil
 }
 
 // Get implements catalog.Getter.
@@ -361,10 +419,8 @@ func (c *DB) query(ctx context.Context, q string, args ...any) ([]catalog.Record
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	for i := range out {
-		if err := c.fill(ctx, &out[i]); err != nil {
-			return nil, err
-		}
+	if err := c.fillAll(ctx, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
