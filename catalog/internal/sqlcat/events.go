@@ -19,41 +19,54 @@ import (
 // number, chained to the last event's hash, and the Merkle tree hashes it
 // adds. body is marshalled as JSON (Go's encoding is deterministic).
 func appendEvent(ctx context.Context, tx *Tx, typ, subject, actor string, at time.Time, body any) error {
-	b, err := json.Marshal(body)
+	e, hs, base, err := nextEvent(ctx, tx, typ, subject, actor, at, body)
 	if err != nil {
 		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO events (seq, at, actor, type, subject, body, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Seq, e.At.Unix(), e.Actor, e.Type, e.Subject, e.Body, e.Prev, e.Hash); err != nil {
+		return err
+	}
+	for i, h := range hs {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tlog_hashes (idx, hash) VALUES (?, ?)`, base+int64(i), h[:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nextEvent makes the next event of tx's log and the tlog hashes it adds
+// (to be stored from index base), and advances tx's in-memory head; the
+// caller inserts them.
+func nextEvent(ctx context.Context, tx *Tx, typ, subject, actor string, at time.Time, body any) (catalog.Event, []tlog.Hash, int64, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return catalog.Event{}, nil, 0, err
 	}
 	if actor == "" {
 		actor = "unknown"
 	}
-	e := catalog.Event{Seq: 0, At: at.UTC().Truncate(time.Second), Actor: actor, Type: typ, Subject: subject, Body: string(b)}
+	e := catalog.Event{At: at.UTC().Truncate(time.Second), Actor: actor, Type: typ, Subject: subject, Body: string(b)}
 	if !tx.headLoaded {
 		tx.headSeq = -1
 		err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1`).Scan(&tx.headSeq, &tx.headHash)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
+			return catalog.Event{}, nil, 0, err
 		}
 		tx.headLoaded = true
 	}
 	e.Seq, e.Prev = tx.headSeq+1, tx.headHash
 	e.Hash = e.ChainHash(e.Prev)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO events (seq, at, actor, type, subject, body, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.Seq, e.At.Unix(), e.Actor, e.Type, e.Subject, e.Body, e.Prev, e.Hash); err != nil {
-		return err
-	}
 	hs, err := tlog.StoredHashesForRecordHash(e.Seq, tlog.RecordHash(e.LeafData()), cachedHashes{tx, txHashes{ctx, tx}})
 	if err != nil {
-		return err
+		return catalog.Event{}, nil, 0, err
 	}
 	base := tlog.StoredHashIndex(0, e.Seq)
 	for i, h := range hs {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO tlog_hashes (idx, hash) VALUES (?, ?)`, base+int64(i), h[:]); err != nil {
-			return err
-		}
 		tx.hashes[base+int64(i)] = h
 	}
 	tx.headSeq, tx.headHash = e.Seq, e.Hash
-	return nil
+	return e, hs, base, nil
 }
 
 // cachedHashes reads the hashes this transaction wrote from memory, the

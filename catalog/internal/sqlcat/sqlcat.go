@@ -112,14 +112,144 @@ func (c *DB) RecordBatch(ctx context.Context, rs []catalog.Record) error {
 			return err
 		}
 	}
-	return c.tx(ctx, func(tx *Tx) error {
-		for _, r := range rs {
-			if err := recordIn(ctx, tx, r); err != nil {
+	slow := func() error {
+		return c.tx(ctx, func(tx *Tx) error {
+			for _, r := range rs {
+				if err := recordIn(ctx, tx, r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	err := c.tx(ctx, func(tx *Tx) error { return recordBulk(ctx, tx, rs) })
+	if errors.Is(err, errSlowPath) {
+		// Some records exist already, or the database refused a row
+		// (another digest under a taken version): the record-by-record
+		// path checks each and names the one at fault.
+		return slow()
+	}
+	return err
+}
+
+var errSlowPath = errors.New("take the record-by-record path")
+
+// recordBulk records rs with multi-row INSERTs: a few statements per
+// hundreds of records. It returns errSlowPath (and writes nothing, the
+// transaction being rolled back) when a record already exists or a row is
+// refused, so the caller can redo it record by record.
+func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
+	const chunk = 400
+	pos := make(map[digest.Digest]int, len(rs))
+	for i, r := range rs {
+		if _, dup := pos[r.Digest]; dup {
+			return errSlowPath
+		}
+		pos[r.Digest] = i
+	}
+	var outside []string
+	for i, r := range rs {
+		for _, p := range r.Parents {
+			if j, ok := pos[p]; ok {
+				if j >= i {
+					return fmt.Errorf("%s: parent %s comes later in the batch: record parents first: %w", r.Ref(), p, catalog.ErrUnknownParent)
+				}
+				continue
+			}
+			outside = append(outside, p.String())
+		}
+	}
+	have := map[string]bool{}
+	all := make([]string, 0, len(rs)+len(outside))
+	for _, r := range rs {
+		all = append(all, r.Digest.String())
+	}
+	all = append(all, outside...)
+	for lo := 0; lo < len(all); lo += chunk {
+		part := all[lo:min(lo+chunk, len(all))]
+		args := make([]any, len(part))
+		for i, d := range part {
+			args[i] = d
+		}
+		rows, err := tx.tx.QueryContext(ctx, tx.rebind(`SELECT digest FROM artifacts WHERE digest IN (`+placeholders(len(part), 1)+`)`), args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var d string
+			if err := rows.Scan(&d); err != nil {
+				rows.Close()
 				return err
+			}
+			have[d] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	for _, r := range rs {
+		if have[r.Digest.String()] {
+			return errSlowPath
+		}
+	}
+	for _, r := range rs {
+		for _, p := range r.Parents {
+			if _, ok := pos[p]; !ok && !have[p.String()] {
+				return fmt.Errorf("%s: parent %s: %w", r.Ref(), p, catalog.ErrUnknownParent)
+			}
+		}
+	}
+	now := time.Now()
+	insert := func(table, cols string, n int, rows [][]any) error {
+		for lo := 0; lo < len(rows); lo += chunk {
+			part := rows[lo:min(lo+chunk, len(rows))]
+			var args []any
+			var vals []string
+			for _, r := range part {
+				vals = append(vals, "("+placeholders(n, 1)+")")
+				args = append(args, r...)
+			}
+			if _, err := tx.tx.ExecContext(ctx, tx.rebind(`INSERT INTO `+table+` (`+cols+`) VALUES `+strings.Join(vals, ", ")), args...); err != nil {
+				return fmt.Errorf("%w: %v", errSlowPath, err)
 			}
 		}
 		return nil
-	})
+	}
+	var arts, pars [][]any
+	for _, r := range rs {
+		arts = append(arts, []any{r.Digest.String(), r.Name, string(r.Kind), r.Version.Original(), versionKey(r.Version), platformString(r.Platform),
+			r.Created.Unix(), now.Unix(), r.Store, r.Repository, r.MediaType, r.Size})
+		for i, p := range r.Parents {
+			pars = append(pars, []any{r.Digest.String(), i, p.String()})
+		}
+	}
+	if err := insert("artifacts", "digest, name, kind, version, version_key, platform, created, published, store, repository, media_type, size", 12, arts); err != nil {
+		return err
+	}
+	if err := insert("parents", "child, position, parent", 3, pars); err != nil {
+		return err
+	}
+	var evs, hashes [][]any
+	for _, r := range rs {
+		e, hs, base, err := nextEvent(ctx, tx, catalog.EventRecord, r.Digest.String(), r.Actor, now, recordBody(r))
+		if err != nil {
+			return err
+		}
+		evs = append(evs, []any{e.Seq, e.At.Unix(), e.Actor, e.Type, e.Subject, e.Body, e.Prev, e.Hash})
+		for i, h := range hs {
+			hashes = append(hashes, []any{base + int64(i), h[:]})
+		}
+	}
+	if err := insert("events", "seq, at, actor, type, subject, body, prev, hash", 8, evs); err != nil {
+		return err
+	}
+	return insert("tlog_hashes", "idx, hash", 2, hashes)
+}
+
+// placeholders returns "?, ?, ..." (n of them).
+func placeholders(n, _ int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
 func recordIn(ctx context.Context, tx *Tx, r catalog.Record) error {
