@@ -26,10 +26,10 @@ func newInitCmd(e *env) *cobra.Command {
 				return err
 			}
 			if e.json {
-				return e.printJSON(map[string]string{"store": e.storeDir(), "catalog": e.catalogPath(), "logKey": e.logKeyPath(), "logPublicKey": e.logPubPath()})
+				return e.printJSON(map[string]string{"store": e.storeDir(), "catalog": e.catalogName(), "logKey": e.logKeyPath(), "logPublicKey": e.logPubPath()})
 			}
-			fmt.Fprintf(e.out, "store   %s (OCI image layout)\ncatalog %s (SQLite)\nlog key %s (signs event-log checkpoints; verify with %s)\n",
-				e.storeDir(), e.catalogPath(), e.logKeyPath(), e.logPubPath())
+			fmt.Fprintf(e.out, "store   %s (OCI image layout)\ncatalog %s\nlog key %s (signs event-log checkpoints; verify with %s)\n",
+				e.storeDir(), e.catalogName(), e.logKeyPath(), e.logPubPath())
 			return nil
 		},
 	}

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/catalog"
+	"github.com/brickyard/brickyard/catalog/postgres"
 	"github.com/brickyard/brickyard/catalog/sqlite"
 	"github.com/brickyard/brickyard/registry/layout"
 	"github.com/opencontainers/go-digest"
@@ -27,14 +29,25 @@ type env struct {
 	out, err io.Writer
 
 	store   *layout.Store
-	cat     *sqlite.Catalog
+	catDSN  string // --catalog: a SQLite file or a PostgreSQL URL; "" is HOME/catalog.db
+	cat     cliCatalog
 	logSize int64 // events in the log when the catalog was opened
+}
+
+// cliCatalog is what the CLI needs of a catalog backend: both
+// catalog/sqlite and catalog/postgres provide it.
+type cliCatalog interface {
+	catalog.Catalog
+	// LogSize returns the number of events in the log.
+	LogSize(ctx context.Context) (int64, error)
 }
 
 const homeHelp = `brickyard keeps its embedded defaults in one directory, --home (or
 $BRICKYARD_HOME, default ./.brickyard): an OCI image-layout store in
 HOME/store (one layout per artifact name, readable by skopeo, oras, umoci)
-and a SQLite catalog in HOME/catalog.db.`
+and a SQLite catalog in HOME/catalog.db. A team can share one catalog in
+PostgreSQL instead: --catalog postgres://USER@HOST:5432/DB (or
+$BRICKYARD_CATALOG); the schema is created on first use.`
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	e := &env{out: stdout, err: stderr}
@@ -65,6 +78,7 @@ mismatch, revoked, event log tampered with); 4 not found.`,
 		def = ".brickyard"
 	}
 	root.PersistentFlags().StringVar(&e.home, "home", def, "directory holding the store and catalog")
+	root.PersistentFlags().StringVar(&e.catDSN, "catalog", os.Getenv("BRICKYARD_CATALOG"), "the catalog: a SQLite file or a postgres:// URL (default HOME/catalog.db)")
 	root.PersistentFlags().BoolVar(&e.json, "json", false, "print results as JSON")
 	root.PersistentFlags().StringVar(&e.progress, "progress", "auto", "progress bars on stderr for blob transfers: auto (when a terminal), always, never")
 	root.SetOut(stdout)
@@ -90,13 +104,42 @@ func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 	}
 }
 
-func (e *env) storeDir() string    { return filepath.Join(e.home, "store") }
-func (e *env) catalogPath() string { return filepath.Join(e.home, "catalog.db") }
+func (e *env) storeDir() string { return filepath.Join(e.home, "store") }
+
+// catalogPath is the SQLite catalog file, or "" when --catalog names a
+// PostgreSQL database.
+func (e *env) catalogPath() string {
+	switch {
+	case isPostgresURL(e.catDSN):
+		return ""
+	case e.catDSN != "":
+		return e.catDSN
+	}
+	return filepath.Join(e.home, "catalog.db")
+}
+
+// catalogName describes the catalog for people: the SQLite path, or the
+// PostgreSQL URL without its password.
+func (e *env) catalogName() string {
+	if p := e.catalogPath(); p != "" {
+		return p + " (SQLite)"
+	}
+	if u, err := url.Parse(e.catDSN); err == nil {
+		return u.Redacted() + " (PostgreSQL)"
+	}
+	return "PostgreSQL"
+}
+
+func isPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
 
 // open opens the store and catalog of an initialised home.
 func (e *env) open(ctx context.Context) error {
-	if _, err := os.Stat(e.catalogPath()); err != nil {
-		return fmt.Errorf("no catalog at %s: run `brickyard init --home %s` first", e.catalogPath(), e.home)
+	if p := e.catalogPath(); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("no catalog at %s: run `brickyard init --home %s` first", p, e.home)
+		}
 	}
 	return e.openOrCreate(ctx)
 }
@@ -106,7 +149,12 @@ func (e *env) openOrCreate(ctx context.Context) error {
 	if e.store, err = layout.New(e.storeDir()); err != nil {
 		return err
 	}
-	if e.cat, err = sqlite.Open(ctx, e.catalogPath()); err != nil {
+	if p := e.catalogPath(); p != "" {
+		e.cat, err = sqlite.Open(ctx, p)
+	} else {
+		e.cat, err = postgres.Open(ctx, e.catDSN)
+	}
+	if err != nil {
 		return err
 	}
 	e.logSize, err = e.cat.LogSize(ctx)

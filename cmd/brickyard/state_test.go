@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brickyard/brickyard/catalog/postgres/pgtest"
 	_ "modernc.org/sqlite"
 )
 
@@ -132,4 +133,39 @@ func TestCatalogRebuild(t *testing.T) {
 	if got := c.ok("--json", "list", "base"); got != before["base"] {
 		t.Errorf("a second rebuild changed base:\n%s", got)
 	}
+}
+
+// TestPostgresCatalog: the same commands against a shared catalog in a
+// real PostgreSQL, named by $BRICKYARD_CATALOG (or --catalog).
+func TestPostgresCatalog(t *testing.T) {
+	srv := pgtest.Start(t)
+	dsn, err := srv.CreateDatabase("cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("BRICKYARD_CATALOG", dsn)
+	c := newCLI(t)
+	if _, err := os.Stat(filepath.Join(c.home, "catalog.db")); err == nil {
+		t.Error("init made a SQLite catalog although $BRICKYARD_CATALOG names PostgreSQL")
+	}
+	for _, v := range []string{"2.0.0", "2.1.0"} {
+		c.ok("publish", "machine-image", "web", v, "--owner", "123456789012", "--image", "eu-west-1=ami-"+strings.ReplaceAll(v, ".", ""),
+			"--platform", "linux/amd64", "--key", c.key())
+	}
+	c.ok("channel", "set", "web", "prod", "2.0.0", "--reason", "first")
+	if out := c.ok("resolve", "web", "2.x", "--channel", "prod", "--key", c.pubKey()); !strings.HasPrefix(out, "web@2.0.0 ") {
+		t.Errorf("resolve --channel prod = %q", out)
+	}
+	c.ok("revoke", "web@2.1.0", "--reason", "leaked key")
+	c.fail(exitUntrusted, []string{"revoked"}, "resolve", "web", "~2.1", "--key", c.pubKey())
+	if out := c.ok("log", "verify"); !strings.Contains(out, "log verified") {
+		t.Errorf("log verify: %q", out)
+	}
+	// A second home on the same database sees the same catalog.
+	other := filepath.Join(c.dir, "other")
+	out, errs, code := c.run("--home", other, "--catalog", dsn, "list", "web")
+	if code != 0 || !strings.Contains(out, "2.1.0") {
+		t.Errorf("list from another home: exit %d\n%s%s", code, out, errs)
+	}
+	c.fail(exitError, []string{"127.0.0.1:1"}, "--catalog", "postgres://brickyard@127.0.0.1:1/none?sslmode=disable&connect_timeout=2", "list")
 }
