@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 
@@ -232,11 +233,15 @@ func (e *env) lookup(ctx context.Context, ref, platform string) (catalog.Record,
 // isNotFound reports whether err means "absent" in the catalog or the store.
 func isNotFound(err error) bool { return errors.Is(err, catalog.ErrNotFound) }
 
-// defaultActor names who runs a command that records an event: $USER, or
+// defaultActor names who runs a command that records an event: $USER, the
+// account name, or
 // "unknown".
 func defaultActor() string {
 	if u := os.Getenv("USER"); u != "" {
 		return u
+	}
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username // CI containers often have no $USER
 	}
 	return "unknown"
 }
