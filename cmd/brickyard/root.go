@@ -234,8 +234,7 @@ func (e *env) lookup(ctx context.Context, ref, platform string) (catalog.Record,
 func isNotFound(err error) bool { return errors.Is(err, catalog.ErrNotFound) }
 
 // defaultActor names who runs a command that records an event: $USER, the
-// account name, or
-// "unknown".
+// account name, or "unknown".
 func defaultActor() string {
 	if u := os.Getenv("USER"); u != "" {
 		return u
