@@ -89,7 +89,7 @@ func (c LifecycleChange) effective() time.Time {
 // 2026-11-24T10:00:00Z: CVE-2026-1 (revoked by ancestor sha256:...)".
 func (c LifecycleChange) Describe() string {
 	s := fmt.Sprintf("%s by %s at %s: %s", c.State, c.Actor, c.effective().UTC().Format(time.RFC3339), c.Reason)
-	if c.Cause != "" {
+	if c.Cause != "" && !strings.Contains(c.Reason, "by ancestor") { // cascaded reasons already name it
 		s += " (by ancestor " + c.Cause.String() + ")"
 	}
 	return s
