@@ -72,7 +72,11 @@ func Resolve(ctx context.Context, c Lister, q Query, v Verifier) (Record, error)
 	var reasons []string
 	var newest error
 	now := time.Now()
-	for i := len(heads) - 1; i >= 0; i-- {
+	from, to := 0, len(heads)
+	if lo, hi, ok := majorRange(q.Constraint); ok {
+		from, to = majorWindow(heads, lo, hi) // skip majors the range cannot match
+	}
+	for i := to - 1; i >= from; i-- {
 		h := heads[i]
 		if !con.Check(h.Version) || (!q.Platform.IsZero() && !h.Platform.Matches(q.Platform)) {
 			continue
