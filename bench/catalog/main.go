@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"time"
 
@@ -35,7 +36,10 @@ func main() {
 	versions := flag.Int("versions", 10000, "versions per name")
 	batch := flag.Int("batch", 10000, "records per RecordBatch transaction")
 	samples := flag.Int("samples", 2000, "queries measured per figure")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the SQLite ingest to `file`")
+	only := flag.String("backend", "", "measure only `sqlite` or `postgres` (default both)")
 	flag.Parse()
+	profile, backendOnly = *cpuprofile, *only
 	if err := run(*names, *versions, *batch, *samples); err != nil {
 		fmt.Fprintln(os.Stderr, "catalog:", err)
 		os.Exit(1)
@@ -53,6 +57,9 @@ type figures struct {
 	size                     int64
 }
 
+// profile and backendOnly are the -cpuprofile and -backend flags.
+var profile, backendOnly string
+
 func run(names, versions, batch, samples int) error {
 	ctx := context.Background()
 	work, err := os.MkdirTemp("", "brickyard-bench-catalog-")
@@ -61,36 +68,41 @@ func run(names, versions, batch, samples int) error {
 	}
 	defer os.RemoveAll(work)
 
-	sq, err := sqlite.Open(ctx, filepath.Join(work, "catalog.db"))
-	if err != nil {
-		return err
+	var fs, fp figures
+	if backendOnly != "postgres" {
+		sq, err := sqlite.Open(ctx, filepath.Join(work, "catalog.db"))
+		if err != nil {
+			return err
+		}
+		fmt.Printf("SQLite: ingesting %d artifacts...\n", names*versions)
+		if fs, err = measure(ctx, sq, names, versions, batch, samples); err != nil {
+			return fmt.Errorf("sqlite: %w", err)
+		}
+		sq.Close()
+		fs.size = fileSize(filepath.Join(work, "catalog.db")) + fileSize(filepath.Join(work, "catalog.db-wal"))
 	}
-	fmt.Printf("SQLite: ingesting %d artifacts...\n", names*versions)
-	fs, err := measure(ctx, sq, names, versions, batch, samples)
-	if err != nil {
-		return fmt.Errorf("sqlite: %w", err)
+	if backendOnly != "sqlite" {
+		srv, err := pgtest.Run(filepath.Join(work, "pg"))
+		if err != nil {
+			return err
+		}
+		defer srv.Stop()
+		pg, err := postgres.Open(ctx, srv.DSN)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("PostgreSQL: ingesting %d artifacts...\n", names*versions)
+		if fp, err = measure(ctx, pg, names, versions, batch, samples); err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
+		if err := pg.SQL().QueryRowContext(ctx, `SELECT pg_database_size(current_database())`).Scan(&fp.size); err != nil {
+			return err
+		}
+		pg.Close()
 	}
-	sq.Close()
-	fs.size = fileSize(filepath.Join(work, "catalog.db")) + fileSize(filepath.Join(work, "catalog.db-wal"))
-
-	srv, err := pgtest.Run(filepath.Join(work, "pg"))
-	if err != nil {
-		return err
+	if backendOnly != "" {
+		return nil
 	}
-	defer srv.Stop()
-	pg, err := postgres.Open(ctx, srv.DSN)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("PostgreSQL: ingesting %d artifacts...\n", names*versions)
-	fp, err := measure(ctx, pg, names, versions, batch, samples)
-	if err != nil {
-		return fmt.Errorf("postgres: %w", err)
-	}
-	if err := pg.SQL().QueryRowContext(ctx, `SELECT pg_database_size(current_database())`).Scan(&fp.size); err != nil {
-		return err
-	}
-	pg.Close()
 
 	fmt.Printf("\n%d artifacts (%d names × %d versions), chains of 50, 3 channels per name\n", names*versions, names, versions)
 	fmt.Printf("%-28s %14s %14s %10s  %s\n", "", "SQLite", "PostgreSQL", "SQLite/PG", "goal")
@@ -129,6 +141,17 @@ func measure(ctx context.Context, c backend, names, versions, batch, samples int
 	platform := artifact.Platform{OS: "linux", Architecture: "amd64"}
 	created := time.Unix(1795510800, 0)
 	var buf []catalog.Record
+	if _, ok := c.(*sqlite.Catalog); ok && profile != "" {
+		pf, err := os.Create(profile)
+		if err != nil {
+			return f, err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return f, err
+		}
+		defer pf.Close()
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
 	flush := func() error {
 		if len(buf) == 0 {

@@ -424,4 +424,21 @@ func testRecordBatch(t *testing.T, c catalog.Catalog) {
 	if _, err := catalog.VerifyLog(ctx, c, nil); err != nil {
 		t.Errorf("VerifyLog after a batch: %v", err)
 	}
+	// A batch whose new record takes a recorded version under another
+	// digest (refused by the database's unique index, midway through the
+	// multi-row INSERT) writes nothing and names the record.
+	fresh := rec(t, "web", "2.0.0", artifact.KindVMDisk)
+	clash := rec(t, "web", "1.3.0", artifact.KindVMDisk)
+	clash.Digest = digest.FromString("another build of 1.3.0")
+	if err := c.RecordBatch(ctx, []catalog.Record{fresh, clash}); !errors.Is(err, catalog.ErrDuplicateVersion) || !strings.Contains(err.Error(), "web@1.3.0") {
+		t.Errorf("RecordBatch with a taken version: %v, want ErrDuplicateVersion naming web@1.3.0", err)
+	}
+	if vs, _ := c.Versions(ctx, "web"); len(vs) != 50 {
+		t.Errorf("a refused batch left %d versions, want 50", len(vs))
+	}
+	// Recording the same batch again is a no-op.
+	must(t, c.RecordBatch(ctx, rs))
+	if events, _ := c.Events(ctx); len(events) != 50 {
+		t.Errorf("re-recording a batch: %d events, want 50", len(events))
+	}
 }

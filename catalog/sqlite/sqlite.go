@@ -20,6 +20,9 @@ var migrations embed.FS
 
 // Catalog is a catalog.Catalog in one SQLite file (modernc.org/sqlite, pure
 // Go): WAL journal, synchronous=FULL, foreign keys on, a 10 s busy timeout,
+// a 256 MiB page cache and up to 4 GiB memory-mapped reads (the digest
+// indexes of a million-artifact catalog are random-access: they must stay
+// in memory for bulk ingest not to slow down as the catalog grows),
 // and write transactions that take the write lock up front (BEGIN
 // IMMEDIATE), so concurrent writers queue instead of failing.
 type Catalog struct {
@@ -32,7 +35,7 @@ type Catalog struct {
 // a clear error (not a panic) if the file is not a SQLite database.
 func Open(ctx context.Context, path string) (*Catalog, error) {
 	q := url.Values{}
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "busy_timeout(10000)", "cache_size(-65536)", "temp_store(MEMORY)"} {
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "busy_timeout(10000)", "cache_size(-262144)", "temp_store(MEMORY)", "mmap_size(4294967296)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -40,7 +43,7 @@ func Open(ctx context.Context, path string) (*Catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("catalog %s: %w", path, err)
 	}
-	sc, err := sqlcat.New(ctx, db, sqlcat.Dialect{Name: "sqlite", Migrations: migrationFS(), Rebind: func(q string) string { return q }})
+	sc, err := sqlcat.New(ctx, db, sqlcat.Dialect{Name: "sqlite", Migrations: migrationFS(), Rebind: func(q string) string { return q }, BulkInsert: "INSERT OR ROLLBACK"})
 	if err != nil {
 		return nil, fmt.Errorf("catalog %s: %w", path, err)
 	}

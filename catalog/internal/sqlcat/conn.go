@@ -27,6 +27,12 @@ type Dialect struct {
 	// an exclusive write lock (PostgreSQL: an advisory transaction lock).
 	// SQLite takes it with BEGIN IMMEDIATE instead.
 	LockWrites string
+	// BulkInsert is the verb of the multi-row INSERTs of RecordBatch
+	// ("INSERT" if empty). SQLite uses "INSERT OR ROLLBACK": a refused row
+	// rolls the whole transaction back (the batch is redone record by
+	// record anyway), so SQLite need not keep a statement journal, which
+	// otherwise copies every page a multi-row INSERT touches.
+	BulkInsert string
 }
 
 // DollarRebind turns "?" placeholders into "$1", "$2", ... (PostgreSQL).
@@ -92,6 +98,8 @@ type Tx struct {
 	tx     *sql.Tx
 	rebind func(string) string
 	stmts  map[string]*sql.Stmt
+	// bulkInsert is Dialect.BulkInsert.
+	bulkInsert string
 
 	headLoaded bool
 	headSeq    int64 // -1 for an empty log

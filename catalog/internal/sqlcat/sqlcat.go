@@ -60,7 +60,7 @@ func (c *DB) tx(ctx context.Context, f func(*Tx) error) error {
 	if err != nil {
 		return err
 	}
-	tx := &Tx{tx: stx, rebind: c.d.Rebind, stmts: map[string]*sql.Stmt{}, hashes: map[int64]tlog.Hash{}}
+	tx := &Tx{tx: stx, rebind: c.d.Rebind, bulkInsert: c.d.BulkInsert, stmts: map[string]*sql.Stmt{}, hashes: map[int64]tlog.Hash{}}
 	defer tx.closeStmts()
 	if c.d.LockWrites != "" {
 		if _, err := tx.ExecContext(ctx, c.d.LockWrites); err != nil {
@@ -201,6 +201,10 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 		}
 	}
 	now := time.Now()
+	verb := tx.bulkInsert
+	if verb == "" {
+		verb = "INSERT"
+	}
 	insert := func(table, cols string, n int, rows [][]any) error {
 		for lo := 0; lo < len(rows); lo += chunk {
 			part := rows[lo:min(lo+chunk, len(rows))]
@@ -210,7 +214,7 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 				vals = append(vals, "("+placeholders(n, 1)+")")
 				args = append(args, r...)
 			}
-			if _, err := tx.tx.ExecContext(ctx, tx.rebind(`INSERT INTO `+table+` (`+cols+`) VALUES `+strings.Join(vals, ", ")), args...); err != nil {
+			if _, err := tx.tx.ExecContext(ctx, tx.rebind(verb+` INTO `+table+` (`+cols+`) VALUES `+strings.Join(vals, ", ")), args...); err != nil {
 				return fmt.Errorf("%w: %v", errSlowPath, err)
 			}
 		}
