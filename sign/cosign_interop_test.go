@@ -2,6 +2,7 @@ package sign_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -156,5 +157,57 @@ func TestCosignInterop(t *testing.T) {
 				t.Errorf("brickyard's attestation after cosign appended its own: %v", err)
 			}
 		})
+	}
+}
+
+// TestCosignBundleInterop: an artifact that `cosign sign
+// --new-bundle-format` signed (a Sigstore bundle attached as a referrer,
+// no .sig tag) in a real distribution registry verifies with brickyard,
+// bound to its digest; a key cosign did not use is refused.
+func TestCosignBundleInterop(t *testing.T) {
+	cosign := cosignCLI(t)
+	keys(t)
+	ctx := context.Background()
+	host := registrytest.StartDistribution(t)
+	st, err := remote.New(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(cosign, "generate-key-pair")
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), "COSIGN_PASSWORD=cosign-pw")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cosign generate-key-pair: %v\n%s", err, out)
+	}
+	cosignPub, err := os.ReadFile(filepath.Join(dir, "cosign.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trustCosign, err := sign.NewVerifier(cosignPub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := artifact.ParseVersion("2.0.0")
+	e, err := registry.Publish(ctx, st, &artifact.Artifact{Name: "bundle-ami", Kind: artifact.KindMachineImage, Version: v,
+		MachineImage: &artifact.MachineImage{Provider: "aws", Owner: "123456789012", Images: map[string]string{"eu-west-1": "ami-2"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := trustCosign.Verify(ctx, st, "bundle-ami", st.Identity("bundle-ami"), e.Descriptor.Digest); !errors.Is(err, sign.ErrUnsigned) {
+		t.Fatalf("before signing: %v, want ErrUnsigned", err)
+	}
+	ref := st.Identity("bundle-ami") + "@" + e.Descriptor.Digest.String()
+	cmd = exec.Command(cosign, "sign", "--yes", "--new-bundle-format", "--key", filepath.Join(dir, "cosign.key"), "--tlog-upload=false",
+		"--allow-insecure-registry", "--allow-http-registry", ref)
+	cmd.Env = append(os.Environ(), "COSIGN_PASSWORD=cosign-pw")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cosign sign --new-bundle-format: %v\n%s", err, out)
+	}
+	got, err := trustCosign.Verify(ctx, st, "bundle-ami", st.Identity("bundle-ami"), e.Descriptor.Digest)
+	if err != nil || got.Digest != e.Descriptor.Digest {
+		t.Fatalf("brickyard verify of cosign's bundle: %+v, %v", got, err)
+	}
+	if _, err := verifierA.Verify(ctx, st, "bundle-ami", st.Identity("bundle-ami"), e.Descriptor.Digest); !errors.Is(err, sign.ErrUntrusted) {
+		t.Errorf("cosign's bundle checked with another key: %v, want ErrUntrusted", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"sigs.k8s.io/yaml"
 
 	"github.com/brickyard/brickyard/artifact"
@@ -30,6 +31,7 @@ const MaxPolicySize = 1 << 20
 // error):
 //
 //	version: 1
+//	trustedRoot: trusted_root.json     # optional: Sigstore trusted root for bundles' tlog entries and timestamps
 //	rules:
 //	  - names: ["web", "team/*"]        # path.Match patterns; the first rule that matches applies
 //	    keys: ["keys/release.pub"]       # PEM public keys, relative to the policy file
@@ -44,8 +46,12 @@ const MaxPolicySize = 1 << 20
 // "whoAMI" attack exploits. A machine image is trusted only if its account
 // is listed in owner.accounts.
 type Policy struct {
-	Version int    `json:"version"`
-	Rules   []Rule `json:"rules"`
+	Version int `json:"version"`
+	// TrustedRoot, if set, is a Sigstore trusted root file (relative to
+	// the policy file) that Sigstore bundles are checked against (see
+	// Verifier.WithTrustedRoot).
+	TrustedRoot string `json:"trustedRoot,omitempty"`
+	Rules       []Rule `json:"rules"`
 }
 
 // Rule is one entry of a Policy.
@@ -111,6 +117,17 @@ func ParsePolicy(data []byte, dir string) (*Policy, error) {
 	if len(p.Rules) == 0 {
 		return nil, fmt.Errorf("%w: no rules", ErrInvalidPolicy)
 	}
+	var tr *root.TrustedRoot
+	if p.TrustedRoot != "" {
+		f := p.TrustedRoot
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(dir, f)
+		}
+		var err error
+		if tr, err = LoadTrustedRoot(f); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidPolicy, err)
+		}
+	}
 	for i := range p.Rules {
 		r := &p.Rules[i]
 		where := fmt.Sprintf("rule %d", i+1)
@@ -152,6 +169,9 @@ func ParsePolicy(data []byte, dir string) (*Policy, error) {
 		v, err := NewVerifier(pems...)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		if tr != nil {
+			v = v.WithTrustedRoot(tr)
 		}
 		r.verifier = v
 	}

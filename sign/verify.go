@@ -12,6 +12,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/cosign/v2/pkg/oci"
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/payload"
@@ -23,6 +24,7 @@ import (
 // Verifier checks cosign signatures against a set of trusted public keys.
 type Verifier struct {
 	keys []trustedKey
+	root root.TrustedMaterial // nil: a bundle's tlog entries and timestamps are not checked
 }
 
 type trustedKey struct {
@@ -78,6 +80,25 @@ func (v *Verifier) Verify(ctx context.Context, st Reader, repo, identity string,
 	if err != nil {
 		return Verified{}, fmt.Errorf("verify %s@%s: %w", repo, d, err)
 	}
+	ver, err := v.verifySignatures(ctx, st, repo, identity, d, h)
+	if err == nil || !(errors.Is(err, ErrUnsigned) || errors.Is(err, ErrUntrusted) || errors.Is(err, ErrInvalidSignature)) {
+		return ver, err
+	}
+	bver, found, berr := v.verifyBundles(ctx, st, repo, d)
+	switch {
+	case !found && berr == nil:
+		return Verified{}, err
+	case berr == nil:
+		return bver, nil
+	case errors.Is(err, ErrUnsigned):
+		return Verified{}, fmt.Errorf("%s@%s: %w", repo, d, berr)
+	default:
+		return Verified{}, fmt.Errorf("%w; %v", err, berr)
+	}
+}
+
+// verifySignatures verifies the cosign .sig signatures of d.
+func (v *Verifier) verifySignatures(ctx context.Context, st Reader, repo, identity string, d digest.Digest, h v1.Hash) (Verified, error) {
 	sigs, err := loadSignatures(ctx, st, repo, SignatureTag(d))
 	if errors.Is(err, errdef.ErrNotFound) || (err == nil && len(sigs) == 0) {
 		return Verified{}, fmt.Errorf("%s@%s: %w", repo, d, ErrUnsigned)

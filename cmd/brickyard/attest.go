@@ -142,7 +142,7 @@ catalog records. Prints the builder and the base artifacts.`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
-			v, err := loadVerifier(keys)
+			v, err := loadVerifier(keys, "")
 			if err != nil {
 				return err
 			}

@@ -155,6 +155,8 @@ func TestEndToEnd(t *testing.T) {
 	c.fail(exitUntrusted, []string{"~1.3"}, "resolve", "web", "~1.3", "--key", c.pubKey())
 	c.fail(exitNotFound, []string{"^9"}, "resolve", "web", "^9", "--key", c.pubKey())
 	c.ok("verify", "web-ami@1.1.0", "--key", c.pubKey())
+	c.fail(exitError, []string{"trusted root", "no-such-root.json"}, "verify", "web-ami@1.1.0", "--key", c.pubKey(), "--trusted-root", "no-such-root.json")
+	c.fail(exitUsage, []string{"--trusted-root"}, "resolve", "web", "^1", "--policy", "p.yaml", "--trusted-root", "r.json")
 	c.ok("verify", "web-container@1.1.0", "--key", c.pubKey())
 
 	var list []recordJSON

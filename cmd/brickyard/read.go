@@ -58,7 +58,7 @@ func toJSON(r catalog.Record) recordJSON {
 
 func newResolveCmd(e *env) *cobra.Command {
 	var keys []string
-	var platform, policyFile, channel string
+	var platform, policyFile, channel, trustedRoot string
 	cmd := &cobra.Command{
 		Use:   "resolve NAME [RANGE]",
 		Short: "Resolve the newest signed version of NAME in a semver RANGE (e.g. ^1.0) to the digest to deploy",
@@ -75,6 +75,9 @@ digest, which is what was verified: deploy by digest, never by tag.`,
 			ctx := cmd.Context()
 			if (policyFile == "") == (len(keys) == 0) {
 				return usageError{fmt.Errorf("give a trust policy (--policy FILE) or trusted keys (--key PATH), one or the other")}
+			}
+			if policyFile != "" && trustedRoot != "" {
+				return usageError{fmt.Errorf("--trusted-root goes with --key; with --policy, name it in the policy file (trustedRoot: FILE)")}
 			}
 			if err := artifact.ValidateName(argv[0]); err != nil {
 				return err
@@ -103,7 +106,7 @@ digest, which is what was verified: deploy by digest, never by tag.`,
 				}
 				v = sign.PolicyVerifier{Store: e.store, Policy: pol}
 			} else {
-				kv, err := loadVerifier(keys)
+				kv, err := loadVerifier(keys, trustedRoot)
 				if err != nil {
 					return err
 				}
@@ -130,6 +133,7 @@ digest, which is what was verified: deploy by digest, never by tag.`,
 		},
 	}
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "trusted cosign public key file (repeatable); or use --policy")
+	cmd.Flags().StringVar(&trustedRoot, "trusted-root", "", trustedRootUsage)
 	cmd.Flags().StringVar(&channel, "channel", "", "resolve the version this channel points at, e.g. prod")
 	cmd.Flags().StringVar(&policyFile, "policy", "", "trust policy file: keys, owner and provenance per name (see `brickyard policy check`)")
 	cmd.Flags().StringVar(&platform, "platform", "", "os/arch[/variant] to deploy on, e.g. linux/amd64")

@@ -24,7 +24,10 @@ func loadSigner(keyPath string) (*sign.Signer, error) {
 	return s, nil
 }
 
-func loadVerifier(keyPaths []string) (*sign.Verifier, error) {
+// loadVerifier trusts the public keys in keyPaths and, if trustedRoot is
+// not empty, checks Sigstore bundles' tlog entries and timestamps against
+// the trusted root in that file.
+func loadVerifier(keyPaths []string, trustedRoot string) (*sign.Verifier, error) {
 	if len(keyPaths) == 0 {
 		return nil, usageError{fmt.Errorf("no trusted public key: give --key PATH (repeatable)")}
 	}
@@ -40,8 +43,18 @@ func loadVerifier(keyPaths []string) (*sign.Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("trusted keys %v: %w", keyPaths, err)
 	}
+	if trustedRoot != "" {
+		tr, err := sign.LoadTrustedRoot(trustedRoot)
+		if err != nil {
+			return nil, err
+		}
+		v = v.WithTrustedRoot(tr)
+	}
 	return v, nil
 }
+
+// trustedRootUsage is the help of the --trusted-root flags.
+const trustedRootUsage = "Sigstore trusted root file (trusted_root.json): check the tlog entries and signed timestamps of Sigstore bundles against it, offline"
 
 // signAndRecord signs the artifact rec names in the store, cosign-style, and
 // appends the signature to the catalog.
@@ -99,14 +112,19 @@ in the catalog.`,
 
 func newVerifyCmd(e *env) *cobra.Command {
 	var keys []string
-	var platform string
+	var platform, trustedRoot string
 	cmd := &cobra.Command{
 		Use:   "verify REF",
 		Short: "Verify an artifact's cosign signature against trusted public keys (exit 3 if not trusted)",
-		Args:  args(cobra.ExactArgs(1)),
+		Long: `Verify an artifact's signature against the trusted --key files, offline:
+a cosign signature (the .sig tag), or a Sigstore bundle attached as a
+referrer (cosign sign --new-bundle-format), whose transparency-log entries
+and signed timestamps are checked against --trusted-root when it is given.
+Exit 3 if no signature is trusted, 1 on any other error.`,
+		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
-			v, err := loadVerifier(keys)
+			v, err := loadVerifier(keys, trustedRoot)
 			if err != nil {
 				return err
 			}
@@ -129,6 +147,7 @@ func newVerifyCmd(e *env) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "trusted cosign public key file (repeatable)")
+	cmd.Flags().StringVar(&trustedRoot, "trusted-root", "", trustedRootUsage)
 	cmd.Flags().StringVar(&platform, "platform", "", "pick the platform when a version has several")
 	return cmd
 }

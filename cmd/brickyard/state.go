@@ -396,7 +396,7 @@ live only in the catalog's event log and are not rebuilt.`,
 			}
 			var finder catalog.SignatureFinder
 			if len(keys) > 0 {
-				v, err := loadVerifier(keys)
+				v, err := loadVerifier(keys, "")
 				if err != nil {
 					return err
 				}
