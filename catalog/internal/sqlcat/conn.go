@@ -33,6 +33,10 @@ type Dialect struct {
 	// record anyway), so SQLite need not keep a statement journal, which
 	// otherwise copies every page a multi-row INSERT touches.
 	BulkInsert string
+	// ArrayInsert makes RecordBatch insert each table's rows with one
+	// INSERT ... SELECT FROM unnest(column arrays) (PostgreSQL), instead
+	// of multi-row VALUES lists of a few hundred rows.
+	ArrayInsert bool
 }
 
 // DollarRebind turns "?" placeholders into "$1", "$2", ... (PostgreSQL).
@@ -98,8 +102,9 @@ type Tx struct {
 	tx     *sql.Tx
 	rebind func(string) string
 	stmts  map[string]*sql.Stmt
-	// bulkInsert is Dialect.BulkInsert.
-	bulkInsert string
+	// bulkInsert and arrayInsert are the Dialect's.
+	bulkInsert  string
+	arrayInsert bool
 
 	headLoaded bool
 	headSeq    int64 // -1 for an empty log

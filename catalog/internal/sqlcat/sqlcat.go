@@ -60,7 +60,7 @@ func (c *DB) tx(ctx context.Context, f func(*Tx) error) error {
 	if err != nil {
 		return err
 	}
-	tx := &Tx{tx: stx, rebind: c.d.Rebind, bulkInsert: c.d.BulkInsert, stmts: map[string]*sql.Stmt{}, hashes: map[int64]tlog.Hash{}}
+	tx := &Tx{tx: stx, rebind: c.d.Rebind, bulkInsert: c.d.BulkInsert, arrayInsert: c.d.ArrayInsert, stmts: map[string]*sql.Stmt{}, hashes: map[int64]tlog.Hash{}}
 	defer tx.closeStmts()
 	if c.d.LockWrites != "" {
 		if _, err := tx.ExecContext(ctx, c.d.LockWrites); err != nil {
@@ -205,7 +205,31 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 	if verb == "" {
 		verb = "INSERT"
 	}
-	insert := func(table, cols string, n int, rows [][]any) error {
+	// insert writes rows into table: cols are the column names, types
+	// their PostgreSQL types (for the array form).
+	insert := func(table, cols, types string, rows [][]any) error {
+		if len(rows) == 0 {
+			return nil
+		}
+		if tx.arrayInsert {
+			// One statement for the whole batch: each column as an array,
+			// unnested into rows (PostgreSQL parses and plans it once).
+			ts := strings.Split(types, ", ")
+			args, err := arrayColumns(rows, len(ts))
+			if err != nil {
+				return err
+			}
+			var arrays []string
+			for _, t := range ts {
+				arrays = append(arrays, "?::"+t+"[]")
+			}
+			q := `INSERT INTO ` + table + ` (` + cols + `) SELECT * FROM unnest(` + strings.Join(arrays, ", ") + `)`
+			if _, err := tx.tx.ExecContext(ctx, tx.rebind(q), args...); err != nil {
+				return fmt.Errorf("%w: %v", errSlowPath, err)
+			}
+			return nil
+		}
+		n := len(rows[0])
 		for lo := 0; lo < len(rows); lo += chunk {
 			part := rows[lo:min(lo+chunk, len(rows))]
 			var args []any
@@ -228,10 +252,11 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 			pars = append(pars, []any{r.Digest.String(), i, p.String()})
 		}
 	}
-	if err := insert("artifacts", "digest, name, kind, version, version_key, platform, created, published, store, repository, media_type, size", 12, arts); err != nil {
+	if err := insert("artifacts", "digest, name, kind, version, version_key, platform, created, published, store, repository, media_type, size",
+		"text, text, text, text, text, text, bigint, bigint, text, text, text, bigint", arts); err != nil {
 		return err
 	}
-	if err := insert("parents", "child, position, parent", 3, pars); err != nil {
+	if err := insert("parents", "child, position, parent", "text, integer, text", pars); err != nil {
 		return err
 	}
 	var evs, hashes [][]any
@@ -245,10 +270,46 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 			hashes = append(hashes, []any{base + int64(i), h[:]})
 		}
 	}
-	if err := insert("events", "seq, at, actor, type, subject, body, prev, hash", 8, evs); err != nil {
+	if err := insert("events", "seq, at, actor, type, subject, body, prev, hash", "bigint, bigint, text, text, text, text, text, text", evs); err != nil {
 		return err
 	}
-	return insert("tlog_hashes", "idx, hash", 2, hashes)
+	return insert("tlog_hashes", "idx, hash", "bigint, bytea", hashes)
+}
+
+// arrayColumns turns rows (each n values of the same Go types, column by
+// column) into n typed slices, one per column, for PostgreSQL arrays.
+func arrayColumns(rows [][]any, n int) ([]any, error) {
+	out := make([]any, n)
+	for j := range n {
+		switch rows[0][j].(type) {
+		case string:
+			c := make([]string, len(rows))
+			for i, r := range rows {
+				c[i] = r[j].(string)
+			}
+			out[j] = c
+		case int64, int:
+			c := make([]int64, len(rows))
+			for i, r := range rows {
+				switch v := r[j].(type) {
+				case int64:
+					c[i] = v
+				case int:
+					c[i] = int64(v)
+				}
+			}
+			out[j] = c
+		case []byte:
+			c := make([][]byte, len(rows))
+			for i, r := range rows {
+				c[i] = r[j].([]byte)
+			}
+			out[j] = c
+		default:
+			return nil, fmt.Errorf("column %d: no array form for %T", j, rows[0][j])
+		}
+	}
+	return out, nil
 }
 
 // placeholders returns "?, ?, ..." (n of them).

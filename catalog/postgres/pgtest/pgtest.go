@@ -50,8 +50,10 @@ func binDir() (string, error) {
 	return "", ErrNoPostgres
 }
 
-// Run initialises a cluster under dir and starts it. Stop it with Stop.
-func Run(dir string) (*Server, error) {
+// Run initialises a cluster under dir and starts it, with the server
+// settings given as "name=value" (postgres -c), e.g. "shared_buffers=256MB".
+// Stop it with Stop.
+func Run(dir string, settings ...string) (*Server, error) {
 	bin, err := binDir()
 	if err != nil {
 		return nil, err
@@ -89,6 +91,9 @@ func Run(dir string) (*Server, error) {
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
 	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=on", port, dir)
+	for _, kv := range settings {
+		opts += " -c " + kv
+	}
 	if out, err := s.cmd("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start").CombinedOutput(); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "log"))
 		return nil, fmt.Errorf("pg_ctl start: %v\n%s\n%s", err, out, log)
