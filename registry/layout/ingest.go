@@ -7,6 +7,7 @@ import (
 	"hash"
 	"io"
 	"os"
+	"sync/atomic"
 
 	"github.com/brickyard/brickyard/registry"
 	"github.com/opencontainers/go-digest"
@@ -14,14 +15,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Ingest tuning. Hashing runs on one goroutine while the file is written on
-// another, through a few 1 MiB buffers, so publishing costs about the
-// slower of the two instead of their sum; writeback of each 32 MiB window
-// is started as soon as it is written, so the final fsync has little left
-// to do and dirty memory stays bounded.
+// Ingest tuning. Reading, hashing and writing run as a pipeline of three
+// goroutines passing a few 1 MiB buffers along, so ingesting costs about the
+// slowest of the three instead of their sum (a blob fetched from a registry
+// takes as long to read as to write); writeback of each 32 MiB window is
+// started as soon as it is written, so the final fsync has little left to
+// do and dirty memory stays bounded.
 const (
 	chunkSize   = 1 << 20
-	chunks      = 4
+	chunks      = 6
 	flushWindow = 32 << 20
 )
 
@@ -31,87 +33,104 @@ const (
 // r already checks the digest, so ingest does not hash again and returns
 // want's digest once r has reached EOF without error.
 func ingest(ctx context.Context, f *os.File, r io.Reader, want ocispec.Descriptor) (digest.Digest, int64, error) {
+	var h hash.Hash
+	verified := false
 	if vr, ok := r.(registry.VerifyingReader); ok && want.Digest != "" && vr.Verifies().Digest == want.Digest && vr.Verifies().Size == want.Size {
-		return ingestVerified(ctx, f, r, want)
+		verified = true
+	} else {
+		h = sha256.New()
 	}
-	h := sha256.New()
-	free := make(chan []byte, chunks)
-	for range chunks {
-		free <- make([]byte, chunkSize)
-	}
-	toHash := make(chan []byte, chunks)
-	hashed := make(chan struct{})
-	go hashChunks(h, toHash, free, hashed)
-
-	n, err := copyChunks(ctx, f, r, free, toHash)
-	close(toHash)
-	<-hashed
+	n, err := pipeline(ctx, f, r, h)
 	if err != nil {
 		return "", n, err
 	}
 	if err := f.Sync(); err != nil {
 		return "", n, err
+	}
+	if verified {
+		return want.Digest, n, nil
 	}
 	return digest.NewDigest(digest.SHA256, h), n, nil
 }
 
-func ingestVerified(ctx context.Context, f *os.File, r io.Reader, want ocispec.Descriptor) (digest.Digest, int64, error) {
-	free := make(chan []byte, 1)
-	free <- make([]byte, chunkSize)
-	done := make(chan []byte, 1)
+// pipeline reads r in chunks on the calling goroutine, hashes each into h
+// (if not nil) on a second one and writes it to f on a third, starting
+// writeback window by window. A buffer goes back to the free list only
+// after it is written, so no buffer is read into while hashed or written.
+// It returns the bytes written and the first error of any stage.
+func pipeline(ctx context.Context, f *os.File, r io.Reader, h hash.Hash) (int64, error) {
+	free := make(chan []byte, chunks)
+	for range chunks {
+		free <- make([]byte, chunkSize)
+	}
+	toWrite := make(chan []byte, chunks)
+	first := toWrite
+	if h != nil {
+		toHash := make(chan []byte, chunks)
+		first = toHash
+		go func() {
+			for b := range toHash {
+				h.Write(b)
+				toWrite <- b
+			}
+			close(toWrite)
+		}()
+	}
+	var (
+		written int64
+		werr    error
+		failed  atomic.Bool
+	)
+	wrote := make(chan struct{})
 	go func() {
-		for b := range done {
+		defer close(wrote)
+		var flushed int64
+		for b := range toWrite {
+			if werr == nil {
+				if _, err := f.Write(b); err != nil {
+					werr = err
+					failed.Store(true)
+				} else {
+					written += int64(len(b))
+					if written-flushed >= flushWindow {
+						startWriteback(f, flushed, written-flushed)
+						flushed = written
+					}
+				}
+			}
 			free <- b[:cap(b)]
 		}
 	}()
-	n, err := copyChunks(ctx, f, r, free, done)
-	close(done)
-	if err != nil {
-		return "", n, err
+	rerr := readChunks(ctx, r, free, first, &failed)
+	close(first)
+	<-wrote
+	if werr != nil {
+		return written, werr
 	}
-	if err := f.Sync(); err != nil {
-		return "", n, err
-	}
-	return want.Digest, n, nil
+	return written, rerr
 }
 
-func hashChunks(h hash.Hash, in <-chan []byte, free chan<- []byte, done chan<- struct{}) {
-	for b := range in {
-		h.Write(b)
-		free <- b[:cap(b)]
-	}
-	close(done)
-}
-
-// copyChunks reads r in chunks, hands each to the hasher and writes it to
-// f, starting writeback window by window. A buffer goes back to the free
-// list only after it is hashed, and is taken again only after it is written,
-// so no buffer is read and refilled at once.
-func copyChunks(ctx context.Context, f *os.File, r io.Reader, free <-chan []byte, toHash chan<- []byte) (int64, error) {
-	var n, flushed int64
+// readChunks reads r into buffers taken from free and hands them to out,
+// until EOF, an error, ctx being done or failed being set.
+func readChunks(ctx context.Context, r io.Reader, free <-chan []byte, out chan<- []byte, failed *atomic.Bool) error {
 	for {
 		if err := ctx.Err(); err != nil {
-			return n, err
+			return err
+		}
+		if failed.Load() {
+			return nil // the writer's error is returned
 		}
 		b := <-free
-		m, rerr := io.ReadFull(r, b)
+		m, err := io.ReadFull(r, b)
 		if m > 0 {
-			toHash <- b[:m]
-			if _, err := f.Write(b[:m]); err != nil {
-				return n, err
-			}
-			n += int64(m)
-			if n-flushed >= flushWindow {
-				startWriteback(f, flushed, n-flushed)
-				flushed = n
-			}
+			out <- b[:m]
 		}
 		switch {
-		case rerr == nil:
-		case errors.Is(rerr, io.EOF), errors.Is(rerr, io.ErrUnexpectedEOF):
-			return n, nil
+		case err == nil:
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return nil
 		default:
-			return n, rerr
+			return err
 		}
 	}
 }

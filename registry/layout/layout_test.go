@@ -195,3 +195,61 @@ func TestCopyFromDamagedStore(t *testing.T) {
 		t.Fatal("a damaged blob was committed")
 	}
 }
+
+// failingReader gives n bytes of data, then calls on (if set) and returns
+// err, or, if err is nil, data without end.
+type failingReader struct {
+	n   int
+	err error
+	on  func()
+}
+
+func (f *failingReader) Read(b []byte) (int, error) {
+	if f.n == 0 {
+		if f.on != nil {
+			f.on()
+		}
+		if f.err != nil {
+			return 0, f.err
+		}
+		f.n = len(b)
+	}
+	m := min(len(b), f.n)
+	for i := range b[:m] {
+		b[i] = 'x'
+	}
+	f.n -= m
+	return m, nil
+}
+
+// TestIngestStopsCleanly: a source that fails, or a context cancelled,
+// midway through a multi-chunk blob stops the push with that error and
+// leaves neither a blob nor an ingest file behind.
+func TestIngestStopsCleanly(t *testing.T) {
+	broken := errors.New("connection reset")
+	ctx, cancel := context.WithCancel(context.Background())
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		r    io.Reader
+		want error
+	}{
+		{"source error", context.Background(), &failingReader{n: 5*chunkSize + 17, err: broken}, broken},
+		{"cancelled", ctx, &failingReader{n: 3 * chunkSize, on: cancel}, context.Canceled}, // endless after cancelling
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := New(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.PushBlob(tc.ctx, "web", ocispec.Descriptor{MediaType: "application/octet-stream"}, tc.r); !errors.Is(err, tc.want) {
+				t.Fatalf("PushBlob = %v, want %v", err, tc.want)
+			}
+			entries, _ := os.ReadDir(filepath.Join(dir, "web", "blobs", "sha256"))
+			if len(entries) != 0 {
+				t.Errorf("left behind: %v", entries)
+			}
+		})
+	}
+}
