@@ -116,6 +116,9 @@ func run(size int64, runs int, toolDir string) error {
 				push = []string{"curl", "-sf", "-X", "PUT", "-H", "Content-Type: application/octet-stream", "-T", disk, loc + "&digest=sha256:" + dgst}
 				pull = []string{"curl", "-sf", "-o", out, "http://" + host + "/v2/" + strings.TrimPrefix(repo, host+"/") + "/blobs/sha256:" + dgst}
 			}
+			if r.name == "skopeo" {
+				forgetSkopeoBlobs()
+			}
 			d, rss, err := timed(work, push)
 			if err != nil {
 				return fmt.Errorf("%s push: %w", r.name, err)
@@ -272,4 +275,20 @@ func startUpload(host, repo string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no Location in the upload answer:\n%s", out)
+}
+
+// forgetSkopeoBlobs removes skopeo's blob info cache, which otherwise
+// remembers where the registry already holds the blob and mounts it from
+// the previous run's repository instead of uploading it: a second run
+// would time a mount, not a push.
+func forgetSkopeoBlobs() {
+	dirs := []string{"/var/lib/containers/cache"}
+	if home, err := os.UserHomeDir(); err == nil {
+		dirs = append(dirs, filepath.Join(home, ".local", "share", "containers", "cache"))
+	}
+	for _, d := range dirs {
+		for _, f := range []string{"blob-info-cache-v1.boltdb", "blob-info-cache-v1.sqlite"} {
+			os.Remove(filepath.Join(d, f))
+		}
+	}
 }
