@@ -94,9 +94,6 @@ func (v *Verifier) verifyBundles(ctx context.Context, st Reader, repo string, d 
 			refs = append(refs, r)
 		}
 	}
-	if len(refs) == 0 {
-		return Verified{}, false, nil
-	}
 	if len(refs) > maxSignatures {
 		refs = refs[:maxSignatures]
 	}

@@ -33,6 +33,26 @@ func cosignCLI(t *testing.T) string {
 	return ""
 }
 
+// cosignKeyPair has the cosign CLI make a key pair in dir (cosign.key,
+// password "cosign-pw", and cosign.pub) and returns a verifier trusting it.
+func cosignKeyPair(t *testing.T, cosign, dir string) *sign.Verifier {
+	t.Helper()
+	cmd := exec.Command(cosign, "generate-key-pair")
+	cmd.Dir, cmd.Env = dir, append(os.Environ(), "COSIGN_PASSWORD=cosign-pw")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cosign generate-key-pair: %v\n%s", err, out)
+	}
+	pub, err := os.ReadFile(filepath.Join(dir, "cosign.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := sign.NewVerifier(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 // TestCosignInterop: against a real distribution registry, what brickyard
 // signs `cosign verify` accepts, and what `cosign sign` signs brickyard
 // verifies, for all three kinds of artifact; the same for SLSA provenance
@@ -51,19 +71,7 @@ func TestCosignInterop(t *testing.T) {
 	if err := os.WriteFile(pubPath, pubA, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(cosign, "generate-key-pair")
-	cmd.Dir, cmd.Env = dir, append(os.Environ(), "COSIGN_PASSWORD=cosign-pw")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("cosign generate-key-pair: %v\n%s", err, out)
-	}
-	cosignPub, err := os.ReadFile(filepath.Join(dir, "cosign.pub"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	trustCosign, err := sign.NewVerifier(cosignPub)
-	if err != nil {
-		t.Fatal(err)
-	}
+	trustCosign := cosignKeyPair(t, cosign, dir)
 	v, _ := artifact.ParseVersion("1.0.0")
 	disk, err := registry.PushDisk(ctx, st, "interop-disk", writeRaw(t, dir), nil)
 	if err != nil {
@@ -174,19 +182,7 @@ func TestCosignBundleInterop(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(cosign, "generate-key-pair")
-	cmd.Dir, cmd.Env = dir, append(os.Environ(), "COSIGN_PASSWORD=cosign-pw")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("cosign generate-key-pair: %v\n%s", err, out)
-	}
-	cosignPub, err := os.ReadFile(filepath.Join(dir, "cosign.pub"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	trustCosign, err := sign.NewVerifier(cosignPub)
-	if err != nil {
-		t.Fatal(err)
-	}
+	trustCosign := cosignKeyPair(t, cosign, dir)
 	v, _ := artifact.ParseVersion("2.0.0")
 	e, err := registry.Publish(ctx, st, &artifact.Artifact{Name: "bundle-ami", Kind: artifact.KindMachineImage, Version: v,
 		MachineImage: &artifact.MachineImage{Provider: "aws", Owner: "123456789012", Images: map[string]string{"eu-west-1": "ami-2"}}})
@@ -197,7 +193,7 @@ func TestCosignBundleInterop(t *testing.T) {
 		t.Fatalf("before signing: %v, want ErrUnsigned", err)
 	}
 	ref := st.Identity("bundle-ami") + "@" + e.Descriptor.Digest.String()
-	cmd = exec.Command(cosign, "sign", "--yes", "--new-bundle-format", "--key", filepath.Join(dir, "cosign.key"), "--tlog-upload=false",
+	cmd := exec.Command(cosign, "sign", "--yes", "--new-bundle-format", "--key", filepath.Join(dir, "cosign.key"), "--tlog-upload=false",
 		"--allow-insecure-registry", "--allow-http-registry", ref)
 	cmd.Env = append(os.Environ(), "COSIGN_PASSWORD=cosign-pw")
 	if out, err := cmd.CombinedOutput(); err != nil {
