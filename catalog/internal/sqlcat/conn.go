@@ -31,7 +31,8 @@ type Dialect struct {
 	// ("INSERT" if empty). SQLite uses "INSERT OR ROLLBACK": a refused row
 	// rolls the whole transaction back (the batch is redone record by
 	// record anyway), so SQLite need not keep a statement journal, which
-	// otherwise copies every page a multi-row INSERT touches.
+	// copies every page a multi-row INSERT touches (it still keeps one for
+	// the parents rows, whose foreign-key checks can abort a statement).
 	BulkInsert string
 	// ArrayInsert makes RecordBatch insert each table's rows with one
 	// INSERT ... SELECT FROM unnest(column arrays) (PostgreSQL), instead
