@@ -2,8 +2,10 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -79,4 +81,37 @@ func TestUnreachable(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "connect") {
 		t.Fatalf("got %v, want a connection error", err)
 	}
+}
+
+// TestMigrateParentsBySeq opens a catalog written at schema version 1
+// (parents by digest) and checks that version 2 carries every parent over.
+func TestMigrateParentsBySeq(t *testing.T) {
+	ctx := context.Background()
+	srv := pgtest.Start(t)
+	dsn, err := srv.CreateDatabase("migrate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := fs.ReadFile(postgres.Migrations, "migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`CREATE TABLE schema_version (version INTEGER NOT NULL)`, string(body),
+		`INSERT INTO schema_version (version) VALUES (1)`, catalogtest.LineageByDigestSeed(t)} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	c, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	catalogtest.CheckLineageMigrated(t, c)
 }

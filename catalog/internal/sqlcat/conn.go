@@ -31,8 +31,9 @@ type Dialect struct {
 	// ("INSERT" if empty). SQLite uses "INSERT OR ROLLBACK": a refused row
 	// rolls the whole transaction back (the batch is redone record by
 	// record anyway), so SQLite need not keep a statement journal, which
-	// copies every page a multi-row INSERT touches (it still keeps one for
-	// the parents rows, whose foreign-key checks can abort a statement).
+	// copies every page a multi-row INSERT touches. (The foreign keys of
+	// the parents table are deferred to COMMIT in SQLite, so that no
+	// INSERT there can abort half-way either: see migration 0004.)
 	BulkInsert string
 	// ArrayInsert makes RecordBatch insert each table's rows with one
 	// INSERT ... SELECT FROM unnest(column arrays) (PostgreSQL), instead

@@ -275,12 +275,12 @@ func (c *DB) ChangeLifecycle(ctx context.Context, d digest.Digest, ch catalog.Li
 		if ch.State != StateRevoked || ch.NoCascade {
 			return nil
 		}
-		rows, err := tx.QueryContext(ctx, `WITH RECURSIVE des (digest, depth) AS (
-				SELECT child, 1 FROM parents WHERE parent = ?
+		rows, err := tx.QueryContext(ctx, `WITH RECURSIVE des (seq, depth) AS (
+				SELECT child, 1 FROM parents WHERE parent = (SELECT seq FROM artifacts WHERE digest = ?)
 				UNION
-				SELECT p.child, d.depth + 1 FROM parents p JOIN des d ON p.parent = d.digest
+				SELECT p.child, d.depth + 1 FROM parents p JOIN des d ON p.parent = d.seq
 			)
-			SELECT des.digest FROM des JOIN artifacts a ON a.digest = des.digest GROUP BY des.digest ORDER BY MIN(depth), MIN(a.seq)`, d.String())
+			SELECT a.digest FROM (SELECT seq, MIN(depth) AS depth FROM des GROUP BY seq) x JOIN artifacts a ON a.seq = x.seq ORDER BY x.depth, a.seq`, d.String())
 		if err != nil {
 			return err
 		}
@@ -540,12 +540,12 @@ func (c *DB) Descendants(ctx context.Context, d digest.Digest) ([]catalog.Record
 	if _, err := c.Get(ctx, d); err != nil {
 		return nil, err
 	}
-	return c.query(ctx, `WITH RECURSIVE des (digest, depth) AS (
-			SELECT child, 1 FROM parents WHERE parent = ?
+	return c.query(ctx, `WITH RECURSIVE des (seq, depth) AS (
+			SELECT child, 1 FROM parents WHERE parent = (SELECT seq FROM artifacts WHERE digest = ?)
 			UNION
-			SELECT p.child, d.depth + 1 FROM parents p JOIN des d ON p.parent = d.digest
+			SELECT p.child, d.depth + 1 FROM parents p JOIN des d ON p.parent = d.seq
 		)
 		SELECT `+prefixed("a.")+` FROM artifacts a
-		JOIN (SELECT digest, MIN(depth) AS depth FROM des GROUP BY digest) x ON x.digest = a.digest
+		JOIN (SELECT seq, MIN(depth) AS depth FROM des GROUP BY seq) x ON x.seq = a.seq
 		ORDER BY x.depth, a.seq`, d.String())
 }

@@ -159,7 +159,7 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 			outside = append(outside, p.String())
 		}
 	}
-	have := map[string]bool{}
+	have := map[string]int64{} // digest → artifacts.seq
 	all := make([]string, 0, len(rs)+len(outside))
 	for _, r := range rs {
 		all = append(all, r.Digest.String())
@@ -171,17 +171,18 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 		for i, d := range part {
 			args[i] = d
 		}
-		rows, err := tx.tx.QueryContext(ctx, tx.rebind(`SELECT digest FROM artifacts WHERE digest IN (`+placeholders(len(part), 1)+`)`), args...)
+		rows, err := tx.tx.QueryContext(ctx, tx.rebind(`SELECT digest, seq FROM artifacts WHERE digest IN (`+placeholders(len(part), 1)+`)`), args...)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
 			var d string
-			if err := rows.Scan(&d); err != nil {
+			var seq int64
+			if err := rows.Scan(&d, &seq); err != nil {
 				rows.Close()
 				return err
 			}
-			have[d] = true
+			have[d] = seq
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -189,13 +190,16 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 		}
 	}
 	for _, r := range rs {
-		if have[r.Digest.String()] {
+		if _, ok := have[r.Digest.String()]; ok {
 			return errSlowPath
 		}
 	}
 	for _, r := range rs {
 		for _, p := range r.Parents {
-			if _, ok := pos[p]; !ok && !have[p.String()] {
+			if _, ok := pos[p]; ok {
+				continue
+			}
+			if _, ok := have[p.String()]; !ok {
 				return fmt.Errorf("%s: parent %s: %w", r.Ref(), p, catalog.ErrUnknownParent)
 			}
 		}
@@ -206,8 +210,29 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 		verb = "INSERT"
 	}
 	// insert writes rows into table: cols are the column names, types
-	// their PostgreSQL types (for the array form).
-	insert := func(table, cols, types string, rows [][]any) error {
+	// their PostgreSQL types (for the array form). With returning set, it
+	// asks for the new rows' seq and digest and passes them to it.
+	insert := func(table, cols, types string, rows [][]any, returning func(seq int64, digest string)) error {
+		exec := func(q string, args []any) error {
+			if returning == nil {
+				_, err := tx.tx.ExecContext(ctx, tx.rebind(q), args...)
+				return err
+			}
+			res, err := tx.tx.QueryContext(ctx, tx.rebind(q+` RETURNING seq, digest`), args...)
+			if err != nil {
+				return err
+			}
+			defer res.Close()
+			for res.Next() {
+				var seq int64
+				var d string
+				if err := res.Scan(&seq, &d); err != nil {
+					return err
+				}
+				returning(seq, d)
+			}
+			return res.Err()
+		}
 		if len(rows) == 0 {
 			return nil
 		}
@@ -224,7 +249,7 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 				arrays = append(arrays, "?::"+t+"[]")
 			}
 			q := `INSERT INTO ` + table + ` (` + cols + `) SELECT * FROM unnest(` + strings.Join(arrays, ", ") + `)`
-			if _, err := tx.tx.ExecContext(ctx, tx.rebind(q), args...); err != nil {
+			if err := exec(q, args); err != nil {
 				return fmt.Errorf("%w: %v", errSlowPath, err)
 			}
 			return nil
@@ -238,7 +263,7 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 				vals = append(vals, "("+placeholders(n, 1)+")")
 				args = append(args, r...)
 			}
-			if _, err := tx.tx.ExecContext(ctx, tx.rebind(verb+` INTO `+table+` (`+cols+`) VALUES `+strings.Join(vals, ", ")), args...); err != nil {
+			if err := exec(verb+` INTO `+table+` (`+cols+`) VALUES `+strings.Join(vals, ", "), args); err != nil {
 				return fmt.Errorf("%w: %v", errSlowPath, err)
 			}
 		}
@@ -248,15 +273,20 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 	for _, r := range rs {
 		arts = append(arts, []any{r.Digest.String(), r.Name, string(r.Kind), r.Version.Original(), versionKey(r.Version), platformString(r.Platform),
 			r.Created.Unix(), now.Unix(), r.Store, r.Repository, r.MediaType, r.Size})
-		for i, p := range r.Parents {
-			pars = append(pars, []any{r.Digest.String(), i, p.String()})
-		}
 	}
 	if err := insert("artifacts", "digest, name, kind, version, version_key, platform, created, published, store, repository, media_type, size",
-		"text, text, text, text, text, text, bigint, bigint, text, text, text, bigint", arts); err != nil {
+		"text, text, text, text, text, text, bigint, bigint, text, text, text, bigint", arts,
+		func(seq int64, d string) { have[d] = seq }); err != nil {
 		return err
 	}
-	if err := insert("parents", "child, position, parent", "text, integer, text", pars); err != nil {
+	// parents refer to artifacts by seq (schema version 4): rows that
+	// land at the end of both of its indexes, not at random places.
+	for _, r := range rs {
+		for i, p := range r.Parents {
+			pars = append(pars, []any{have[r.Digest.String()], i, have[p.String()]})
+		}
+	}
+	if err := insert("parents", "child, position, parent", "bigint, integer, bigint", pars, nil); err != nil {
 		return err
 	}
 	var evs, hashes [][]any
@@ -270,10 +300,10 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 			hashes = append(hashes, []any{base + int64(i), h[:]})
 		}
 	}
-	if err := insert("events", "seq, at, actor, type, subject, body, prev, hash", "bigint, bigint, text, text, text, text, text, text", evs); err != nil {
+	if err := insert("events", "seq, at, actor, type, subject, body, prev, hash", "bigint, bigint, text, text, text, text, text, text", evs, nil); err != nil {
 		return err
 	}
-	return insert("tlog_hashes", "idx, hash", "bigint, bytea", hashes)
+	return insert("tlog_hashes", "idx, hash", "bigint, bytea", hashes, nil)
 }
 
 // arrayColumns turns rows (each n values of the same Go types, column by
@@ -353,7 +383,8 @@ func recordIn(ctx context.Context, tx *Tx, r catalog.Record) error {
 			return fmt.Errorf("%s: %w", r.Ref(), err)
 		}
 		for i, p := range r.Parents {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO parents (child, position, parent) VALUES (?, ?, ?)`, r.Digest.String(), i, p.String()); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO parents (child, position, parent)
+				SELECT c.seq, CAST(? AS INTEGER), p.seq FROM artifacts c, artifacts p WHERE c.digest = ? AND p.digest = ?`, i, r.Digest.String(), p.String()); err != nil {
 				return err
 			}
 		}
@@ -382,7 +413,8 @@ func recordBody(r catalog.Record) any {
 // parents it has: records are immutable, and other parents could make a
 // cycle.
 func sameParents(ctx context.Context, tx *Tx, r catalog.Record) error {
-	rows, err := tx.QueryContext(ctx, `SELECT parent FROM parents WHERE child = ? ORDER BY position`, r.Digest.String())
+	rows, err := tx.QueryContext(ctx, `SELECT a.digest FROM parents p JOIN artifacts a ON a.seq = p.parent
+		WHERE p.child = (SELECT seq FROM artifacts WHERE digest = ?) ORDER BY p.position`, r.Digest.String())
 	if err != nil {
 		return err
 	}
@@ -408,10 +440,10 @@ func sameParents(ctx context.Context, tx *Tx, r catalog.Record) error {
 	}
 	for _, p := range r.Parents {
 		var n int
-		err := tx.QueryRowContext(ctx, `WITH RECURSIVE anc (digest) AS (
-				SELECT parent FROM parents WHERE child = ?
-				UNION SELECT p.parent FROM parents p JOIN anc a ON p.child = a.digest
-			) SELECT COUNT(*) FROM anc WHERE digest = ?`, p.String(), r.Digest.String()).Scan(&n)
+		err := tx.QueryRowContext(ctx, `WITH RECURSIVE anc (seq) AS (
+				SELECT parent FROM parents WHERE child = (SELECT seq FROM artifacts WHERE digest = ?)
+				UNION SELECT p.parent FROM parents p JOIN anc a ON p.child = a.seq
+			) SELECT COUNT(*) FROM anc WHERE seq = (SELECT seq FROM artifacts WHERE digest = ?)`, p.String(), r.Digest.String()).Scan(&n)
 		if err != nil {
 			return err
 		}
@@ -521,7 +553,8 @@ func (c *DB) fillAll(ctx context.Context, rs []catalog.Record) error {
 			}
 			return rows.Err()
 		}
-		err := scan(`SELECT child, parent FROM parents WHERE child IN `+in+` ORDER BY child, position`, func(_ *catalog.Record, rows *sql.Rows) error {
+		err := scan(`SELECT c.digest, a.digest FROM artifacts c JOIN parents p ON p.child = c.seq JOIN artifacts a ON a.seq = p.parent
+			WHERE c.digest IN `+in+` ORDER BY c.seq, p.position`, func(_ *catalog.Record, rows *sql.Rows) error {
 			var ch, p string
 			if err := rows.Scan(&ch, &p); err != nil {
 				return err
@@ -661,20 +694,20 @@ func (c *DB) Ancestors(ctx context.Context, d digest.Digest) ([]catalog.Record, 
 	if _, err := c.Get(ctx, d); err != nil {
 		return nil, err
 	}
-	return c.query(ctx, `WITH RECURSIVE anc (digest, depth) AS (
-			SELECT parent, 1 FROM parents WHERE child = ?
+	return c.query(ctx, `WITH RECURSIVE anc (seq, depth) AS (
+			SELECT parent, 1 FROM parents WHERE child = (SELECT seq FROM artifacts WHERE digest = ?)
 			UNION
-			SELECT p.parent, a.depth + 1 FROM parents p JOIN anc a ON p.child = a.digest
+			SELECT p.parent, a.depth + 1 FROM parents p JOIN anc a ON p.child = a.seq
 		)
 		SELECT `+prefixed("a.")+` FROM artifacts a
-		JOIN (SELECT digest, MIN(depth) AS depth FROM anc GROUP BY digest) x ON x.digest = a.digest
+		JOIN (SELECT seq, MIN(depth) AS depth FROM anc GROUP BY seq) x ON x.seq = a.seq
 		ORDER BY x.depth, a.seq`, d.String())
 }
 
 // Children implements catalog.Lineage.
 func (c *DB) Children(ctx context.Context, d digest.Digest) ([]catalog.Record, error) {
-	return c.query(ctx, `SELECT `+prefixed("a.")+` FROM artifacts a JOIN parents p ON p.child = a.digest
-		WHERE p.parent = ? ORDER BY a.seq`, d.String())
+	return c.query(ctx, `SELECT `+prefixed("a.")+` FROM artifacts a JOIN parents p ON p.child = a.seq
+		WHERE p.parent = (SELECT seq FROM artifacts WHERE digest = ?) ORDER BY a.seq`, d.String())
 }
 
 func prefixed(p string) string {

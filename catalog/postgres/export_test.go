@@ -1,0 +1,4 @@
+package postgres
+
+// Migrations is the embedded schema migrations, for the migration test.
+var Migrations = migrations
