@@ -72,7 +72,7 @@ func (r Record) Validate() error {
 	if !r.Kind.Valid() {
 		return fmt.Errorf("record %s: kind %q: %w", r.Ref(), r.Kind, artifact.ErrInvalidKind)
 	}
-	if err := r.Digest.Validate(); err != nil {
+	if err := validateDigest(r.Digest); err != nil {
 		return fmt.Errorf("record %s: digest %q: %w: %v", r.Ref(), r.Digest, artifact.ErrInvalidDigest, err)
 	}
 	if !r.Platform.IsZero() {
@@ -82,7 +82,7 @@ func (r Record) Validate() error {
 	}
 	seen := map[digest.Digest]bool{}
 	for _, p := range r.Parents {
-		if err := p.Validate(); err != nil {
+		if err := validateDigest(p); err != nil {
 			return fmt.Errorf("record %s: parent %q: %w: %v", r.Ref(), p, artifact.ErrInvalidDigest, err)
 		}
 		if p == r.Digest {
@@ -94,6 +94,27 @@ func (r Record) Validate() error {
 		seen[p] = true
 	}
 	return nil
+}
+
+// validateDigest is d.Validate() with a fast path for the common case, a
+// lowercase sha256 digest: go-digest checks the hex with a regular
+// expression, which cost a few percent of a bulk ingest of a million
+// records. Anything else goes to go-digest, which says what is wrong.
+func validateDigest(d digest.Digest) error {
+	const prefix = "sha256:"
+	if len(d) == len(prefix)+64 && string(d[:len(prefix)]) == prefix {
+		ok := true
+		for _, c := range []byte(d[len(prefix):]) {
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return nil
+		}
+	}
+	return d.Validate()
 }
 
 // Recorder appends artifacts.
