@@ -15,7 +15,8 @@ import (
 
 	"github.com/brickyard/brickyard/catalog"
 	"github.com/brickyard/brickyard/catalog/internal/sqlcat"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" database/sql driver
 )
 
 var _ catalog.Catalog = (*Catalog)(nil)
@@ -50,9 +51,26 @@ func Open(ctx context.Context, dsn string) (*Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc, err := sqlcat.New(ctx, db, sqlcat.Dialect{Name: "postgres", Migrations: sub, Rebind: sqlcat.DollarRebind, LockWrites: writeLock, ArrayInsert: true})
+	sc, err := sqlcat.New(ctx, db, sqlcat.Dialect{Name: "postgres", Migrations: sub, Rebind: sqlcat.DollarRebind, LockWrites: writeLock, ArrayInsert: true, CopyFrom: copyFrom})
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
 	return &Catalog{sc}, nil
+}
+
+// copyFrom writes rows into table with a binary COPY (pgx's CopyFrom) on
+// the transaction's connection.
+func copyFrom(ctx context.Context, driverConn any, table string, cols []string, rows [][]any) error {
+	c, ok := driverConn.(*stdlib.Conn)
+	if !ok {
+		return fmt.Errorf("copy into %s: the driver connection is a %T, not pgx's", table, driverConn)
+	}
+	n, err := c.Conn().CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromRows(rows))
+	if err != nil {
+		return fmt.Errorf("copy into %s: %w", table, err)
+	}
+	if n != int64(len(rows)) {
+		return fmt.Errorf("copy into %s: %d rows written, not %d", table, n, len(rows))
+	}
+	return nil
 }

@@ -39,6 +39,14 @@ type Dialect struct {
 	// INSERT ... SELECT FROM unnest(column arrays) (PostgreSQL), instead
 	// of multi-row VALUES lists of a few hundred rows.
 	ArrayInsert bool
+	// CopyFrom, if set, writes rows (values in cols order) into table
+	// with the database's bulk-load protocol (PostgreSQL: binary COPY ...
+	// FROM STDIN, through pgx) on driverConn, the driver connection of
+	// the transaction (what sql.Conn.Raw passes). RecordBatch uses it for
+	// the tables whose new rows it does not read back: COPY streams rows
+	// while the server stores them, where one INSERT of column arrays is
+	// encoded whole, then sent, then unnested.
+	CopyFrom func(ctx context.Context, driverConn any, table string, cols []string, rows [][]any) error
 }
 
 // DollarRebind turns "?" placeholders into "$1", "$2", ... (PostgreSQL).
@@ -104,9 +112,13 @@ type Tx struct {
 	tx     *sql.Tx
 	rebind func(string) string
 	stmts  map[string]*sql.Stmt
-	// bulkInsert and arrayInsert are the Dialect's.
+	// bulkInsert, arrayInsert and copyFrom are the Dialect's.
 	bulkInsert  string
 	arrayInsert bool
+	copyFrom    func(ctx context.Context, driverConn any, table string, cols []string, rows [][]any) error
+	// conn is the connection the transaction runs on, when the Dialect
+	// has a CopyFrom (which needs the driver's connection).
+	conn *sql.Conn
 
 	headLoaded bool
 	headSeq    int64 // -1 for an empty log

@@ -56,11 +56,25 @@ func (c *DB) migrate(ctx context.Context) error {
 }
 
 func (c *DB) tx(ctx context.Context, f func(*Tx) error) error {
-	stx, err := c.db.db.BeginTx(ctx, nil)
+	var conn *sql.Conn
+	var stx *sql.Tx
+	var err error
+	if c.d.CopyFrom != nil {
+		// A connection of its own, so that CopyFrom can reach the
+		// driver's connection the transaction runs on.
+		if conn, err = c.db.db.Conn(ctx); err != nil {
+			return err
+		}
+		defer conn.Close()
+		stx, err = conn.BeginTx(ctx, nil)
+	} else {
+		stx, err = c.db.db.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		return err
 	}
-	tx := &Tx{tx: stx, rebind: c.d.Rebind, bulkInsert: c.d.BulkInsert, arrayInsert: c.d.ArrayInsert, stmts: map[string]*sql.Stmt{}, hashes: map[int64]tlog.Hash{}}
+	tx := &Tx{tx: stx, rebind: c.d.Rebind, bulkInsert: c.d.BulkInsert, arrayInsert: c.d.ArrayInsert, copyFrom: c.d.CopyFrom, conn: conn,
+		stmts: map[string]*sql.Stmt{}, hashes: map[int64]tlog.Hash{}}
 	defer tx.closeStmts()
 	if c.d.LockWrites != "" {
 		if _, err := tx.ExecContext(ctx, c.d.LockWrites); err != nil {
@@ -233,6 +247,13 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 		if len(rows) == 0 {
 			return nil
 		}
+		if returning == nil && tx.copyFrom != nil && tx.conn != nil {
+			err := tx.conn.Raw(func(dc any) error { return tx.copyFrom(ctx, dc, table, strings.Split(cols, ", "), rows) })
+			if err != nil {
+				return fmt.Errorf("%w: %v", errSlowPath, err)
+			}
+			return nil
+		}
 		if tx.arrayInsert {
 			// One statement for the whole batch: each column as an array,
 			// unnested into rows (PostgreSQL parses and plans it once).
@@ -271,7 +292,41 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 		arts = append(arts, []any{r.Digest.String(), r.Name, string(r.Kind), r.Version.Original(), versionKey(r.Version), platformString(r.Platform),
 			r.Created.Unix(), now.Unix(), r.Store, r.Repository, r.MediaType, r.Size})
 	}
-	if err := insert("artifacts", "digest, name, kind, version, version_key, platform, created, published, store, repository, media_type, size",
+	const artCols = "digest, name, kind, version, version_key, platform, created, published, store, repository, media_type, size"
+	if tx.copyFrom != nil {
+		// COPY cannot return the new rows' seqs: read them back. Every
+		// writer holds the write lock (Dialect.LockWrites), so the rows
+		// past the highest seq before the COPY are exactly this batch's.
+		var last int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM artifacts`).Scan(&last); err != nil {
+			return err
+		}
+		if err := insert("artifacts", artCols, "", arts, nil); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT seq, digest FROM artifacts WHERE seq > ?`, last)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for rows.Next() {
+			var seq int64
+			var d string
+			if err := rows.Scan(&seq, &d); err != nil {
+				rows.Close()
+				return err
+			}
+			have[d] = seq
+			n++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if n != len(rs) {
+			return fmt.Errorf("recorded %d artifacts, read back %d: is something writing without the write lock?", len(rs), n)
+		}
+	} else if err := insert("artifacts", artCols,
 		"text, text, text, text, text, text, bigint, bigint, text, text, text, bigint", arts,
 		func(seq int64, d string) { have[d] = seq }); err != nil {
 		return err
