@@ -178,3 +178,10 @@ func (v *verifyingProgress) Verifies() ocispec.Descriptor {
 	}
 	return ocispec.Descriptor{}
 }
+
+// SkipVerify passes registry.SkipVerifier on to the source.
+func (v *verifyingProgress) SkipVerify() {
+	if sv, ok := v.rc.(SkipVerifier); ok {
+		sv.SkipVerify()
+	}
+}

@@ -25,6 +25,16 @@ type VerifyingReader interface {
 	Verifies() ocispec.Descriptor
 }
 
+// SkipVerifier is implemented by a VerifyingReader that can stop hashing
+// what it delivers. A destination that checks the digest itself before it
+// commits (a registry: the distribution spec has it refuse a blob upload
+// whose bytes do not match the digest of the closing PUT) calls SkipVerify
+// before the first Read, so the bytes are hashed once, there, instead of
+// twice. The reader still checks the size.
+type SkipVerifier interface {
+	SkipVerify()
+}
+
 // Exister tells whether a store holds a blob or manifest.
 type Exister interface {
 	// Exists reports whether repository repo holds the content desc describes.

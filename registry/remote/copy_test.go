@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -96,5 +97,52 @@ func TestCopyCarriesSignatures(t *testing.T) {
 		} else if !strings.Contains(string(out), "Writing manifest") {
 			t.Logf("skopeo copy said: %s", out)
 		}
+	}
+}
+
+// TestPushCorruptSourceRefused corrupts a disk blob in a layout store (same
+// size, other bytes) and promotes it to a real distribution registry: the
+// layout's reader skips its own hash (the registry checks the digest on
+// commit), so the registry must refuse the blob, and the version tag must
+// not appear.
+func TestPushCorruptSourceRefused(t *testing.T) {
+	ctx := context.Background()
+	host := registrytest.StartDistribution(t)
+	remote, err := New(host + "/team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	src, err := layout.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := registry.PushDisk(ctx, src, "base", randomDisk(t, 3<<20), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := artifact.ParseVersion("1.0.0")
+	if _, err := registry.Publish(ctx, src, &artifact.Artifact{Name: "base", Kind: artifact.KindVMDisk, Version: v, Disks: []artifact.Disk{d}}); err != nil {
+		t.Fatal(err)
+	}
+	blob := filepath.Join(root, "base", "blobs", "sha256", d.Digest.Encoded())
+	f, err := os.OpenFile(blob, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("bit rot"), 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	_, err = registry.Copy(ctx, src, "base", remote, "base", "1.0.0")
+	if !errors.Is(err, registry.ErrDigestMismatch) || !strings.Contains(err.Error(), d.Digest.String()) {
+		t.Fatalf("pushing a corrupt blob: %v, want ErrDigestMismatch naming the blob", err)
+	}
+	if !strings.Contains(err.Error(), "the registry refused") {
+		t.Errorf("pushing a corrupt blob: %v: want the registry's refusal (the layout should not have hashed it too)", err)
+	}
+	if _, err := remote.Resolve(ctx, "base", "1.0.0"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("the tag after a refused push: %v, want not found", err)
 	}
 }

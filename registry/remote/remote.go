@@ -506,13 +506,19 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 	if err != nil {
 		return ocispec.Descriptor{}, s.wrap(r, "push blob: start upload", err)
 	}
-	// With the digest known, the registry checks it on commit (and a
-	// VerifyingReader source checks it too): hashing here again would only
-	// cost time. With it unknown, it is computed on the way.
+	// With the digest known, the registry checks it on commit: hashing
+	// here would only cost time, and a VerifyingReader source for that
+	// digest is asked to skip its own hash (registry.SkipVerifier), so the
+	// bytes are hashed once, by the registry. With the digest unknown, it
+	// is computed on the way.
 	h := sha256.New()
 	src := rd
 	if expected.Digest == "" {
 		src = io.TeeReader(rd, h)
+	} else if vr, ok := rd.(registry.VerifyingReader); ok && vr.Verifies().Digest == expected.Digest {
+		if sv, ok := rd.(registry.SkipVerifier); ok {
+			sv.SkipVerify()
+		}
 	}
 	buf := make([]byte, uploadChunk)
 	var off int64
