@@ -586,7 +586,7 @@ func (s *Store) seenIn(d digest.Digest, r name.Repository) string {
 
 // uploadChunk is the size of one PATCH of a blob upload: the most a
 // dropped connection can cost, and the memory an upload holds.
-const uploadChunk = 16 << 20
+const uploadChunk = 32 << 20
 
 // uploadChunk sends chunk, the blob's bytes from offset off, with PATCH
 // and Content-Range, retrying within the budget. After a failure it asks
