@@ -16,30 +16,36 @@ import (
 	"github.com/brickyard/brickyard/sign"
 )
 
+// publishedDisk starts a real distribution registry and publishes a 3 MiB
+// VM disk as base 1.0.0 in a layout store in root.
+func publishedDisk(t *testing.T) (remote *Store, src *layout.Store, root string, d artifact.Disk, e *artifact.Encoded) {
+	t.Helper()
+	ctx := context.Background()
+	remote, err := New(registrytest.StartDistribution(t) + "/team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root = t.TempDir()
+	if src, err = layout.New(root); err != nil {
+		t.Fatal(err)
+	}
+	if d, err = registry.PushDisk(ctx, src, "base", randomDisk(t, 3<<20), nil); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := artifact.ParseVersion("1.0.0")
+	if e, err = registry.Publish(ctx, src, &artifact.Artifact{Name: "base", Kind: artifact.KindVMDisk, Version: v, Disks: []artifact.Disk{d}}); err != nil {
+		t.Fatal(err)
+	}
+	return remote, src, root, d, e
+}
+
 // TestCopyCarriesSignatures publishes and signs a VM disk in a layout
 // store, promotes it to a real distribution registry, pulls it back into a
 // fresh layout, and checks that digests survive and the signature verifies
 // at each hop; skopeo reads what is in the registry.
 func TestCopyCarriesSignatures(t *testing.T) {
 	ctx := context.Background()
-	host := registrytest.StartDistribution(t)
-	remote, err := New(host + "/team")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := layout.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := registry.PushDisk(ctx, src, "base", randomDisk(t, 3<<20), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, _ := artifact.ParseVersion("1.0.0")
-	e, err := registry.Publish(ctx, src, &artifact.Artifact{Name: "base", Kind: artifact.KindVMDisk, Version: v, Disks: []artifact.Disk{d}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	remote, src, _, _, e := publishedDisk(t)
 	priv, pub, err := sign.GenerateKeyPair([]byte("pw"))
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +92,7 @@ func TestCopyCarriesSignatures(t *testing.T) {
 	}
 
 	if _, err := exec.LookPath("skopeo"); err == nil {
-		ref := "docker://" + host + "/team/base:1.0.0"
+		ref := "docker://" + remote.Identity("base") + ":1.0.0"
 		out, err := exec.Command("skopeo", "inspect", "--raw", "--tls-verify=false", ref).Output()
 		if err != nil || string(out) != string(e.Manifest) {
 			t.Errorf("skopeo inspect --raw %s: %v\n%s", ref, err, out)
@@ -107,24 +113,7 @@ func TestCopyCarriesSignatures(t *testing.T) {
 // not appear.
 func TestPushCorruptSourceRefused(t *testing.T) {
 	ctx := context.Background()
-	host := registrytest.StartDistribution(t)
-	remote, err := New(host + "/team")
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := t.TempDir()
-	src, err := layout.New(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := registry.PushDisk(ctx, src, "base", randomDisk(t, 3<<20), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, _ := artifact.ParseVersion("1.0.0")
-	if _, err := registry.Publish(ctx, src, &artifact.Artifact{Name: "base", Kind: artifact.KindVMDisk, Version: v, Disks: []artifact.Disk{d}}); err != nil {
-		t.Fatal(err)
-	}
+	remote, src, root, d, _ := publishedDisk(t)
 	blob := filepath.Join(root, "base", "blobs", "sha256", d.Digest.Encoded())
 	f, err := os.OpenFile(blob, os.O_WRONLY, 0)
 	if err != nil {
