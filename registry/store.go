@@ -27,10 +27,12 @@ type VerifyingReader interface {
 
 // SkipVerifier is implemented by a VerifyingReader that can stop hashing
 // what it delivers. A destination that checks the digest itself before it
-// commits (a registry: the distribution spec has it refuse a blob upload
-// whose bytes do not match the digest of the closing PUT) calls SkipVerify
-// before the first Read, so the bytes are hashed once, there, instead of
-// twice. The reader still checks the size.
+// commits calls SkipVerify before the first Read, so the bytes are hashed
+// once, there, instead of twice: a registry (the distribution spec has it
+// refuse a blob upload whose bytes do not match the digest of the closing
+// PUT), or the layout store, which hashes in a pipeline stage of its own,
+// alongside reading and writing, and renames a blob into place only if the
+// digest matches. The reader still checks the size.
 type SkipVerifier interface {
 	SkipVerify()
 }

@@ -30,13 +30,20 @@ const (
 // ingest copies r into f, hashing with SHA-256 on the way, and syncs f. It
 // returns the digest and size of what was read. It stops when ctx is done.
 // If r is a registry.VerifyingReader for want (a Fetch from another store),
-// r already checks the digest, so ingest does not hash again and returns
-// want's digest once r has reached EOF without error.
+// the bytes are hashed once: by ingest's own hash stage if r can skip its
+// hash (registry.SkipVerifier), which then runs alongside reading and
+// writing instead of inside r's Read; else by r, in which case ingest
+// returns want's digest once r has reached EOF without error.
 func ingest(ctx context.Context, f *os.File, r io.Reader, want ocispec.Descriptor) (digest.Digest, int64, error) {
 	var h hash.Hash
 	verified := false
 	if vr, ok := r.(registry.VerifyingReader); ok && want.Digest != "" && vr.Verifies().Digest == want.Digest && vr.Verifies().Size == want.Size {
-		verified = true
+		if sv, ok := r.(registry.SkipVerifier); ok {
+			sv.SkipVerify()
+			h = sha256.New()
+		} else {
+			verified = true
+		}
 	} else {
 		h = sha256.New()
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -203,5 +204,48 @@ func TestInvalidReferences(t *testing.T) {
 		if _, err := s.Resolve(ctx, "web", tag); !errors.Is(err, registry.ErrInvalidRef) {
 			t.Errorf("tag %q: %v", tag, err)
 		}
+	}
+}
+
+// TestCopyRefusesAlteredBlob has a registry answer a blob GET with the
+// right number of bytes, one of them altered: a copy into a layout store
+// (which hashes in its own pipeline stage, the remote reader skipping its
+// hash) fails with ErrDigestMismatch and leaves neither the blob nor a tag.
+func TestCopyRefusesAlteredBlob(t *testing.T) {
+	ctx := context.Background()
+	backend := inProcess(t)
+	_, ldesc, _ := seed(t, backend)
+	host := liar(t, backend, func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/blobs/"+ldesc.Digest.String()) {
+			return false
+		}
+		resp, err := http.Get("http://" + backend + r.URL.Path)
+		if err != nil {
+			t.Error(err)
+			return false
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Error(err)
+			return false
+		}
+		b[len(b)/2] ^= 0x40
+		w.Write(b)
+		return true
+	})
+	s, err := New(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, _ := layout.New(t.TempDir())
+	if _, err := registry.Copy(ctx, s, "web", dst, "web", "1.0.0"); !errors.Is(err, registry.ErrDigestMismatch) || !strings.Contains(err.Error(), ldesc.Digest.String()) {
+		t.Fatalf("copy of an altered blob: %v, want ErrDigestMismatch naming %s", err, ldesc.Digest)
+	}
+	if ok, err := dst.Exists(ctx, "web", ldesc); ok || err != nil {
+		t.Errorf("the altered blob is in the layout: %v, %v", ok, err)
+	}
+	if _, err := dst.Resolve(ctx, "web", "1.0.0"); !errors.Is(err, registry.ErrNotFound) {
+		t.Errorf("a failed copy left a tag: %v", err)
 	}
 }
