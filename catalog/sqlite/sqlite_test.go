@@ -31,7 +31,7 @@ func TestPragmas(t *testing.T) {
 	}
 	defer c.Close()
 	c.SQL().SetMaxOpenConns(4)
-	for pragma, want := range map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "busy_timeout": "10000"} {
+	for pragma, want := range map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "busy_timeout": "10000", "wal_autocheckpoint": "65536", "journal_size_limit": "268435456"} {
 		var got string
 		if err := c.SQL().QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
 			t.Fatal(err)
