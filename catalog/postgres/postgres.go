@@ -51,7 +51,7 @@ func Open(ctx context.Context, dsn string) (*Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc, err := sqlcat.New(ctx, db, sqlcat.Dialect{Name: "postgres", Migrations: sub, Rebind: sqlcat.DollarRebind, LockWrites: writeLock, ArrayInsert: true, CopyFrom: copyFrom})
+	sc, err := sqlcat.New(ctx, db, sqlcat.Dialect{Name: "postgres", Migrations: sub, Rebind: sqlcat.DollarRebind, LockWrites: writeLock, CopyFrom: copyFrom})
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}

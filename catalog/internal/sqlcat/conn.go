@@ -35,17 +35,14 @@ type Dialect struct {
 	// the parents table are deferred to COMMIT in SQLite, so that no
 	// INSERT there can abort half-way either: see migration 0004.)
 	BulkInsert string
-	// ArrayInsert makes RecordBatch insert each table's rows with one
-	// INSERT ... SELECT FROM unnest(column arrays) (PostgreSQL), instead
-	// of multi-row VALUES lists of a few hundred rows.
-	ArrayInsert bool
 	// CopyFrom, if set, writes rows (values in cols order) into table
 	// with the database's bulk-load protocol (PostgreSQL: binary COPY ...
 	// FROM STDIN, through pgx) on driverConn, the driver connection of
-	// the transaction (what sql.Conn.Raw passes). RecordBatch uses it for
-	// the tables whose new rows it does not read back: COPY streams rows
-	// while the server stores them, where one INSERT of column arrays is
-	// encoded whole, then sent, then unnested.
+	// the transaction (what sql.Conn.Raw passes). RecordBatch then loads
+	// every table of a batch with it, reading the new artifacts' seqs back
+	// afterwards: COPY streams rows while the server stores them, where an
+	// INSERT of column arrays was encoded whole, then sent, then unnested.
+	// Without it, RecordBatch uses multi-row INSERTs.
 	CopyFrom func(ctx context.Context, driverConn any, table string, cols []string, rows [][]any) error
 }
 
@@ -112,10 +109,9 @@ type Tx struct {
 	tx     *sql.Tx
 	rebind func(string) string
 	stmts  map[string]*sql.Stmt
-	// bulkInsert, arrayInsert and copyFrom are the Dialect's.
-	bulkInsert  string
-	arrayInsert bool
-	copyFrom    func(ctx context.Context, driverConn any, table string, cols []string, rows [][]any) error
+	// bulkInsert and copyFrom are the Dialect's.
+	bulkInsert string
+	copyFrom   func(ctx context.Context, driverConn any, table string, cols []string, rows [][]any) error
 	// conn is the connection the transaction runs on, when the Dialect
 	// has a CopyFrom (which needs the driver's connection).
 	conn *sql.Conn

@@ -73,7 +73,7 @@ func (c *DB) tx(ctx context.Context, f func(*Tx) error) error {
 	if err != nil {
 		return err
 	}
-	tx := &Tx{tx: stx, rebind: c.d.Rebind, bulkInsert: c.d.BulkInsert, arrayInsert: c.d.ArrayInsert, copyFrom: c.d.CopyFrom, conn: conn,
+	tx := &Tx{tx: stx, rebind: c.d.Rebind, bulkInsert: c.d.BulkInsert, copyFrom: c.d.CopyFrom, conn: conn,
 		stmts: map[string]*sql.Stmt{}, hashes: map[int64]tlog.Hash{}}
 	defer tx.closeStmts()
 	if c.d.LockWrites != "" {
@@ -218,10 +218,11 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 	if verb == "" {
 		verb = "INSERT"
 	}
-	// insert writes rows into table: cols are the column names, types
-	// their PostgreSQL types (for the array form). With returning set, it
-	// asks for the new rows' seq and digest and passes them to it.
-	insert := func(table, cols, types string, rows [][]any, returning func(seq int64, digest string)) error {
+	// insert writes rows (values in the order of cols) into table: with
+	// the Dialect's CopyFrom if it has one, else with multi-row INSERTs.
+	// With returning set (INSERTs only), it asks for the new rows' seq and
+	// digest and passes them to it.
+	insert := func(table, cols string, rows [][]any, returning func(seq int64, digest string)) error {
 		exec := func(q string, args []any) error {
 			// tx.ExecContext and tx.QueryContext prepare each statement
 			// once per transaction: every full chunk has the same text.
@@ -250,24 +251,6 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 		if returning == nil && tx.copyFrom != nil && tx.conn != nil {
 			err := tx.conn.Raw(func(dc any) error { return tx.copyFrom(ctx, dc, table, strings.Split(cols, ", "), rows) })
 			if err != nil {
-				return fmt.Errorf("%w: %v", errSlowPath, err)
-			}
-			return nil
-		}
-		if tx.arrayInsert {
-			// One statement for the whole batch: each column as an array,
-			// unnested into rows (PostgreSQL parses and plans it once).
-			ts := strings.Split(types, ", ")
-			args, err := arrayColumns(rows, len(ts))
-			if err != nil {
-				return err
-			}
-			var arrays []string
-			for _, t := range ts {
-				arrays = append(arrays, "?::"+t+"[]")
-			}
-			q := `INSERT INTO ` + table + ` (` + cols + `) SELECT * FROM unnest(` + strings.Join(arrays, ", ") + `)`
-			if err := exec(q, args); err != nil {
 				return fmt.Errorf("%w: %v", errSlowPath, err)
 			}
 			return nil
@@ -301,7 +284,7 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM artifacts`).Scan(&last); err != nil {
 			return err
 		}
-		if err := insert("artifacts", artCols, "", arts, nil); err != nil {
+		if err := insert("artifacts", artCols, arts, nil); err != nil {
 			return err
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT seq, digest FROM artifacts WHERE seq > ?`, last)
@@ -326,9 +309,7 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 		if n != len(rs) {
 			return fmt.Errorf("recorded %d artifacts, read back %d: is something writing without the write lock?", len(rs), n)
 		}
-	} else if err := insert("artifacts", artCols,
-		"text, text, text, text, text, text, bigint, bigint, text, text, text, bigint", arts,
-		func(seq int64, d string) { have[d] = seq }); err != nil {
+	} else if err := insert("artifacts", artCols, arts, func(seq int64, d string) { have[d] = seq }); err != nil {
 		return err
 	}
 	// parents refer to artifacts by seq (schema version 4): rows that
@@ -338,7 +319,7 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 			pars = append(pars, []any{have[r.Digest.String()], i, have[p.String()]})
 		}
 	}
-	if err := insert("parents", "child, position, parent", "bigint, integer, bigint", pars, nil); err != nil {
+	if err := insert("parents", "child, position, parent", pars, nil); err != nil {
 		return err
 	}
 	var evs, hashes [][]any
@@ -352,46 +333,10 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 			hashes = append(hashes, []any{base + int64(i), h[:]})
 		}
 	}
-	if err := insert("events", "seq, at, actor, type, subject, body, prev, hash", "bigint, bigint, text, text, text, text, text, text", evs, nil); err != nil {
+	if err := insert("events", "seq, at, actor, type, subject, body, prev, hash", evs, nil); err != nil {
 		return err
 	}
-	return insert("tlog_hashes", "idx, hash", "bigint, bytea", hashes, nil)
-}
-
-// arrayColumns turns rows (each n values of the same Go types, column by
-// column) into n typed slices, one per column, for PostgreSQL arrays.
-func arrayColumns(rows [][]any, n int) ([]any, error) {
-	out := make([]any, n)
-	for j := range n {
-		switch rows[0][j].(type) {
-		case string:
-			c := make([]string, len(rows))
-			for i, r := range rows {
-				c[i] = r[j].(string)
-			}
-			out[j] = c
-		case int64, int:
-			c := make([]int64, len(rows))
-			for i, r := range rows {
-				switch v := r[j].(type) {
-				case int64:
-					c[i] = v
-				case int:
-					c[i] = int64(v)
-				}
-			}
-			out[j] = c
-		case []byte:
-			c := make([][]byte, len(rows))
-			for i, r := range rows {
-				c[i] = r[j].([]byte)
-			}
-			out[j] = c
-		default:
-			return nil, fmt.Errorf("column %d: no array form for %T", j, rows[0][j])
-		}
-	}
-	return out, nil
+	return insert("tlog_hashes", "idx, hash", hashes, nil)
 }
 
 // placeholders returns "?, ?, ..." (n of them).
@@ -435,9 +380,13 @@ func recordIn(ctx context.Context, tx *Tx, r catalog.Record) error {
 			return fmt.Errorf("%s: %w", r.Ref(), err)
 		}
 		for i, p := range r.Parents {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO parents (child, position, parent)
-				SELECT c.seq, CAST(? AS INTEGER), p.seq FROM artifacts c, artifacts p WHERE c.digest = ? AND p.digest = ?`, i, r.Digest.String(), p.String()); err != nil {
+			res, err := tx.ExecContext(ctx, `INSERT INTO parents (child, position, parent)
+				SELECT c.seq, CAST(? AS INTEGER), p.seq FROM artifacts c, artifacts p WHERE c.digest = ? AND p.digest = ?`, i, r.Digest.String(), p.String())
+			if err != nil {
 				return err
+			}
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				return fmt.Errorf("%s: parent %s: %d rows written (%v): %w", r.Ref(), p, n, err, catalog.ErrUnknownParent)
 			}
 		}
 		return appendEvent(ctx, tx, catalog.EventRecord, r.Digest.String(), r.Actor, time.Now(), recordBody(r))
