@@ -189,17 +189,7 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var d string
-			var seq int64
-			if err := rows.Scan(&d, &seq); err != nil {
-				rows.Close()
-				return err
-			}
-			have[d] = seq
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if _, err := readSeqs(rows, have); err != nil {
 			return err
 		}
 	}
@@ -220,35 +210,27 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 	}
 	// insert writes rows (values in the order of cols) into table: with
 	// the Dialect's CopyFrom if it has one, else with multi-row INSERTs.
-	// With returning set (INSERTs only), it asks for the new rows' seq and
-	// digest and passes them to it.
-	insert := func(table, cols string, rows [][]any, returning func(seq int64, digest string)) error {
+	// With readBack (INSERTs only), it puts the new rows' digest and seq
+	// in have.
+	insert := func(table, cols string, rows [][]any, readBack bool) error {
 		exec := func(q string, args []any) error {
 			// tx.ExecContext and tx.QueryContext prepare each statement
 			// once per transaction: every full chunk has the same text.
-			if returning == nil {
+			if !readBack {
 				_, err := tx.ExecContext(ctx, q, args...)
 				return err
 			}
-			res, err := tx.QueryContext(ctx, q+` RETURNING seq, digest`, args...)
+			res, err := tx.QueryContext(ctx, q+` RETURNING digest, seq`, args...)
 			if err != nil {
 				return err
 			}
-			defer res.Close()
-			for res.Next() {
-				var seq int64
-				var d string
-				if err := res.Scan(&seq, &d); err != nil {
-					return err
-				}
-				returning(seq, d)
-			}
-			return res.Err()
+			_, err = readSeqs(res, have)
+			return err
 		}
 		if len(rows) == 0 {
 			return nil
 		}
-		if returning == nil && tx.copyFrom != nil && tx.conn != nil {
+		if !readBack && tx.copyFrom != nil && tx.conn != nil {
 			err := tx.conn.Raw(func(dc any) error { return tx.copyFrom(ctx, dc, table, strings.Split(cols, ", "), rows) })
 			if err != nil {
 				return fmt.Errorf("%w: %v", errSlowPath, err)
@@ -284,32 +266,21 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM artifacts`).Scan(&last); err != nil {
 			return err
 		}
-		if err := insert("artifacts", artCols, arts, nil); err != nil {
+		if err := insert("artifacts", artCols, arts, false); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT seq, digest FROM artifacts WHERE seq > ?`, last)
+		rows, err := tx.QueryContext(ctx, `SELECT digest, seq FROM artifacts WHERE seq > ?`, last)
 		if err != nil {
 			return err
 		}
-		n := 0
-		for rows.Next() {
-			var seq int64
-			var d string
-			if err := rows.Scan(&seq, &d); err != nil {
-				rows.Close()
-				return err
-			}
-			have[d] = seq
-			n++
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		n, err := readSeqs(rows, have)
+		if err != nil {
 			return err
 		}
 		if n != len(rs) {
 			return fmt.Errorf("recorded %d artifacts, read back %d: is something writing without the write lock?", len(rs), n)
 		}
-	} else if err := insert("artifacts", artCols, arts, func(seq int64, d string) { have[d] = seq }); err != nil {
+	} else if err := insert("artifacts", artCols, arts, true); err != nil {
 		return err
 	}
 	// parents refer to artifacts by seq (schema version 4): rows that
@@ -319,7 +290,7 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 			pars = append(pars, []any{have[r.Digest.String()], i, have[p.String()]})
 		}
 	}
-	if err := insert("parents", "child, position, parent", pars, nil); err != nil {
+	if err := insert("parents", "child, position, parent", pars, false); err != nil {
 		return err
 	}
 	var evs, hashes [][]any
@@ -333,10 +304,27 @@ func recordBulk(ctx context.Context, tx *Tx, rs []catalog.Record) error {
 			hashes = append(hashes, []any{base + int64(i), h[:]})
 		}
 	}
-	if err := insert("events", "seq, at, actor, type, subject, body, prev, hash", evs, nil); err != nil {
+	if err := insert("events", "seq, at, actor, type, subject, body, prev, hash", evs, false); err != nil {
 		return err
 	}
-	return insert("tlog_hashes", "idx, hash", hashes, nil)
+	return insert("tlog_hashes", "idx, hash", hashes, false)
+}
+
+// readSeqs reads rows of (digest, artifacts.seq) into have, closes rows
+// and returns how many it read.
+func readSeqs(rows *sql.Rows, have map[string]int64) (int, error) {
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var d string
+		var seq int64
+		if err := rows.Scan(&d, &seq); err != nil {
+			return n, err
+		}
+		have[d] = seq
+		n++
+	}
+	return n, rows.Err()
 }
 
 // placeholders returns "?, ?, ..." (n of them).
