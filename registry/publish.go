@@ -77,7 +77,7 @@ func PushDisk(ctx context.Context, s BlobPusher, repo, path string, progress fun
 	if progress != nil {
 		r = &progressReader{r: f, total: info.Size, fn: progress}
 	}
-	desc, err := s.PushBlob(ctx, repo, ocispec.Descriptor{MediaType: info.Format.MediaType()}, r)
+	desc, err := s.PushBlob(ctx, repo, ocispec.Descriptor{MediaType: info.Format.MediaType(), Size: info.Size}, r)
 	if err != nil {
 		return artifact.Disk{}, fmt.Errorf("push disk %s: %w", path, err)
 	}

@@ -50,7 +50,8 @@ type BlobPusher interface {
 	// If expected.Digest is set, the blob is committed only if the bytes have
 	// that digest and expected.Size; otherwise nothing is committed and the
 	// error wraps ErrDigestMismatch. If expected.Digest is empty, the digest
-	// and size are those of the bytes read. The blob becomes visible only
+	// and size are those of the bytes read, and expected.Size, if set, is
+	// only a hint (a store may size its buffers by it). The blob becomes visible only
 	// once complete: a failed or cancelled push leaves nothing behind.
 	PushBlob(ctx context.Context, repo string, expected ocispec.Descriptor, r io.Reader) (ocispec.Descriptor, error)
 }

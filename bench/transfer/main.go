@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -32,8 +33,9 @@ func main() {
 	size := flag.Int64("size", 2<<30, "bytes of disk data")
 	runs := flag.Int("runs", 2, "runs per tool and direction; the best is kept")
 	tools := flag.String("tools", "", "directory holding crane and oras (scripts/build-tools prints it)")
+	only := flag.String("only", "", "comma-separated peers to measure besides brickyard and the curl floor, e.g. oras,crane; default all")
 	flag.Parse()
-	if err := run(*size, *runs, *tools); err != nil {
+	if err := run(*size, *runs, *tools, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "transfer:", err)
 		os.Exit(1)
 	}
@@ -44,7 +46,7 @@ type result struct {
 	push, pull time.Duration
 }
 
-func run(size int64, runs int, toolDir string) error {
+func run(size int64, runs int, toolDir, only string) error {
 	work, err := os.MkdirTemp("", "brickyard-transfer-*")
 	if err != nil {
 		return err
@@ -84,8 +86,14 @@ func run(size int64, runs int, toolDir string) error {
 	}
 	crane, oras := filepath.Join(toolDir, "crane"), filepath.Join(toolDir, "oras")
 
-	var peakRSS int64
-	results := []result{{name: "brickyard"}, {name: "skopeo"}, {name: "crane"}, {name: "oras"}, {name: "curl (floor)"}}
+	var pushRSS, pullRSS int64
+	results := []result{{name: "brickyard"}}
+	for _, name := range []string{"skopeo", "crane", "oras"} {
+		if only == "" || slices.Contains(strings.Split(only, ","), name) {
+			results = append(results, result{name: name})
+		}
+	}
+	results = append(results, result{name: "curl (floor)"})
 	for i := range runs {
 		for j := range results {
 			r := &results[j]
@@ -124,13 +132,16 @@ func run(size int64, runs int, toolDir string) error {
 				return fmt.Errorf("%s push: %w", r.name, err)
 			}
 			if r.name == "brickyard" {
-				peakRSS = max(peakRSS, rss)
+				pushRSS = max(pushRSS, rss)
 			}
 			if r.push == 0 || d < r.push {
 				r.push = d
 			}
-			if d, _, err = timed(work, pull); err != nil {
+			if d, rss, err = timed(work, pull); err != nil {
 				return fmt.Errorf("%s pull: %w", r.name, err)
+			}
+			if r.name == "brickyard" {
+				pullRSS = max(pullRSS, rss)
 			}
 			if r.pull == 0 || d < r.pull {
 				r.pull = d
@@ -146,7 +157,7 @@ func run(size int64, runs int, toolDir string) error {
 			r.push.Seconds()/results[0].push.Seconds(), r.pull.Seconds()/results[0].pull.Seconds(),
 			r.push.Seconds()/floor.push.Seconds(), r.pull.Seconds()/floor.pull.Seconds())
 	}
-	fmt.Printf("brickyard copy peak RSS while pushing: %.1f MiB\n", float64(peakRSS)/1024)
+	fmt.Printf("brickyard copy peak RSS: %.1f MiB pushing, %.1f MiB pulling\n", float64(pushRSS)/1024, float64(pullRSS)/1024)
 	return nil
 }
 

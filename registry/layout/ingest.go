@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/brickyard/brickyard/registry"
 	"github.com/opencontainers/go-digest"
@@ -16,15 +17,35 @@ import (
 )
 
 // Ingest tuning. Reading, hashing and writing run as a pipeline of three
-// goroutines passing a few 1 MiB buffers along, so ingesting costs about the
-// slowest of the three instead of their sum (a blob fetched from a registry
-// takes as long to read as to write); writeback of each 32 MiB window is
-// started as soon as it is written, so the final fsync has little left to
-// do and dirty memory stays bounded.
+// goroutines passing up to four 4 MiB buffers along, so ingesting costs
+// about the slowest of the three instead of their sum (a blob fetched from
+// a registry takes as long to read as to write). Buffers are allocated as
+// needed, and the first is only as large as the blob, when its size is
+// known, or 64 KiB, so a manifest or config costs no more. 4 MiB is the
+// largest request this virtio disk takes whole (max_sectors_kb); pulls
+// measured with 1 MiB x 6 took 4.8 s, with 4 MiB x 4 2.9-3.3 s, and with
+// 8 or 16 MiB no faster, at up to 50 MiB more RSS.
+//
+// Full chunks are written with direct I/O (Linux O_DIRECT, through a second
+// descriptor of the same file): the bytes go from the buffer to the disk
+// without the page cache, which on the disks measured here is 2.5-3x
+// faster than writing into the cache and then waiting for fsync to flush
+// it (dd, 1 GiB: 900-2,000 MB/s against 340-400 MB/s), and keeps a
+// multi-GB pull from evicting everything else from memory. The last,
+// partial chunk, and every chunk on a file system that refuses O_DIRECT,
+// go through the page cache as before, with writeback of each 32 MiB
+// window started as soon as it is written, so the final fsync has little
+// left to do and dirty memory stays bounded. The fsync at the end makes
+// both kinds of write durable.
 const (
-	chunkSize   = 1 << 20
-	chunks      = 6
+	chunkSize   = 4 << 20
+	chunks      = 4
+	firstChunk  = 64 << 10
 	flushWindow = 32 << 20
+	// directAlign is the alignment O_DIRECT asks of buffer addresses, file
+	// offsets and lengths: the logical block size, 512 or 4096 bytes on
+	// Linux block devices, so 4096 serves both.
+	directAlign = 4096
 )
 
 // ingest copies r into f, hashing with SHA-256 on the way, and syncs f. It
@@ -47,7 +68,7 @@ func ingest(ctx context.Context, f *os.File, r io.Reader, want ocispec.Descripto
 	} else {
 		h = sha256.New()
 	}
-	n, err := pipeline(ctx, f, r, h)
+	n, err := pipeline(ctx, f, r, h, want.Size)
 	if err != nil {
 		return "", n, err
 	}
@@ -61,20 +82,25 @@ func ingest(ctx context.Context, f *os.File, r io.Reader, want ocispec.Descripto
 }
 
 // pipeline reads r in chunks on the calling goroutine, hashes each into h
-// (if not nil) on a second one and writes it to f on a third, starting
-// writeback window by window. A buffer goes back to the free list only
-// after it is written, so no buffer is read into while hashed or written.
-// It returns the bytes written and the first error of any stage.
-func pipeline(ctx context.Context, f *os.File, r io.Reader, h hash.Hash) (int64, error) {
+// (if not nil) on a second one and writes it to f on a third (chunkWriter).
+// A buffer goes back to the free list only after it is written, so no
+// buffer is read into while hashed or written. size is the blob's expected
+// size, or 0 if unknown; it only sizes the first buffer. It returns the
+// bytes written and the first error of any stage.
+func pipeline(ctx context.Context, f *os.File, r io.Reader, h hash.Hash, size int64) (int64, error) {
 	free := make(chan []byte, chunks)
-	for range chunks {
-		free <- make([]byte, chunkSize)
+	first := int64(firstChunk)
+	if size > 0 {
+		// One byte more than the blob, so that reading it whole also
+		// finds its end, rounded up to whole O_DIRECT blocks.
+		first = (size + directAlign) &^ (directAlign - 1)
 	}
+	bufs := &buffers{free: free, next: int(min(first, chunkSize))}
 	toWrite := make(chan []byte, chunks)
-	first := toWrite
+	out := toWrite
 	if h != nil {
 		toHash := make(chan []byte, chunks)
-		first = toHash
+		out = toHash
 		go func() {
 			for b := range toHash {
 				h.Write(b)
@@ -91,25 +117,21 @@ func pipeline(ctx context.Context, f *os.File, r io.Reader, h hash.Hash) (int64,
 	wrote := make(chan struct{})
 	go func() {
 		defer close(wrote)
-		var flushed int64
+		w := &chunkWriter{f: f}
+		defer w.close()
 		for b := range toWrite {
 			if werr == nil {
-				if _, err := f.Write(b); err != nil {
+				if err := w.write(b); err != nil {
 					werr = err
 					failed.Store(true)
-				} else {
-					written += int64(len(b))
-					if written-flushed >= flushWindow {
-						startWriteback(f, flushed, written-flushed)
-						flushed = written
-					}
 				}
 			}
 			free <- b[:cap(b)]
 		}
+		written = w.off
 	}()
-	rerr := readChunks(ctx, r, free, first, &failed)
-	close(first)
+	rerr := readChunks(ctx, r, bufs, out, &failed)
+	close(out)
 	<-wrote
 	if werr != nil {
 		return written, werr
@@ -117,9 +139,33 @@ func pipeline(ctx context.Context, f *os.File, r io.Reader, h hash.Hash) (int64,
 	return written, rerr
 }
 
-// readChunks reads r into buffers taken from free and hands them to out,
-// until EOF, an error, ctx being done or failed being set.
-func readChunks(ctx context.Context, r io.Reader, free <-chan []byte, out chan<- []byte, failed *atomic.Bool) error {
+// buffers hands out the pipeline's buffers: a free one if there is one,
+// else a new one while fewer than chunks exist, else the next one freed.
+// Only the reading goroutine calls get.
+type buffers struct {
+	free      chan []byte
+	allocated int
+	next      int // size of the next buffer allocated
+}
+
+func (p *buffers) get() []byte {
+	select {
+	case b := <-p.free:
+		return b
+	default:
+	}
+	if p.allocated == chunks {
+		return <-p.free
+	}
+	p.allocated++
+	b := alignedBuffer(p.next)
+	p.next = chunkSize
+	return b
+}
+
+// readChunks reads r into buffers from bufs and hands them to out, until
+// EOF, an error, ctx being done or failed being set.
+func readChunks(ctx context.Context, r io.Reader, bufs *buffers, out chan<- []byte, failed *atomic.Bool) error {
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -127,7 +173,7 @@ func readChunks(ctx context.Context, r io.Reader, free <-chan []byte, out chan<-
 		if failed.Load() {
 			return nil // the writer's error is returned
 		}
-		b := <-free
+		b := bufs.get()
 		m, err := io.ReadFull(r, b)
 		if m > 0 {
 			out <- b[:m]
@@ -142,9 +188,92 @@ func readChunks(ctx context.Context, r io.Reader, free <-chan []byte, out chan<-
 	}
 }
 
+// chunkWriter writes a blob's chunks in order at increasing offsets: each
+// whole number of directAlign blocks with O_DIRECT while it can, the rest
+// through f and the page cache. Its caller syncs f afterwards, which makes
+// both durable (fsync acts on the file, whichever descriptor wrote).
+type chunkWriter struct {
+	f        *os.File
+	direct   *os.File // nil until the first full chunk, or after a refusal
+	noDirect bool     // the file system refused O_DIRECT; stay buffered
+	off      int64    // bytes written so far
+	flushed  int64    // end of the range writeback was last started for
+}
+
+// write writes b at w.off.
+func (w *chunkWriter) write(b []byte) error {
+	if n := len(b) &^ (directAlign - 1); n > 0 && w.off%directAlign == 0 && !w.noDirect {
+		if w.direct == nil {
+			w.openDirect()
+		}
+		if w.direct != nil {
+			m, err := w.direct.WriteAt(b[:n], w.off)
+			w.off += int64(m)
+
+			b = b[m:]
+			if err != nil {
+				if !errors.Is(err, unix.EINVAL) {
+					return err
+				}
+				// A device with a larger logical block than directAlign, or a
+				// file system that takes the flag at open but not at write:
+				// the rest goes through the page cache.
+				w.close()
+				w.noDirect = true
+			}
+		}
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	m, err := w.f.WriteAt(b, w.off)
+	w.off += int64(m)
+	if err != nil {
+		return err
+	}
+	if w.off-w.flushed >= flushWindow {
+		startWriteback(w.f, w.flushed, w.off-w.flushed)
+		w.flushed = w.off
+	}
+	return nil
+}
+
+// openDirect opens w.f's file a second time for writing with O_DIRECT, or
+// notes that the file system refuses it (tmpfs before Linux 6.6, some
+// network and FUSE file systems).
+func (w *chunkWriter) openDirect() {
+	d, err := os.OpenFile(w.f.Name(), os.O_WRONLY|unix.O_DIRECT, 0)
+	if err != nil {
+		w.noDirect = true
+		return
+	}
+	w.direct = d
+}
+
+func (w *chunkWriter) close() {
+	if w.direct != nil {
+		w.direct.Close()
+		w.direct = nil
+	}
+}
+
+// alignedBuffer returns n bytes whose address is a multiple of
+// directAlign, as O_DIRECT requires. Go's heap does not move objects, so
+// the alignment holds for the buffer's life. (golang.org/x/sys has no such
+// helper, and github.com/ncw/directio, which has, would bring its own
+// open and block-size logic for these six lines.)
+func alignedBuffer(n int) []byte {
+	b := make([]byte, n+directAlign)
+	skip := int(-addressOf(b) & (directAlign - 1))
+	return b[skip : skip+n : skip+n]
+}
+
 // startWriteback asks the kernel to start writing a range out (Linux
 // sync_file_range); it is only a hint, so an error is ignored: the fsync at
 // the end is what makes the blob durable.
 func startWriteback(f *os.File, off, n int64) {
 	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
 }
+
+// addressOf returns the address of b's first byte.
+func addressOf(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
