@@ -22,8 +22,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/brickyard/brickyard/registry/registrytest"
@@ -162,18 +162,58 @@ func run(size int64, runs int, toolDir, only string) error {
 }
 
 // timed runs argv in dir and returns its wall time and peak RSS in KiB.
+// The peak is the child's VmHWM (/proc/PID/status), read every 10 ms while
+// it runs: wait4's ru_maxrss cannot be used, because Linux carries the
+// spawning process's high-water mark across exec, so it would report this
+// program's own peak whenever that is the larger (golang/go#32054).
 func timed(dir string, argv []string) (time.Duration, int64, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	start := time.Now()
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
+	}
+	done := make(chan struct{})
+	peak := make(chan int64)
+	go func() {
+		var hwm int64
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			hwm = max(hwm, vmHWM(cmd.Process.Pid))
+			select {
+			case <-done:
+				peak <- hwm
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	err := cmd.Wait()
 	d := time.Since(start)
+	close(done)
+	rss := <-peak
 	if err != nil {
 		return d, 0, fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, stderr.String())
 	}
-	return d, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss, nil
+	return d, rss, nil
+}
+
+// vmHWM returns the VmHWM line of /proc/pid/status in KiB, or 0.
+func vmHWM(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 func sh(dir string, argv ...string) error {

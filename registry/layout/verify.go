@@ -9,6 +9,7 @@ import (
 	"github.com/brickyard/brickyard/registry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 )
 
 // verifyReader checks at EOF that a blob has its descriptor's digest and,
@@ -20,9 +21,27 @@ type verifyReader struct {
 	n    int64
 	what string
 	skip bool // SkipVerify was called: check the size only
+	// hinted is the end of the range the kernel has been asked to read
+	// ahead (readAhead).
+	hinted int64
 }
 
+// readAhead is how far ahead of a reader a blob is asked into the page
+// cache (posix_fadvise POSIX_FADV_WILLNEED, which starts the reads and
+// returns). Blobs are written with O_DIRECT and so are not cached after a
+// publish; a push reads one upload chunk (32 MiB), then sends it, and
+// without this the disk would sit idle while the network works and the
+// other way round: a 2 GiB push from an uncached layout took 12.7-15.3 s
+// against 10.9-11.4 s cached.
+const readAhead = 64 << 20
+
 func (v *verifyReader) Read(b []byte) (int, error) {
+	if end := v.n + int64(len(b)) + readAhead/2; end > v.hinted {
+		// Only a hint: an error (a file system without readahead) costs
+		// nothing but the speed-up.
+		_ = unix.Fadvise(int(v.f.Fd()), v.hinted, readAhead, unix.FADV_WILLNEED)
+		v.hinted += readAhead
+	}
 	n, err := v.f.Read(b)
 	v.n += int64(n)
 	if v.skip {
