@@ -520,21 +520,22 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 			sv.SkipVerify()
 		}
 	}
-	buf := make([]byte, uploadChunk)
 	var off int64
-	for {
-		n, rerr := io.ReadFull(src, buf)
-		if n > 0 {
-			if loc, err = s.uploadChunk(ctx, r, loc, off, buf[:n]); err != nil {
+	chunks, stop := readChunks(src)
+	defer stop()
+	for c := range chunks {
+		if len(c.b) > 0 {
+			if loc, err = s.uploadChunk(ctx, r, loc, off, c.b); err != nil {
 				return ocispec.Descriptor{}, err
 			}
-			off += int64(n)
+			off += int64(len(c.b))
 		}
-		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+		c.done()
+		if errors.Is(c.err, io.EOF) || errors.Is(c.err, io.ErrUnexpectedEOF) {
 			break
 		}
-		if rerr != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("%s: push blob: read source: %w", r, rerr)
+		if c.err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("%s: push blob: read source: %w", r, c.err)
 		}
 	}
 	got := ocispec.Descriptor{MediaType: expected.MediaType, Digest: expected.Digest, Size: off}
@@ -585,8 +586,58 @@ func (s *Store) seenIn(d digest.Digest, r name.Repository) string {
 }
 
 // uploadChunk is the size of one PATCH of a blob upload: the most a
-// dropped connection can cost, and the memory an upload holds.
-const uploadChunk = 32 << 20
+// dropped connection can cost. An upload holds two (readChunks).
+const uploadChunk = 16 << 20
+
+// chunk is a piece of an upload's source: b holds what was read, err what
+// reading it ended with. done hands the buffer back for the next read.
+type chunk struct {
+	b    []byte
+	err  error
+	done func()
+}
+
+// readChunks reads r in uploadChunk pieces on a goroutine of its own, one
+// piece ahead of the caller, into two buffers taken in turn: the next
+// chunk is read from disk while the last is on the network, instead of
+// the disk and the network waiting for each other. The channel closes
+// after the piece that ends with an error (io.EOF or io.ErrUnexpectedEOF
+// at the end). stop ends the goroutine and returns once it has, so r is
+// not read after stop returns.
+func readChunks(r io.Reader) (<-chan chunk, func()) {
+	free := make(chan []byte, 2)
+	free <- make([]byte, uploadChunk)
+	free <- make([]byte, uploadChunk)
+	out := make(chan chunk)
+	quit := make(chan struct{})
+	go func() {
+		defer close(out)
+		for {
+			var b []byte
+			select {
+			case b = <-free:
+			case <-quit:
+				return
+			}
+			n, err := io.ReadFull(r, b)
+			c := chunk{b: b[:n], err: err, done: func() { free <- b }}
+			select {
+			case out <- c:
+			case <-quit:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	stop := func() {
+		close(quit)
+		for range out {
+		}
+	}
+	return out, stop
+}
 
 // uploadChunk sends chunk, the blob's bytes from offset off, with PATCH
 // and Content-Range, retrying within the budget. After a failure it asks
