@@ -25,7 +25,7 @@ func (c *countingReader) Read(b []byte) (int, error) {
 // in order; stopping midway ends the reading goroutine before stop returns.
 func TestReadChunks(t *testing.T) {
 	data := bytes.Repeat([]byte("brickyard"), (5*uploadChunk/2)/9+1)
-	chunks, stop := readChunks(bytes.NewReader(data))
+	chunks, stop := readChunks(bytes.NewReader(data), 0)
 	var got []byte
 	var last error
 	for c := range chunks {
@@ -38,9 +38,19 @@ func TestReadChunks(t *testing.T) {
 		t.Fatalf("read %d of %d bytes, last error %v", len(got), len(data), last)
 	}
 
-	src := &countingReader{r: bytes.NewReader(data), t: t}
-	chunks, stop = readChunks(src)
+	chunks, stop = readChunks(bytes.NewReader(data[:100]), 100)
 	c := <-chunks
+	if len(c.b) != 100 || cap(c.b) != 101 || c.err != io.ErrUnexpectedEOF {
+		t.Fatalf("a 100-byte blob: chunk of %d bytes (buffer %d), error %v", len(c.b), cap(c.b), c.err)
+	}
+	if _, more := <-chunks; more {
+		t.Fatal("a 100-byte blob read as more than one chunk")
+	}
+	stop()
+
+	src := &countingReader{r: bytes.NewReader(data), t: t}
+	chunks, stop = readChunks(src, int64(len(data)))
+	c = <-chunks
 	if len(c.b) != uploadChunk {
 		t.Fatalf("first chunk %d bytes", len(c.b))
 	}

@@ -521,7 +521,7 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 		}
 	}
 	var off int64
-	chunks, stop := readChunks(src)
+	chunks, stop := readChunks(src, expected.Size)
 	defer stop()
 	for c := range chunks {
 		if len(c.b) > 0 {
@@ -600,24 +600,36 @@ type chunk struct {
 // readChunks reads r in uploadChunk pieces on a goroutine of its own, one
 // piece ahead of the caller, into two buffers taken in turn: the next
 // chunk is read from disk while the last is on the network, instead of
-// the disk and the network waiting for each other. The channel closes
+// the disk and the network waiting for each other. size, if not 0, is the
+// expected size of r: a blob smaller than a chunk gets one buffer of its
+// size (plus the byte that finds its end), and the second buffer is made
+// only once the first has filled. The channel closes
 // after the piece that ends with an error (io.EOF or io.ErrUnexpectedEOF
 // at the end). stop ends the goroutine and returns once it has, so r is
 // not read after stop returns.
-func readChunks(r io.Reader) (<-chan chunk, func()) {
+func readChunks(r io.Reader, size int64) (<-chan chunk, func()) {
 	free := make(chan []byte, 2)
-	free <- make([]byte, uploadChunk)
-	free <- make([]byte, uploadChunk)
+	first := int64(uploadChunk)
+	if size > 0 && size < uploadChunk {
+		first = size + 1
+	}
+	free <- make([]byte, first)
+	made := 1
 	out := make(chan chunk)
 	quit := make(chan struct{})
 	go func() {
 		defer close(out)
 		for {
 			var b []byte
-			select {
-			case b = <-free:
-			case <-quit:
-				return
+			if made == 1 && len(free) == 0 {
+				made++
+				b = make([]byte, uploadChunk)
+			} else {
+				select {
+				case b = <-free:
+				case <-quit:
+					return
+				}
 			}
 			n, err := io.ReadFull(r, b)
 			c := chunk{b: b[:n], err: err, done: func() { free <- b }}
