@@ -23,8 +23,8 @@ import (
 // needed, and the first is only as large as the blob, when its size is
 // known, or 64 KiB, so a manifest or config costs no more. 4 MiB is the
 // largest request this virtio disk takes whole (max_sectors_kb); pulls
-// measured with 1 MiB x 6 took 4.8 s, with 4 MiB x 4 2.9-3.3 s, and with
-// 8 or 16 MiB no faster, at up to 50 MiB more RSS.
+// measured with 1 MiB x 6 took 4.8 s, with 4 MiB x 4 2.9-4.4 s, and with
+// 8 or 16 MiB no faster (within the noise), at up to 50 MiB more RSS.
 //
 // Full chunks are written with direct I/O (Linux O_DIRECT, through a second
 // descriptor of the same file): the bytes go from the buffer to the disk
