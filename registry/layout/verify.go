@@ -37,10 +37,10 @@ const readAhead = 64 << 20
 
 func (v *verifyReader) Read(b []byte) (int, error) {
 	if end := v.n + int64(len(b)) + readAhead/2; end > v.hinted {
-		// Only a hint: an error (a file system without readahead) costs
-		// nothing but the speed-up.
-		_ = unix.Fadvise(int(v.f.Fd()), v.hinted, readAhead, unix.FADV_WILLNEED)
-		v.hinted += readAhead
+		// One call covers a read of any size. Only a hint: an error (a
+		// file system without readahead) costs nothing but the speed-up.
+		_ = unix.Fadvise(int(v.f.Fd()), v.hinted, end-v.hinted+readAhead/2, unix.FADV_WILLNEED)
+		v.hinted = end + readAhead/2
 	}
 	n, err := v.f.Read(b)
 	v.n += int64(n)
