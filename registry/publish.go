@@ -100,6 +100,23 @@ type progressReader struct {
 	fn    func(done, total int64)
 }
 
+// Seek passes a seek on to the source if it can seek (a push resuming
+// after a dropped connection goes back to where the registry stands) and
+// reports the new position, counted from the start of the source, as
+// progress. A source that cannot seek gives errors.ErrUnsupported.
+func (p *progressReader) Seek(offset int64, whence int) (int64, error) {
+	s, ok := p.r.(io.Seeker)
+	if !ok {
+		return 0, errors.ErrUnsupported
+	}
+	pos, err := s.Seek(offset, whence)
+	if err == nil && pos != p.done {
+		p.done = pos
+		p.fn(p.done, p.total)
+	}
+	return pos, err
+}
+
 func (p *progressReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
 	p.done += int64(n)

@@ -1,6 +1,7 @@
 package layout
 
 import (
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -18,9 +19,12 @@ type verifyReader struct {
 	f    *os.File
 	h    hash.Hash
 	desc ocispec.Descriptor
-	n    int64
-	what string
-	skip bool // SkipVerify was called: check the size only
+	n    int64 // position in the blob
+	// hashed is how many bytes from the start have been hashed: a Seek
+	// back leaves it, so bytes read again are not hashed twice.
+	hashed int64
+	what   string
+	skip   bool // SkipVerify was called: check the size only
 	// hinted is the end of the range the kernel has been asked to read
 	// ahead (readAhead).
 	hinted int64
@@ -44,13 +48,16 @@ func (v *verifyReader) Read(b []byte) (int, error) {
 	}
 	n, err := v.f.Read(b)
 	v.n += int64(n)
+	if !v.skip && v.n > v.hashed {
+		v.h.Write(b[n-int(v.n-v.hashed) : n])
+		v.hashed = v.n
+	}
 	if v.skip {
 		if err == io.EOF && v.desc.Size > 0 && v.n != v.desc.Size {
 			return n, fmt.Errorf("%s: blob %s on disk has %d bytes (want %d): %w", v.what, v.desc.Digest, v.n, v.desc.Size, registry.ErrDigestMismatch)
 		}
 		return n, err
 	}
-	v.h.Write(b[:n])
 	if err == io.EOF {
 		got := digest.NewDigest(digest.SHA256, v.h)
 		if got != v.desc.Digest || (v.desc.Size > 0 && v.n != v.desc.Size) {
@@ -59,6 +66,33 @@ func (v *verifyReader) Read(b []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// Seek implements io.Seeker from the start or the current position, for a
+// push that resumes after a dropped connection. Unless SkipVerify was
+// called it refuses to skip bytes not yet read, which would escape the
+// digest check.
+func (v *verifyReader) Seek(offset int64, whence int) (int64, error) {
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = v.n + offset
+	default:
+		return v.n, fmt.Errorf("%s: blob %s: seek from the end: %w", v.what, v.desc.Digest, errors.ErrUnsupported)
+	}
+	if abs < 0 || (!v.skip && abs > v.hashed) {
+		return v.n, fmt.Errorf("%s: blob %s: seek to %d: only offsets up to %d, the bytes verified so far, can be reached", v.what, v.desc.Digest, abs, v.hashed)
+	}
+	if abs == v.n {
+		return abs, nil
+	}
+	if _, err := v.f.Seek(abs, io.SeekStart); err != nil {
+		return v.n, err
+	}
+	v.n, v.hinted = abs, abs
+	return abs, nil
 }
 
 func (v *verifyReader) Close() error { return v.f.Close() }

@@ -20,6 +20,8 @@ import (
 
 	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/registry"
+	"github.com/brickyard/brickyard/registry/layout"
+	"github.com/brickyard/brickyard/registry/registrytest"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -34,18 +36,21 @@ type faultProxy struct {
 	fail500   float64 // share of requests answered 500
 	cut       float64 // share of blob uploads and downloads cut half-way
 	left429   int     // how many 429s to send
+	alwaysCut int     // how many blob uploads are cut before cutting at random
 	retryWait time.Duration
 	proxy     *httputil.ReverseProxy
+	backend   *url.URL
 
-	n500, n429, nCutUp, nCutDown int
-	last429                      time.Time
-	waitedAfter429               time.Duration // shortest gap seen between a 429 and the next request
+	nRequests, n500, n429, nCutUp, nCutDown int
+	upBytes                                 int64 // upload bytes passed on to the registry
+	last429                                 time.Time
+	waitedAfter429                          time.Duration // shortest gap seen between a 429 and the next request
 }
 
 func newFaultProxy(t *testing.T, backend string, seed uint64) (*faultProxy, string) {
 	u, _ := url.Parse("http://" + backend)
-	f := &faultProxy{rng: rand.New(rand.NewPCG(seed, seed)), fail500: 0.3, cut: 0.2, left429: 2, retryWait: time.Second,
-		proxy: httputil.NewSingleHostReverseProxy(u), waitedAfter429: time.Hour}
+	f := &faultProxy{rng: rand.New(rand.NewPCG(seed, seed)), fail500: 0.3, cut: 0.2, left429: 2, alwaysCut: 3, retryWait: time.Second,
+		proxy: httputil.NewSingleHostReverseProxy(u), backend: u, waitedAfter429: time.Hour}
 	f.proxy.ErrorLog = nil
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
@@ -66,13 +71,17 @@ func (f *faultProxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		f.last429 = time.Now()
 	}
 	fail := !send429 && roll < f.fail500
+	f.nRequests++
 	if fail {
 		f.n500++
 	}
-	isUpload := req.Method == http.MethodPatch && req.ContentLength > 1<<20
+	// A blob upload is a large PATCH, or a streamed one (unknown length).
+	isUpload := req.Method == http.MethodPatch && (req.ContentLength > 1<<20 || req.ContentLength == -1)
 	isDownload := req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/blobs/sha256:")
-	// The first blob upload and download are always cut, the rest at random.
-	cut := !fail && !send429 && ((isUpload && (f.nCutUp == 0 || cutRoll < f.cut)) || (isDownload && (f.nCutDown == 0 || cutRoll < f.cut)))
+	// The first three blob uploads (one cut of each kind, in the order
+	// relay, drop, forward and drop) and the first download are always
+	// cut, the rest at random.
+	cut := !fail && !send429 && ((isUpload && (f.nCutUp < f.alwaysCut || cutRoll < f.cut)) || (isDownload && (f.nCutDown == 0 || cutRoll < f.cut)))
 	if cut && isUpload {
 		f.nCutUp++
 	} else if cut {
@@ -86,16 +95,84 @@ func (f *faultProxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, `{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}`, http.StatusTooManyRequests)
 	case fail:
 		http.Error(w, `{"errors":[{"code":"UNKNOWN","message":"injected fault"}]}`, http.StatusInternalServerError)
+	case cut && isUpload && f.nCutUp%3 == 1:
+		// Pass the first part of the PATCH on to the registry and its
+		// answer back, leaving the rest unread: the registry took part
+		// of what was sent, and says so.
+		resp, err := f.forwardPart(req)
+		if err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	case cut && isUpload && f.nCutUp%3 == 0:
+		// Pass the first part of the PATCH on to the registry, then drop
+		// the connection: the registry holds part of what was sent, but
+		// the client does not know how much.
+		if resp, err := f.forwardPart(req); err == nil {
+			resp.Body.Close()
+		}
+		panic(http.ErrAbortHandler)
 	case cut && isUpload:
-		// Read half the chunk, then drop the connection: the registry
-		// never sees this PATCH.
-		io.CopyN(io.Discard, req.Body, req.ContentLength/2)
+		// Read part of the PATCH, then drop the connection: the registry
+		// never sees it.
+		io.CopyN(io.Discard, req.Body, uploadPart(req))
 		panic(http.ErrAbortHandler)
 	case cut:
 		f.proxy.ServeHTTP(&cuttingWriter{ResponseWriter: w, left: 1 << 20}, req)
 	default:
+		if req.Method == http.MethodPatch {
+			req.Body = &countingBody{ReadCloser: req.Body, f: f}
+		}
 		f.proxy.ServeHTTP(w, req)
 	}
+}
+
+// countingBody counts the upload bytes the proxy passes on.
+type countingBody struct {
+	io.ReadCloser
+	f *faultProxy
+}
+
+func (c *countingBody) Read(b []byte) (int, error) {
+	n, err := c.ReadCloser.Read(b)
+	c.f.mu.Lock()
+	c.f.upBytes += int64(n)
+	c.f.mu.Unlock()
+	return n, err
+}
+
+// uploadPart is how much of an upload the proxy lets through before it
+// cuts: half a PATCH of known length, 8 MiB of a streamed one.
+func uploadPart(req *http.Request) int64 {
+	if req.ContentLength > 0 {
+		return req.ContentLength / 2
+	}
+	return 8 << 20
+}
+
+// forwardPart sends the registry the first uploadPart bytes of req, a
+// blob PATCH, as a PATCH of its own (its Content-Range cut to match), and
+// returns the registry's answer.
+func (f *faultProxy) forwardPart(req *http.Request) (*http.Response, error) {
+	part := uploadPart(req)
+	out := req.Clone(req.Context())
+	out.RequestURI = ""
+	out.URL.Scheme, out.URL.Host = f.backend.Scheme, f.backend.Host
+	out.Body = io.NopCloser(io.LimitReader(req.Body, part))
+	if req.ContentLength > 0 {
+		out.ContentLength = part
+		var first, last int64
+		if _, err := fmt.Sscanf(req.Header.Get("Content-Range"), "%d-%d", &first, &last); err == nil {
+			out.Header.Set("Content-Range", fmt.Sprintf("%d-%d", first, first+part-1))
+		}
+	}
+	out.Body = &countingBody{ReadCloser: out.Body, f: f}
+	return http.DefaultTransport.RoundTrip(out)
 }
 
 // cuttingWriter drops the connection after left more bytes of body.
@@ -184,8 +261,8 @@ func TestPublishThroughFaults(t *testing.T) {
 	}
 	proxy.mu.Lock()
 	defer proxy.mu.Unlock()
-	t.Logf("faults injected: %d × 500, %d × 429, %d uploads and %d downloads cut", proxy.n500, proxy.n429, proxy.nCutUp, proxy.nCutDown)
-	if proxy.n500 < 10 || proxy.n429 == 0 || proxy.nCutUp == 0 || proxy.nCutDown == 0 {
+	t.Logf("faults injected in %d requests: %d × 500, %d × 429, %d uploads and %d downloads cut", proxy.nRequests, proxy.n500, proxy.n429, proxy.nCutUp, proxy.nCutDown)
+	if proxy.n500 < 5 || proxy.n429 == 0 || proxy.nCutUp < 3 || proxy.nCutDown == 0 {
 		t.Errorf("the proxy did not exercise every fault")
 	}
 	if proxy.waitedAfter429 < proxy.retryWait*9/10 {
@@ -218,5 +295,87 @@ func TestGiveUpAfterBudget(t *testing.T) {
 	direct, _ := New(backend)
 	if _, err := direct.Resolve(ctx, "web", "1.0.0"); !errors.Is(err, registry.ErrNotFound) {
 		t.Errorf("a failed publish left a tag: %v", err)
+	}
+}
+
+// TestStreamResumesWhereRegistryStands pushes a 64 MiB disk to a real
+// distribution registry through a proxy that cuts the first two uploads:
+// the first after passing part of it on and the registry's answer back,
+// the second before passing anything on. The registry must receive every
+// byte exactly once, since the push reads how much the registry holds from
+// its answer or asks (GET on the upload URL), and seeks the source there. Both streams are tested: a disk file of unknown
+// digest (PushDisk) and a layout blob of known digest and size (Copy).
+func TestStreamResumesWhereRegistryStands(t *testing.T) {
+	ctx := context.Background()
+	backend := registrytest.StartDistribution(t)
+	proxy, host := newFaultProxy(t, backend, 3)
+	proxy.fail500, proxy.cut, proxy.left429, proxy.alwaysCut = 0, 0, 0, 2
+	s, err := New(host, WithRetry(fastRetry))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 64 << 20
+	path := randomDisk(t, size)
+
+	var last int64
+	d, err := registry.PushDisk(ctx, s, "pushed", path, func(done, total int64) { last = done })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last != size {
+		t.Errorf("progress ended at %d, want %d", last, size)
+	}
+	proxy.mu.Lock()
+	cuts, sent := proxy.nCutUp, proxy.upBytes
+	proxy.mu.Unlock()
+	if cuts != 2 || sent != size {
+		t.Errorf("PushDisk: %d uploads cut, %d bytes reached the registry, want 2 and %d", cuts, sent, size)
+	}
+	checkBlob(t, s, "pushed", d)
+
+	// A layout blob, whose digest and size are known: Content-Range PATCHes.
+	src, err := layout.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := registry.PushDisk(ctx, src, "base", path, nil); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := artifact.ParseVersion("1.0.0")
+	if _, err := registry.Publish(ctx, src, &artifact.Artifact{Name: "base", Kind: artifact.KindVMDisk, Version: v, Disks: []artifact.Disk{d}}); err != nil {
+		t.Fatal(err)
+	}
+	proxy.mu.Lock()
+	proxy.nCutUp, proxy.upBytes = 0, 0
+	proxy.mu.Unlock()
+	// A new Store, which does not know that "pushed" holds the blob and
+	// so uploads it instead of mounting it.
+	if s, err = New(host, WithRetry(fastRetry)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := registry.Copy(ctx, src, "base", s, "copied", "1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	proxy.mu.Lock()
+	cuts, sent = proxy.nCutUp, proxy.upBytes
+	proxy.mu.Unlock()
+	// The config and empty blobs are small PATCHes, also passed on.
+	if cuts != 2 || sent < size || sent > size+4096 {
+		t.Errorf("Copy: %d uploads cut, %d bytes reached the registry, want 2 and %d (+ the config)", cuts, sent, size)
+	}
+	checkBlob(t, s, "copied", d)
+}
+
+// checkBlob reads disk d back from repo and checks its digest.
+func checkBlob(t *testing.T, s *Store, repo string, d artifact.Disk) {
+	t.Helper()
+	rc, err := s.Fetch(context.Background(), repo, ocispec.Descriptor{MediaType: d.Format.MediaType(), Digest: d.Digest, Size: d.Size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if n, err := io.Copy(h, rc); err != nil || n != d.Size || digest.NewDigest(digest.SHA256, h) != d.Digest {
+		t.Fatalf("%s: read back %d bytes, %v", repo, n, err)
 	}
 }

@@ -321,8 +321,10 @@ func (rr *resumingReader) open() error {
 func (rr *resumingReader) Read(b []byte) (int, error) {
 	for {
 		if rr.body == nil {
-			if err := sleep(rr.ctx, rr.s.retry.wait(rr.failures-1, nil)); err != nil {
-				return 0, err
+			if rr.failures > 0 {
+				if err := sleep(rr.ctx, rr.s.retry.wait(rr.failures-1, nil)); err != nil {
+					return 0, err
+				}
 			}
 			if err := rr.open(); err != nil {
 				return 0, err
@@ -346,6 +348,31 @@ func (rr *resumingReader) Read(b []byte) (int, error) {
 			return n, nil
 		}
 	}
+}
+
+// Seek implements io.Seeker from the start or the current position: the
+// next Read asks for the blob from there (a Range request, or the whole
+// blob from offset 0). A push that resumes after a dropped connection
+// seeks its source back to where the registry it pushes to stands.
+func (rr *resumingReader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += rr.off
+	default:
+		return rr.off, fmt.Errorf("%s: blob %s: seek from the end: %w", rr.r, path.Base(rr.url), errors.ErrUnsupported)
+	}
+	if offset < 0 || offset > rr.size {
+		return rr.off, fmt.Errorf("%s: blob %s: seek to %d, outside its %d bytes", rr.r, path.Base(rr.url), offset, rr.size)
+	}
+	if offset != rr.off {
+		if rr.body != nil {
+			rr.body.Close()
+			rr.body = nil
+		}
+		rr.off, rr.failures = offset, 0
+	}
+	return offset, nil
 }
 
 func (rr *resumingReader) Close() error {
@@ -451,13 +478,16 @@ var manifestAccept = []string{ocispec.MediaTypeImageManifest, ocispec.MediaTypeI
 	string(types.DockerManifestSchema2), string(types.DockerManifestList)}
 
 // PushBlob implements registry.BlobPusher: a blob the registry already has
-// (HEAD) is skipped without reading r. Otherwise r is read once, hashed on
-// the way, and uploaded in chunks (distribution spec §pushing-a-blob-in-
-// chunks) of at most uploadChunk bytes, so memory stays bounded and a
-// dropped connection costs one chunk at most: the upload resumes where the
-// registry says it stands. It is committed, with the digest computed on the
-// way, only if that digest and size are the expected ones; an upload that
-// fails is never committed.
+// (HEAD) is skipped without reading r, one it holds in another repository
+// this Store pushed to or read from is mounted. Otherwise r is read once,
+// hashed on the way unless the digest is known, and uploaded. A source that
+// can seek (io.Seeker: a file, a layout or remote blob) is streamed in one
+// PATCH and, after a dropped connection, sought back to where the registry
+// stands (streamBlob); any other is sent in PATCHes of at most uploadChunk
+// bytes held in memory, so that a drop costs one chunk (chunkBlob). Memory
+// stays bounded either way. The upload is committed, with the digest
+// computed on the way, only if that digest and size are the expected ones;
+// an upload that fails is never committed.
 func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Descriptor, rd io.Reader) (ocispec.Descriptor, error) {
 	r, err := s.repository(repo)
 	if err != nil {
@@ -480,67 +510,43 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 	// A blob this registry holds in another repository is mounted, not
 	// uploaded (distribution spec §mounting-a-blob-from-another-repository);
 	// a registry that declines answers 202 and the upload goes on.
-	u := s.url(r, "blobs/uploads/")
-	from := s.seenIn(expected.Digest, r)
-	if from != "" {
-		u += "?" + url.Values{"mount": {expected.Digest.String()}, "from": {from}}.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	loc, mounted, err := s.startUpload(ctx, r, c, s.seenIn(expected.Digest, r), expected.Digest)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return ocispec.Descriptor{}, s.wrap(r, "push blob: start upload", err)
-	}
-	err = transport.CheckError(resp, http.StatusAccepted, http.StatusCreated)
-	resp.Body.Close()
-	if err != nil {
-		return ocispec.Descriptor{}, s.wrap(r, "push blob: start upload", err)
-	}
-	if resp.StatusCode == http.StatusCreated && from != "" {
+	if mounted {
 		s.remember(expected.Digest, r)
 		return expected, nil
-	}
-	loc, err := location(req.URL, resp)
-	if err != nil {
-		return ocispec.Descriptor{}, s.wrap(r, "push blob: start upload", err)
 	}
 	// With the digest known, the registry checks it on commit: hashing
 	// here would only cost time, and a VerifyingReader source for that
 	// digest is asked to skip its own hash (registry.SkipVerifier), so the
 	// bytes are hashed once, by the registry. With the digest unknown, it
 	// is computed on the way.
-	h := sha256.New()
-	src := rd
-	if expected.Digest == "" {
-		src = io.TeeReader(rd, h)
-	} else if vr, ok := rd.(registry.VerifyingReader); ok && vr.Verifies().Digest == expected.Digest {
-		if sv, ok := rd.(registry.SkipVerifier); ok {
-			sv.SkipVerify()
+	if expected.Digest != "" {
+		if vr, ok := rd.(registry.VerifyingReader); ok && vr.Verifies().Digest == expected.Digest {
+			if sv, ok := rd.(registry.SkipVerifier); ok {
+				sv.SkipVerify()
+			}
 		}
 	}
 	var off int64
-	chunks, stop := readChunks(src, expected.Size)
-	defer stop()
-	for c := range chunks {
-		if len(c.b) > 0 {
-			if loc, err = s.uploadChunk(ctx, r, loc, off, c.b); err != nil {
-				return ocispec.Descriptor{}, err
-			}
-			off += int64(len(c.b))
+	var sum digest.Digest
+	if rs, ok := rd.(io.ReadSeeker); ok {
+		if start, serr := rs.Seek(0, io.SeekCurrent); serr == nil {
+			off, sum, loc, err = s.streamBlob(ctx, r, c, loc, expected, rs, start)
+		} else {
+			off, sum, loc, err = s.chunkBlob(ctx, r, loc, expected, rd)
 		}
-		c.done()
-		if errors.Is(c.err, io.EOF) || errors.Is(c.err, io.ErrUnexpectedEOF) {
-			break
-		}
-		if c.err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("%s: push blob: read source: %w", r, c.err)
-		}
+	} else {
+		off, sum, loc, err = s.chunkBlob(ctx, r, loc, expected, rd)
+	}
+	if err != nil {
+		return ocispec.Descriptor{}, err
 	}
 	got := ocispec.Descriptor{MediaType: expected.MediaType, Digest: expected.Digest, Size: off}
 	if expected.Digest == "" {
-		got.Digest = digestOf(h)
+		got.Digest = sum
 	} else if off != expected.Size {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: push blob %s: read %d bytes, want %d: %w",
 			r, expected.Digest, off, expected.Size, registry.ErrDigestMismatch)
@@ -548,11 +554,11 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 	q := loc.Query()
 	q.Set("digest", got.Digest.String())
 	loc.RawQuery = q.Encode()
-	req, err = http.NewRequestWithContext(ctx, http.MethodPut, loc.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, loc.String(), nil)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	resp, err = c.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return ocispec.Descriptor{}, s.wrap(r, "push blob: commit "+got.Digest.String(), err)
 	}
@@ -563,6 +569,274 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 	}
 	s.remember(got.Digest, r)
 	return got, nil
+}
+
+// startUpload opens a blob upload session in r (POST, distribution spec
+// §pushing-blobs) and returns its URL. If from names another repository of
+// this registry that holds blob d, it asks to mount d from there instead;
+// mounted tells whether the registry did.
+func (s *Store) startUpload(ctx context.Context, r name.Repository, c *http.Client, from string, d digest.Digest) (loc *url.URL, mounted bool, err error) {
+	u := s.url(r, "blobs/uploads/")
+	if from != "" {
+		u += "?" + url.Values{"mount": {d.String()}, "from": {from}}.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, false, s.wrap(r, "push blob: start upload", err)
+	}
+	err = transport.CheckError(resp, http.StatusAccepted, http.StatusCreated)
+	resp.Body.Close()
+	if err != nil {
+		return nil, false, s.wrap(r, "push blob: start upload", err)
+	}
+	if resp.StatusCode == http.StatusCreated && from != "" {
+		return nil, true, nil
+	}
+	loc, err = location(req.URL, resp)
+	if err != nil {
+		return nil, false, s.wrap(r, "push blob: start upload", err)
+	}
+	return loc, false, nil
+}
+
+// chunkBlob uploads rd, a source that cannot seek, to the upload at loc in
+// chunks of at most uploadChunk bytes read into memory (distribution spec
+// §pushing-a-blob-in-chunks), so that a dropped connection costs one chunk
+// at most. It returns the bytes sent, their digest if expected has none,
+// and the upload URL to commit at.
+func (s *Store) chunkBlob(ctx context.Context, r name.Repository, loc *url.URL, expected ocispec.Descriptor, rd io.Reader) (int64, digest.Digest, *url.URL, error) {
+	h := sha256.New()
+	src := rd
+	if expected.Digest == "" {
+		src = io.TeeReader(rd, h)
+	}
+	var off int64
+	chunks, stop := readChunks(src, expected.Size)
+	defer stop()
+	for c := range chunks {
+		if len(c.b) > 0 {
+			var err error
+			if loc, err = s.uploadChunk(ctx, r, loc, off, c.b); err != nil {
+				return 0, "", nil, err
+			}
+			off += int64(len(c.b))
+		}
+		c.done()
+		if errors.Is(c.err, io.EOF) || errors.Is(c.err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if c.err != nil {
+			return 0, "", nil, fmt.Errorf("%s: push blob: read source: %w", r, c.err)
+		}
+	}
+	return off, digestOf(h), loc, nil
+}
+
+// streamBlob uploads rd, a source that can seek, from its offset start to
+// its end, to the upload at loc in one PATCH streamed from the source: no
+// round trip per chunk and no buffer beyond net/http's. With a size (the
+// descriptor's, a hint if there is no digest) the PATCH carries
+// Content-Length and Content-Range (distribution spec
+// §pushing-a-blob-in-chunks, one chunk); without, it is a streamed PATCH
+// of unknown length read to the source's end. A source that turns out
+// shorter or longer than the size of a known digest is an error wrapping
+// registry.ErrDigestMismatch; for an unknown digest the size is corrected
+// and the upload goes on. The digest, if unknown, is computed on the way.
+//
+// After a dropped connection or a retryable answer it asks the registry
+// how much of the upload it holds (GET on the upload URL), seeks the
+// source there and sends the rest, so that nothing the registry has is
+// sent again; a registry that cannot say (distribution cancels an upload
+// it received part of a broken PATCH for) gets a new upload session from
+// byte 0. Bytes read again are not hashed again. The retry budget counts
+// failures in a row without progress. It returns what the commit needs:
+// the size, the digest if expected has none, and the URL.
+func (s *Store) streamBlob(ctx context.Context, r name.Repository, c *http.Client, loc *url.URL, expected ocispec.Descriptor, rd io.ReadSeeker, start int64) (int64, digest.Digest, *url.URL, error) {
+	var h hash.Hash
+	if expected.Digest == "" {
+		h = sha256.New()
+	}
+	size := expected.Size // 0: unknown, stream to the end
+	var off, hashed int64 // bytes the registry holds; bytes hashed
+	for attempt := 0; ; attempt++ {
+		if size > 0 && off == size {
+			// The source must end where its size says.
+			more, err := hasMore(rd, start+size)
+			if err != nil {
+				return 0, "", nil, fmt.Errorf("%s: push blob: read source: %w", r, err)
+			}
+			if !more {
+				break
+			}
+			if expected.Digest != "" {
+				return 0, "", nil, fmt.Errorf("%s: push blob %s: the source has more than the %d bytes its descriptor says: %w",
+					r, expected.Digest, expected.Size, registry.ErrDigestMismatch)
+			}
+			size = 0 // it grew: stream the rest
+		}
+		if _, err := rd.Seek(start+off, io.SeekStart); err != nil {
+			return 0, "", nil, fmt.Errorf("%s: push blob: seek source to %d: %w", r, start+off, err)
+		}
+		body := &streamBody{r: rd, pos: off, limit: -1, h: h, hashed: &hashed, closed: make(chan struct{})}
+		step := fmt.Sprintf("push blob: upload from byte %d", off)
+		req, err := http.NewRequestWithContext(withoutRetries(ctx), http.MethodPatch, loc.String(), body)
+		if err != nil {
+			return 0, "", nil, err
+		}
+		req.Header.Set("Content-Type", "application/octet-stream")
+		req.ContentLength = -1
+		if size > 0 {
+			body.limit, req.ContentLength = size, size-off
+			req.Header.Set("Content-Range", fmt.Sprintf("%d-%d", off, size-1))
+			step = fmt.Sprintf("push blob: upload bytes %d-%d", off, size-1)
+		}
+		resp, doErr := c.Do(req)
+		// net/http may go on reading the body after Do returns; the source
+		// is read again only once the transport has closed it.
+		<-body.closed
+		err = doErr
+		if err == nil {
+			err = transport.CheckError(resp, http.StatusAccepted, http.StatusNoContent)
+			resp.Body.Close()
+		}
+		if body.err != nil {
+			return 0, "", nil, fmt.Errorf("%s: push blob: read source: %w", r, body.err)
+		}
+		if body.eof && size > 0 && body.pos < size {
+			if expected.Digest != "" {
+				return 0, "", nil, fmt.Errorf("%s: push blob %s: read %d bytes, want %d: %w",
+					r, expected.Digest, body.pos, expected.Size, registry.ErrDigestMismatch)
+			}
+			size = body.pos // the source is shorter than its hint: now its size is known
+		} else if err == nil {
+			// The registry says how much it holds (Range); by the spec
+			// all that was sent, but one may take less.
+			next, lerr := location(loc, resp)
+			if lerr != nil {
+				return 0, "", nil, s.wrap(r, step, lerr)
+			}
+			held := body.pos
+			if n, ok := rangeEnd(resp); ok && n > 0 && n <= body.pos {
+				held = n
+			}
+			if held > off {
+				attempt = -1
+			}
+			off, loc = held, next
+			if size == 0 && held == body.pos {
+				break
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return 0, "", nil, ctx.Err()
+		}
+		if retry, _ := retryPolicy(ctx, resp, doErr); !retry && !body.eof {
+			return 0, "", nil, s.wrap(r, step, err)
+		}
+		if attempt+1 >= s.retry.Attempts {
+			return 0, "", nil, s.wrap(r, fmt.Sprintf("%s: gave up after %d tries", step, attempt+1), err)
+		}
+		if err := sleep(ctx, s.retry.wait(attempt, resp)); err != nil {
+			return 0, "", nil, err
+		}
+		if n, next, ok := s.uploadStatus(ctx, r, loc); ok {
+			if n > body.pos {
+				return 0, "", nil, fmt.Errorf("%s: %s: the registry holds %d bytes of the upload, more than were sent (%d): %w", r, step, n, body.pos, registry.ErrDigestMismatch)
+			}
+			if n > off {
+				attempt = -1
+			}
+			off, loc = n, next
+		} else {
+			if loc, _, err = s.startUpload(ctx, r, c, "", ""); err != nil {
+				return 0, "", nil, err
+			}
+			off = 0
+		}
+	}
+	if h == nil {
+		return off, "", loc, nil
+	}
+	return off, digestOf(h), loc, nil
+}
+
+// hasMore tells whether rd has a byte at offset at.
+func hasMore(rd io.ReadSeeker, at int64) (bool, error) {
+	if _, err := rd.Seek(at, io.SeekStart); err != nil {
+		return false, err
+	}
+	var one [1]byte
+	n, err := rd.Read(one[:])
+	if n > 0 {
+		return true, nil
+	}
+	if err != nil && err != io.EOF {
+		return false, err
+	}
+	return false, nil
+}
+
+// rangeEnd reads the Range header of an upload's answer ("0-<last>",
+// distribution spec) as the number of bytes the registry holds.
+func rangeEnd(resp *http.Response) (int64, bool) {
+	var first, last int64
+	if _, err := fmt.Sscanf(resp.Header.Get("Range"), "%d-%d", &first, &last); err != nil || first != 0 {
+		return 0, false
+	}
+	if last == 0 {
+		// "0-0" is what registries answer for an empty upload (and, by
+		// the letter of it, for one of one byte).
+		return 0, true
+	}
+	return last + 1, true
+}
+
+// streamBody is the body of a streamed PATCH: it reads the source from
+// blob offset pos, up to limit if not -1, hashes into h (if not nil) only
+// bytes past the first *hashed (those before were hashed by an earlier
+// try), keeps the source's error apart from the network's, and tells when
+// the transport is done with it.
+type streamBody struct {
+	r      io.Reader
+	pos    int64
+	limit  int64
+	h      hash.Hash
+	hashed *int64
+	eof    bool  // the source ended
+	err    error // the source failed
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (b *streamBody) Read(p []byte) (int, error) {
+	if b.limit >= 0 {
+		if b.pos >= b.limit {
+			return 0, io.EOF
+		}
+		p = p[:min(int64(len(p)), b.limit-b.pos)]
+	}
+	n, err := b.r.Read(p)
+	b.pos += int64(n)
+	if b.h != nil && b.pos > *b.hashed {
+		b.h.Write(p[n-int(b.pos-*b.hashed) : n])
+		*b.hashed = b.pos
+	}
+	if err == io.EOF {
+		b.eof = true
+	} else if err != nil {
+		b.err = err
+	}
+	return n, err
+}
+
+func (b *streamBody) Close() error {
+	b.once.Do(func() { close(b.closed) })
+	return nil
 }
 
 // remember notes that repository r holds blob d, for later mounts.
@@ -738,19 +1012,15 @@ func (s *Store) uploadStatus(ctx context.Context, r name.Repository, loc *url.UR
 	if resp.StatusCode != http.StatusNoContent {
 		return 0, nil, false
 	}
-	var first, last int64
-	if _, err := fmt.Sscanf(resp.Header.Get("Range"), "%d-%d", &first, &last); err != nil || first != 0 {
+	n, ok := rangeEnd(resp)
+	if !ok {
 		return 0, nil, false
 	}
 	next, err := location(loc, resp)
 	if err != nil {
 		return 0, nil, false
 	}
-	// "0-0" is what registries answer for an empty upload.
-	if last == 0 {
-		return 0, next, true
-	}
-	return last + 1, next, true
+	return n, next, true
 }
 
 func digestOf(h hash.Hash) digest.Digest { return digest.NewDigest(digest.SHA256, h) }

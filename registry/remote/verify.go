@@ -2,6 +2,7 @@ package remote
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -17,9 +18,12 @@ type verifier struct {
 	rc   io.ReadCloser
 	h    hash.Hash
 	desc ocispec.Descriptor
-	n    int64
-	what string
-	skip bool // SkipVerify was called: check the size only
+	n    int64 // position in the blob
+	// hashed is how many bytes from the start have been hashed: a Seek
+	// back leaves it, so bytes read again are not hashed twice.
+	hashed int64
+	what   string
+	skip   bool // SkipVerify was called: check the size only
 }
 
 func newVerifier(rc io.ReadCloser, desc ocispec.Descriptor, what string) *verifier {
@@ -31,10 +35,11 @@ func (v *verifier) Read(b []byte) (int, error) {
 		return 0, v.mismatch("longer than")
 	}
 	n, err := v.rc.Read(b)
-	if !v.skip {
-		v.h.Write(b[:n])
-	}
 	v.n += int64(n)
+	if !v.skip && v.n > v.hashed {
+		v.h.Write(b[n-int(v.n-v.hashed) : n])
+		v.hashed = v.n
+	}
 	if v.n > v.desc.Size {
 		return n, v.mismatch("longer than")
 	}
@@ -51,6 +56,34 @@ func (v *verifier) Read(b []byte) (int, error) {
 
 func (v *verifier) mismatch(how string) error {
 	return fmt.Errorf("%s: blob %s: %d bytes or more read, %s its descriptor's %d: %w", v.what, v.desc.Digest, v.n, how, v.desc.Size, registry.ErrDigestMismatch)
+}
+
+// Seek implements io.Seeker from the start or the current position, when
+// the source can seek, for a push that resumes after a dropped connection.
+// Unless SkipVerify was called it refuses to skip bytes not yet read,
+// which would escape the digest check.
+func (v *verifier) Seek(offset int64, whence int) (int64, error) {
+	sk, ok := v.rc.(io.Seeker)
+	if !ok {
+		return v.n, errors.ErrUnsupported
+	}
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = v.n + offset
+	default:
+		return v.n, fmt.Errorf("%s: blob %s: seek from the end: %w", v.what, v.desc.Digest, errors.ErrUnsupported)
+	}
+	if abs < 0 || abs > v.desc.Size || (!v.skip && abs > v.hashed) {
+		return v.n, fmt.Errorf("%s: blob %s: seek to %d: only offsets up to %d can be reached", v.what, v.desc.Digest, abs, min(v.desc.Size, v.hashed))
+	}
+	if _, err := sk.Seek(abs, io.SeekStart); err != nil {
+		return v.n, err
+	}
+	v.n = abs
+	return abs, nil
 }
 
 func (v *verifier) Close() error { return v.rc.Close() }
