@@ -54,6 +54,7 @@ func Run(t *testing.T, newStore func(t *testing.T) registry.Store, opts ...Optio
 		{"BlobDigestMismatch", testBlobDigestMismatch},
 		{"BlobCancelled", testBlobCancelled},
 		{"FetchMissing", testFetchMissing},
+		{"FetchSeek", testFetchSeek},
 		{"ManifestNeedsBlobs", testManifestNeedsBlobs},
 		{"ManifestTooLarge", testManifestTooLarge},
 		{"TagImmutable", testTagImmutable},
@@ -135,10 +136,61 @@ func testBlobRoundTrip(t *testing.T, s registry.Store) {
 	if err != nil || again.Digest != want.Digest {
 		t.Fatalf("push of a present blob = %+v, %v", again, err)
 	}
+	// Without a digest, a size is only a hint: a wrong one changes nothing.
+	for _, hint := range []int64{5, want.Size + 1000} {
+		got, err := s.PushBlob(ctx, repo, ocispec.Descriptor{Size: hint}, bytes.NewReader(body))
+		if err != nil || got.Digest != want.Digest || got.Size != want.Size {
+			t.Errorf("push with size hint %d = %+v, %v", hint, got, err)
+		}
+	}
 	// A zero-length blob is a blob.
 	empty, err := s.PushBlob(ctx, repo, ocispec.Descriptor{}, bytes.NewReader(nil))
 	if err != nil || empty.Digest != digest.FromBytes(nil) || empty.Size != 0 {
 		t.Fatalf("empty blob = %+v, %v", empty, err)
+	}
+}
+
+// testFetchSeek: the reader Fetch returns for a blob can seek back, for a
+// push that resumes after a dropped connection, and still verifies the
+// blob; it refuses to skip bytes it has not verified.
+func testFetchSeek(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	body := bytes.Repeat([]byte("0123456789"), 100_000)
+	d, err := s.PushBlob(ctx, repo, ocispec.Descriptor{MediaType: "application/octet-stream"}, bytes.NewReader(body))
+	must(t, err)
+	rc, err := s.Fetch(ctx, repo, d)
+	must(t, err)
+	defer rc.Close()
+	rs, ok := rc.(io.ReadSeeker)
+	if !ok {
+		t.Fatalf("Fetch returned a %T, which cannot seek", rc)
+	}
+	if _, err := io.ReadFull(rs, make([]byte, 300_000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rs.Seek(400_000, io.SeekStart); err == nil {
+		t.Error("seek past bytes not yet verified succeeded")
+	}
+	if pos, err := rs.Seek(-200_003, io.SeekCurrent); err != nil || pos != 99_997 {
+		t.Fatalf("seek back = %d, %v", pos, err)
+	}
+	rest, err := io.ReadAll(rs)
+	if err != nil || !bytes.Equal(rest, body[99_997:]) {
+		t.Fatalf("after a seek back, read %d bytes, %v", len(rest), err)
+	}
+	// Once told to skip verifying, it can seek anywhere in the blob.
+	rc2, err := s.Fetch(ctx, repo, d)
+	must(t, err)
+	defer rc2.Close()
+	if sv, ok := rc2.(registry.SkipVerifier); ok {
+		sv.SkipVerify()
+		if _, err := rc2.(io.Seeker).Seek(700_000, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		rest, err := io.ReadAll(rc2)
+		if err != nil || !bytes.Equal(rest, body[700_000:]) {
+			t.Fatalf("after a seek forward, read %d bytes, %v", len(rest), err)
+		}
 	}
 }
 

@@ -645,7 +645,8 @@ func (s *Store) chunkBlob(ctx context.Context, r name.Repository, loc *url.URL, 
 // of unknown length read to the source's end. A source that turns out
 // shorter or longer than the size of a known digest is an error wrapping
 // registry.ErrDigestMismatch; for an unknown digest the size is corrected
-// and the upload goes on. The digest, if unknown, is computed on the way.
+// and the upload goes on (from byte 0 in a new upload if the source is
+// longer). The digest, if unknown, is computed on the way.
 //
 // After a dropped connection or a retryable answer it asks the registry
 // how much of the upload it holds (GET on the upload URL), seeks the
@@ -676,7 +677,13 @@ func (s *Store) streamBlob(ctx context.Context, r name.Repository, c *http.Clien
 				return 0, "", nil, fmt.Errorf("%s: push blob %s: the source has more than the %d bytes its descriptor says: %w",
 					r, expected.Digest, expected.Size, registry.ErrDigestMismatch)
 			}
-			size = 0 // it grew: stream the rest
+			// It is longer than its hint: a new upload streams it all,
+			// since a registry need not take a PATCH of unknown length
+			// after the first (go-containerregistry's does not).
+			if loc, _, err = s.startUpload(ctx, r, c, "", ""); err != nil {
+				return 0, "", nil, err
+			}
+			size, off = 0, 0
 		}
 		if _, err := rd.Seek(start+off, io.SeekStart); err != nil {
 			return 0, "", nil, fmt.Errorf("%s: push blob: seek source to %d: %w", r, start+off, err)
