@@ -235,6 +235,7 @@ func TestPublishThroughFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.streamChunk = 64 << 20
 	path := randomDisk(t, 256<<20)
 	d, err := registry.PushDisk(ctx, s, "golden/base", path, nil)
 	if err != nil {
@@ -298,10 +299,10 @@ func TestGiveUpAfterBudget(t *testing.T) {
 	}
 }
 
-// TestStreamResumesWhereRegistryStands pushes a 64 MiB disk to a real
-// distribution registry through a proxy that cuts the first two uploads:
-// the first after passing part of it on and the registry's answer back,
-// the second before passing anything on. The registry must receive every
+// TestStreamResumesWhereRegistryStands pushes a 64 MiB disk in 16 MiB
+// PATCHes to a real distribution registry through a proxy that cuts the
+// first two: the first after passing part of it on and the registry's
+// answer back, the second before passing anything on. The registry must receive every
 // byte exactly once, since the push reads how much the registry holds from
 // its answer or asks (GET on the upload URL), and seeks the source there. Both streams are tested: a disk file of unknown
 // digest (PushDisk) and a layout blob of known digest and size (Copy).
@@ -314,6 +315,7 @@ func TestStreamResumesWhereRegistryStands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.streamChunk = 16 << 20 // four PATCHes
 	const size = 64 << 20
 	path := randomDisk(t, size)
 
@@ -353,6 +355,7 @@ func TestStreamResumesWhereRegistryStands(t *testing.T) {
 	if s, err = New(host, WithRetry(fastRetry)); err != nil {
 		t.Fatal(err)
 	}
+	s.streamChunk = 16 << 20
 	if _, err := registry.Copy(ctx, src, "base", s, "copied", "1.0.0"); err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,9 @@ type Store struct {
 	base      http.RoundTripper // the caller's transport, no retries
 	retry     Retry
 	retrying  http.RoundTripper // base with retries, for every replayable request
+	// streamChunk is the most one PATCH streamed from a seekable source
+	// carries (streamBlob); defaultStreamChunk but in tests.
+	streamChunk int64
 
 	mu         sync.Mutex
 	transports map[string]http.RoundTripper // repository → authenticated transport
@@ -124,7 +127,7 @@ func New(target string, opts ...Option) (*Store, error) {
 			return nil, fmt.Errorf("registry %q: namespace: %w", target, err)
 		}
 	}
-	s := &Store{reg: reg, namespace: ns, base: o.transport, retry: o.retry, retrying: o.retry.retrying(o.transport),
+	s := &Store{reg: reg, namespace: ns, base: o.transport, retry: o.retry, retrying: o.retry.retrying(o.transport), streamChunk: defaultStreamChunk,
 		transports: map[string]http.RoundTripper{}, seen: map[digest.Digest]string{}}
 	if o.auth != nil {
 		s.auth = o.auth
@@ -481,10 +484,10 @@ var manifestAccept = []string{ocispec.MediaTypeImageManifest, ocispec.MediaTypeI
 // (HEAD) is skipped without reading r, one it holds in another repository
 // this Store pushed to or read from is mounted. Otherwise r is read once,
 // hashed on the way unless the digest is known, and uploaded. A source that
-// can seek (io.Seeker: a file, a layout or remote blob) is streamed in one
-// PATCH and, after a dropped connection, sought back to where the registry
-// stands (streamBlob); any other is sent in PATCHes of at most uploadChunk
-// bytes held in memory, so that a drop costs one chunk (chunkBlob). Memory
+// can seek (io.Seeker: a file, a layout or remote blob) is streamed from
+// the source in PATCHes of up to 256 MiB and, after a dropped connection,
+// sought back to where the registry stands (streamBlob); any other is sent
+// in PATCHes of at most uploadChunk bytes held in memory (chunkBlob). Memory
 // stays bounded either way. The upload is committed, with the digest
 // computed on the way, only if that digest and size are the expected ones;
 // an upload that fails is never committed.
@@ -637,12 +640,12 @@ func (s *Store) chunkBlob(ctx context.Context, r name.Repository, loc *url.URL, 
 }
 
 // streamBlob uploads rd, a source that can seek, from its offset start to
-// its end, to the upload at loc in one PATCH streamed from the source: no
-// round trip per chunk and no buffer beyond net/http's. With a size (the
-// descriptor's, a hint if there is no digest) the PATCH carries
+// its end, to the upload at loc in PATCHes streamed from the source, with
+// no buffer beyond net/http's. With a size (the descriptor's, a hint if
+// there is no digest) they carry at most s.streamChunk bytes each, with
 // Content-Length and Content-Range (distribution spec
-// §pushing-a-blob-in-chunks, one chunk); without, it is a streamed PATCH
-// of unknown length read to the source's end. A source that turns out
+// §pushing-a-blob-in-chunks); without, there is one streamed PATCH of
+// unknown length, read to the source's end. A source that turns out
 // shorter or longer than the size of a known digest is an error wrapping
 // registry.ErrDigestMismatch; for an unknown digest the size is corrected
 // and the upload goes on (from byte 0 in a new upload if the source is
@@ -697,9 +700,10 @@ func (s *Store) streamBlob(ctx context.Context, r name.Repository, c *http.Clien
 		req.Header.Set("Content-Type", "application/octet-stream")
 		req.ContentLength = -1
 		if size > 0 {
-			body.limit, req.ContentLength = size, size-off
-			req.Header.Set("Content-Range", fmt.Sprintf("%d-%d", off, size-1))
-			step = fmt.Sprintf("push blob: upload bytes %d-%d", off, size-1)
+			end := min(size, off+s.streamChunk)
+			body.limit, req.ContentLength = end, end-off
+			req.Header.Set("Content-Range", fmt.Sprintf("%d-%d", off, end-1))
+			step = fmt.Sprintf("push blob: upload bytes %d-%d", off, end-1)
 		}
 		resp, doErr := c.Do(req)
 		// net/http may go on reading the body after Do returns; the source
@@ -713,7 +717,7 @@ func (s *Store) streamBlob(ctx context.Context, r name.Repository, c *http.Clien
 		if body.err != nil {
 			return 0, "", nil, fmt.Errorf("%s: push blob: read source: %w", r, body.err)
 		}
-		if body.eof && size > 0 && body.pos < size {
+		if body.eof && size > 0 && body.pos < body.limit {
 			if expected.Digest != "" {
 				return 0, "", nil, fmt.Errorf("%s: push blob %s: read %d bytes, want %d: %w",
 					r, expected.Digest, body.pos, expected.Size, registry.ErrDigestMismatch)
@@ -865,6 +869,17 @@ func (s *Store) seenIn(d digest.Digest, r name.Repository) string {
 	}
 	return ""
 }
+
+// defaultStreamChunk is the most one PATCH of a blob streamed from a
+// seekable source carries. Each PATCH the registry has answered is a point
+// the upload resumes from after a drop, whatever the registry (distribution
+// cannot say how much of a broken PATCH it took, and cancels the upload if
+// asked: then it starts again from byte 0); each costs a round trip. A
+// 2 GiB push to distribution on loopback took 11.0-12.0 s in 256 MiB
+// PATCHes, 11.4-13.6 s in 64 MiB ones and 12.6-13.5 s in one (three runs
+// each, interleaved); the chunks cost no memory, being read from the
+// source as they are sent.
+const defaultStreamChunk = 256 << 20
 
 // uploadChunk is the size of one PATCH of a blob upload: the most a
 // dropped connection can cost. An upload holds two (readChunks).
