@@ -97,13 +97,14 @@ func (f *faultProxy) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, `{"errors":[{"code":"UNKNOWN","message":"injected fault"}]}`, http.StatusInternalServerError)
 	case cut && isUpload && f.nCutUp%3 == 1:
 		// Pass the first part of the PATCH on to the registry and its
-		// answer back, leaving the rest unread: the registry took part
-		// of what was sent, and says so.
+		// answer back, once the rest is read (and dropped): the registry
+		// took part of what was sent, and says so.
 		resp, err := f.forwardPart(req)
 		if err != nil {
 			panic(http.ErrAbortHandler)
 		}
 		defer resp.Body.Close()
+		io.Copy(io.Discard, req.Body)
 		for k, v := range resp.Header {
 			w.Header()[k] = v
 		}
@@ -380,5 +381,40 @@ func checkBlob(t *testing.T, s *Store, repo string, d artifact.Disk) {
 	h := sha256.New()
 	if n, err := io.Copy(h, rc); err != nil || n != d.Size || digest.NewDigest(digest.SHA256, h) != d.Digest {
 		t.Fatalf("%s: read back %d bytes, %v", repo, n, err)
+	}
+}
+
+// TestChunkedPushThroughFaults pushes 48 MiB from a source that cannot
+// seek, which goes in 16 MiB chunks held in memory, through a proxy that
+// fails 30% of requests with 500, and cuts the first two chunk uploads:
+// one after the registry took part of it and said so, one before it saw
+// anything. The blob must arrive whole.
+func TestChunkedPushThroughFaults(t *testing.T) {
+	ctx := context.Background()
+	proxy, host := newFaultProxy(t, inProcess(t), 5)
+	proxy.cut, proxy.left429, proxy.alwaysCut = 0, 0, 2
+	s, err := New(host, WithRetry(fastRetry))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(randomDisk(t, 48<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	pipe := struct{ io.Reader }{io.TeeReader(f, h)} // no Seek
+	got, err := s.PushBlob(ctx, "piped", ocispec.Descriptor{MediaType: "application/octet-stream"}, pipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := digest.NewDigest(digest.SHA256, h); got.Digest != want || got.Size != 48<<20 {
+		t.Fatalf("pushed %s, %d bytes; want %s", got.Digest, got.Size, want)
+	}
+	checkBlob(t, s, "piped", artifact.Disk{Format: "raw", Digest: got.Digest, Size: got.Size})
+	proxy.mu.Lock()
+	defer proxy.mu.Unlock()
+	if proxy.nCutUp != 2 || proxy.n500 == 0 {
+		t.Errorf("%d uploads cut and %d × 500, want 2 and some", proxy.nCutUp, proxy.n500)
 	}
 }

@@ -654,9 +654,10 @@ func (s *Store) chunkBlob(ctx context.Context, r name.Repository, loc *url.URL, 
 // After a dropped connection or a retryable answer it asks the registry
 // how much of the upload it holds (GET on the upload URL), seeks the
 // source there and sends the rest, so that nothing the registry has is
-// sent again; a registry that cannot say (distribution cancels an upload
-// it received part of a broken PATCH for) gets a new upload session from
-// byte 0. Bytes read again are not hashed again. The retry budget counts
+// sent again. A registry that cannot say is sent the rest from where it
+// last said it stood, and if it refuses that (it took part of the broken
+// PATCH; distribution then cancels the upload) gets a new upload session
+// from byte 0. Bytes read again are not hashed again. The retry budget counts
 // failures in a row without progress. It returns what the commit needs:
 // the size, the digest if expected has none, and the URL.
 func (s *Store) streamBlob(ctx context.Context, r name.Repository, c *http.Client, loc *url.URL, expected ocispec.Descriptor, rd io.ReadSeeker, start int64) (int64, digest.Digest, *url.URL, error) {
@@ -666,6 +667,9 @@ func (s *Store) streamBlob(ctx context.Context, r name.Repository, c *http.Clien
 	}
 	size := expected.Size // 0: unknown, stream to the end
 	var off, hashed int64 // bytes the registry holds; bytes hashed
+	// unsure: the registry could not say where the upload stands after a
+	// failure, so off is only where it last said.
+	var unsure bool
 	for attempt := 0; ; attempt++ {
 		if size > 0 && off == size {
 			// The source must end where its size says.
@@ -747,7 +751,16 @@ func (s *Store) streamBlob(ctx context.Context, r name.Repository, c *http.Clien
 			return 0, "", nil, ctx.Err()
 		}
 		if retry, _ := retryPolicy(ctx, resp, doErr); !retry && !body.eof {
-			return 0, "", nil, s.wrap(r, step, err)
+			if !unsure {
+				return 0, "", nil, s.wrap(r, step, err)
+			}
+			// A resend from where the registry last said it stood was
+			// refused: it took part of the broken PATCH. Start again.
+			if loc, _, err = s.startUpload(ctx, r, c, "", ""); err != nil {
+				return 0, "", nil, err
+			}
+			off, unsure = 0, false
+			continue
 		}
 		if attempt+1 >= s.retry.Attempts {
 			return 0, "", nil, s.wrap(r, fmt.Sprintf("%s: gave up after %d tries", step, attempt+1), err)
@@ -762,12 +775,11 @@ func (s *Store) streamBlob(ctx context.Context, r name.Repository, c *http.Clien
 			if n > off {
 				attempt = -1
 			}
-			off, loc = n, next
+			off, loc, unsure = n, next, false
 		} else {
-			if loc, _, err = s.startUpload(ctx, r, c, "", ""); err != nil {
-				return 0, "", nil, err
-			}
-			off = 0
+			// Resend from where the registry last said it stood, which
+			// holds if the broken PATCH never reached it.
+			unsure = true
 		}
 	}
 	if h == nil {
@@ -950,8 +962,9 @@ func readChunks(r io.Reader, size int64) (<-chan chunk, func()) {
 // uploadChunk sends chunk, the blob's bytes from offset off, with PATCH
 // and Content-Range, retrying within the budget. After a failure it asks
 // the registry how much it holds (GET on the upload URL) and sends only the
-// rest; a registry that cannot say is sent the whole chunk again. It
-// returns the upload URL for the next request.
+// rest; a registry that cannot say is sent the rest from where it last said
+// it stood. A refusal (a 4xx but 429) is final. It returns the upload URL
+// for the next request.
 func (s *Store) uploadChunk(ctx context.Context, r name.Repository, loc *url.URL, off int64, chunk []byte) (*url.URL, error) {
 	c, err := s.client(ctx, r)
 	if err != nil {
@@ -968,7 +981,8 @@ func (s *Store) uploadChunk(ctx context.Context, r name.Repository, loc *url.URL
 		req.ContentLength = int64(len(chunk) - sent)
 		req.Header.Set("Content-Type", "application/octet-stream")
 		req.Header.Set("Content-Range", fmt.Sprintf("%d-%d", off+int64(sent), off+int64(len(chunk))-1))
-		resp, err := c.Do(req)
+		resp, doErr := c.Do(req)
+		err = doErr
 		// net/http may go on reading the body after Do fails; the chunk's
 		// buffer is reused only once the transport has closed it.
 		<-body.closed
@@ -976,11 +990,28 @@ func (s *Store) uploadChunk(ctx context.Context, r name.Repository, loc *url.URL
 			err = transport.CheckError(resp, http.StatusAccepted, http.StatusNoContent)
 			resp.Body.Close()
 			if err == nil {
-				return location(loc, resp)
+				next, err := location(loc, resp)
+				if err != nil {
+					return nil, s.wrap(r, step, err)
+				}
+				// The registry says how much it holds (Range); by the spec
+				// all that was sent, but one may take less.
+				n, ok := rangeEnd(resp)
+				if !ok || n <= off+int64(sent) || n >= off+int64(len(chunk)) {
+					return next, nil
+				}
+				sent, loc, attempt = int(n-off), next, -1
+				continue
 			}
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		// A refusal is final: distribution, for one, cancels an upload it
+		// took part of a broken PATCH for, and a source that cannot seek
+		// cannot start again.
+		if retry, _ := retryPolicy(ctx, resp, doErr); !retry {
+			return nil, s.wrap(r, step, err)
 		}
 		if attempt+1 >= s.retry.Attempts {
 			return nil, s.wrap(r, fmt.Sprintf("%s: gave up after %d tries", step, attempt+1), err)
@@ -996,9 +1027,9 @@ func (s *Store) uploadChunk(ctx context.Context, r name.Repository, loc *url.URL
 			if sent == len(chunk) {
 				return loc, nil
 			}
-		} else {
-			sent = 0
 		}
+		// A registry that cannot say is sent the rest from where it last
+		// said it stood, which holds if the broken PATCH never reached it.
 	}
 }
 
