@@ -11,5 +11,5 @@
 // Publish pushes an encoded artifact blobs first, manifest next, immutable
 // version tag last, so that a tag never points at a manifest whose blobs are
 // missing, and a failed publish leaves no tag. PushDisk streams a disk file
-// in one read, hashing it on the way; PushImage copies a container image in.
+// in one pass, hashing it on the way; PushImage copies a container image in.
 package registry

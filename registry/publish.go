@@ -59,8 +59,8 @@ func Publish(ctx context.Context, s Publisher, a *artifact.Artifact) (*artifact.
 }
 
 // PushDisk detects the format and virtual size of the disk file at path (see
-// disk.DetectFile), streams it into repository repo in one read, hashing it on
-// the way, and returns the artifact.Disk to put in a VM-disk artifact. If
+// disk.DetectFile), streams it into repository repo in one pass, hashing it on
+// the way (a store resuming after a failure may seek back over the file), and returns the artifact.Disk to put in a VM-disk artifact. If
 // progress is not nil it is called with the file's bytes read so far and its
 // total size. Errors name the path.
 func PushDisk(ctx context.Context, s BlobPusher, repo, path string, progress func(done, total int64)) (artifact.Disk, error) {

@@ -53,7 +53,7 @@ type BlobPusher interface {
 	// and size are those of the bytes read, and expected.Size, if set, is
 	// only a hint (a store may size its buffers by it). If r is an
 	// io.Seeker, a store may seek it back to resume after a failure (the
-	// readers Fetch returns can seek). The blob becomes visible only
+	// readers Fetch returns for blobs can seek). The blob becomes visible only
 	// once complete: a failed or cancelled push leaves nothing behind.
 	PushBlob(ctx context.Context, repo string, expected ocispec.Descriptor, r io.Reader) (ocispec.Descriptor, error)
 }

@@ -191,6 +191,15 @@ func testFetchSeek(t *testing.T, s registry.Store) {
 		if err != nil || !bytes.Equal(rest, body[700_000:]) {
 			t.Fatalf("after a seek forward, read %d bytes, %v", len(rest), err)
 		}
+		// Back, then to the very end: nothing more to read, and no error.
+		for _, at := range []int64{0, d.Size} {
+			if _, err := rc2.(io.Seeker).Seek(at, io.SeekStart); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, err := rc2.Read(make([]byte, 10)); n != 0 || err != io.EOF {
+			t.Fatalf("read at the end = %d, %v; want 0, EOF", n, err)
+		}
 	}
 }
 

@@ -6,7 +6,8 @@
 // 5xx, 429 and connection resets for every request that can be replayed.
 //
 // Blobs stream: a multi-GB disk is read once, hashed while it is uploaded,
-// and committed with the digest computed on the way. A blob the registry
+// and committed with the digest computed on the way; after a dropped
+// connection only what the registry does not hold is read and sent again. A blob the registry
 // already has is not uploaded again. Manifests are pushed only when every
 // blob they reference is present, so a tag never points at a manifest with
 // missing blobs.

@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -417,4 +418,76 @@ func TestChunkedPushThroughFaults(t *testing.T) {
 	if proxy.nCutUp != 2 || proxy.n500 == 0 {
 		t.Errorf("%d uploads cut and %d × 500, want 2 and some", proxy.nCutUp, proxy.n500)
 	}
+}
+
+// TestStreamEdgeCases: a registry that keeps answering that it holds less
+// than was sent ends the push with an error, not a loop; a stream of
+// unknown length whose PATCH distribution took part of, unknown to the
+// client, starts a new upload; a source shorter than its size hint is
+// pushed whole even with retries turned off.
+func TestStreamEdgeCases(t *testing.T) {
+	ctx := context.Background()
+	body := bytes.Repeat([]byte("brickyard"), 1<<19) // 4.5 MiB
+
+	t.Run("StuckRange", func(t *testing.T) {
+		var patches int
+		var mu sync.Mutex
+		host := liar(t, inProcess(t), func(w http.ResponseWriter, r *http.Request) bool {
+			if r.Method != http.MethodPatch {
+				return false
+			}
+			io.Copy(io.Discard, r.Body)
+			mu.Lock()
+			patches++
+			mu.Unlock()
+			w.Header().Set("Location", r.URL.String())
+			w.Header().Set("Range", "0-1023")
+			w.WriteHeader(http.StatusAccepted)
+			return true
+		})
+		s, err := New(host, WithRetry(Retry{Attempts: 3, MinWait: time.Millisecond, MaxWait: time.Millisecond}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_, err = s.PushBlob(ctx, "stuck", ocispec.Descriptor{Digest: digest.FromBytes(body), Size: int64(len(body))}, bytes.NewReader(body))
+		if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "none of the") {
+			t.Errorf("push to a registry stuck at 1024 bytes: %v (context: %v)", err, ctx.Err())
+		}
+		if patches > 3 {
+			t.Errorf("%d PATCHes sent", patches)
+		}
+	})
+
+	t.Run("UnknownLengthRestarts", func(t *testing.T) {
+		proxy, host := newFaultProxy(t, registrytest.StartDistribution(t), 9)
+		proxy.fail500, proxy.cut, proxy.left429, proxy.alwaysCut = 0, 0, 0, 3
+		proxy.nCutUp = 2 // the next cut passes the PATCH on, then drops it
+		s, err := New(host, WithRetry(fastRetry))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.PushBlob(ctx, "restarted", ocispec.Descriptor{}, bytes.NewReader(body))
+		if err != nil || got.Digest != digest.FromBytes(body) {
+			t.Fatalf("push = %v, %v", got.Digest, err)
+		}
+		checkBlob(t, s, "restarted", artifact.Disk{Format: "raw", Digest: got.Digest, Size: got.Size})
+		proxy.mu.Lock()
+		defer proxy.mu.Unlock()
+		if proxy.nCutUp != 3 {
+			t.Errorf("the proxy cut %d uploads, want the one", proxy.nCutUp-2)
+		}
+	})
+
+	t.Run("ShortHint", func(t *testing.T) {
+		s, err := New(inProcess(t), WithRetry(Retry{Attempts: 1}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.PushBlob(ctx, "short", ocispec.Descriptor{Size: int64(len(body)) + 5000}, bytes.NewReader(body))
+		if err != nil || got.Digest != digest.FromBytes(body) || got.Size != int64(len(body)) {
+			t.Fatalf("push with a size hint past the end = %+v, %v", got, err)
+		}
+	})
 }

@@ -323,6 +323,9 @@ func (rr *resumingReader) open() error {
 
 func (rr *resumingReader) Read(b []byte) (int, error) {
 	for {
+		if rr.body == nil && rr.off == rr.size && rr.size > 0 {
+			return 0, io.EOF // sought to the end
+		}
 		if rr.body == nil {
 			if rr.failures > 0 {
 				if err := sleep(rr.ctx, rr.s.retry.wait(rr.failures-1, nil)); err != nil {
@@ -482,8 +485,9 @@ var manifestAccept = []string{ocispec.MediaTypeImageManifest, ocispec.MediaTypeI
 
 // PushBlob implements registry.BlobPusher: a blob the registry already has
 // (HEAD) is skipped without reading r, one it holds in another repository
-// this Store pushed to or read from is mounted. Otherwise r is read once,
-// hashed on the way unless the digest is known, and uploaded. A source that
+// this Store pushed to or read from is mounted. Otherwise r is read once
+// (after a failure, again from where the registry stands), hashed on the
+// way unless the digest is known, and uploaded. A source that
 // can seek (io.Seeker: a file, a layout or remote blob) is streamed from
 // the source in PATCHes of up to 256 MiB and, after a dropped connection,
 // sought back to where the registry stands (streamBlob); any other is sent
@@ -666,11 +670,28 @@ func (s *Store) streamBlob(ctx context.Context, r name.Repository, c *http.Clien
 		h = sha256.New()
 	}
 	size := expected.Size // 0: unknown, stream to the end
+	chunk := s.streamChunk
 	var off, hashed int64 // bytes the registry holds; bytes hashed
+	var best int64        // the most the registry held, over every upload session
 	// unsure: the registry could not say where the upload stands after a
 	// failure, so off is only where it last said.
 	var unsure bool
-	for attempt := 0; ; attempt++ {
+	attempt := 0
+	confirm := func(n int64, next *url.URL) {
+		off, loc, unsure = n, next, false
+		if n > best {
+			best, attempt = n, -1 // progress: the budget starts again
+		}
+	}
+	restart := func() error {
+		next, _, err := s.startUpload(ctx, r, c, "", "")
+		if err != nil {
+			return err
+		}
+		loc, off, unsure = next, 0, false
+		return nil
+	}
+	for ; ; attempt++ {
 		if size > 0 && off == size {
 			// The source must end where its size says.
 			more, err := hasMore(rd, start+size)
@@ -687,15 +708,16 @@ func (s *Store) streamBlob(ctx context.Context, r name.Repository, c *http.Clien
 			// It is longer than its hint: a new upload streams it all,
 			// since a registry need not take a PATCH of unknown length
 			// after the first (go-containerregistry's does not).
-			if loc, _, err = s.startUpload(ctx, r, c, "", ""); err != nil {
+			if err := restart(); err != nil {
 				return 0, "", nil, err
 			}
-			size, off = 0, 0
+			size = 0
 		}
-		if _, err := rd.Seek(start+off, io.SeekStart); err != nil {
-			return 0, "", nil, fmt.Errorf("%s: push blob: seek source to %d: %w", r, start+off, err)
+		if pos, err := rd.Seek(start+off, io.SeekStart); err != nil || pos != start+off {
+			return 0, "", nil, fmt.Errorf("%s: push blob: seek source to %d: at %d, %v", r, start+off, pos, err)
 		}
-		body := &streamBody{r: rd, pos: off, limit: -1, h: h, hashed: &hashed, closed: make(chan struct{})}
+		sb := &streamBody{r: rd, pos: off, limit: -1, h: h, hashed: &hashed}
+		body := newGuardedBody(sb)
 		step := fmt.Sprintf("push blob: upload from byte %d", off)
 		req, err := http.NewRequestWithContext(withoutRetries(ctx), http.MethodPatch, loc.String(), body)
 		if err != nil {
@@ -704,78 +726,93 @@ func (s *Store) streamBlob(ctx context.Context, r name.Repository, c *http.Clien
 		req.Header.Set("Content-Type", "application/octet-stream")
 		req.ContentLength = -1
 		if size > 0 {
-			end := min(size, off+s.streamChunk)
-			body.limit, req.ContentLength = end, end-off
+			end := min(size, off+chunk)
+			sb.limit, req.ContentLength = end, end-off
 			req.Header.Set("Content-Range", fmt.Sprintf("%d-%d", off, end-1))
 			step = fmt.Sprintf("push blob: upload bytes %d-%d", off, end-1)
 		}
 		resp, doErr := c.Do(req)
-		// net/http may go on reading the body after Do returns; the source
-		// is read again only once the transport has closed it.
+		// The source is read again only once the transport is done with
+		// the body (guardedBody).
 		<-body.closed
 		err = doErr
+		status := 0
 		if err == nil {
+			status = resp.StatusCode
 			err = transport.CheckError(resp, http.StatusAccepted, http.StatusNoContent)
 			resp.Body.Close()
 		}
-		if body.err != nil {
-			return 0, "", nil, fmt.Errorf("%s: push blob: read source: %w", r, body.err)
+		if sb.err != nil {
+			return 0, "", nil, fmt.Errorf("%s: push blob: read source: %w", r, sb.err)
 		}
-		if body.eof && size > 0 && body.pos < body.limit {
+		if sb.eof && size > 0 && sb.pos < sb.limit {
 			if expected.Digest != "" {
 				return 0, "", nil, fmt.Errorf("%s: push blob %s: read %d bytes, want %d: %w",
-					r, expected.Digest, body.pos, expected.Size, registry.ErrDigestMismatch)
+					r, expected.Digest, sb.pos, expected.Size, registry.ErrDigestMismatch)
 			}
-			size = body.pos // the source is shorter than its hint: now its size is known
-		} else if err == nil {
-			// The registry says how much it holds (Range); by the spec
+			// The source is shorter than its hint, so now its size is
+			// known: a new upload sends it, not counted as a failure.
+			size = sb.pos
+			if err := restart(); err != nil {
+				return 0, "", nil, err
+			}
+			attempt--
+			continue
+		}
+		if err == nil {
+			// The registry says how much it holds (Range): by the spec
 			// all that was sent, but one may take less.
 			next, lerr := location(loc, resp)
 			if lerr != nil {
 				return 0, "", nil, s.wrap(r, step, lerr)
 			}
-			held := body.pos
-			if n, ok := rangeEnd(resp); ok && n > 0 && n <= body.pos {
+			held := sb.pos
+			if n, ok := rangeEnd(resp); ok && n > 0 {
 				held = n
 			}
-			if held > off {
-				attempt = -1
+			if held > sb.pos {
+				return 0, "", nil, fmt.Errorf("%s: %s: the registry holds %d bytes of the upload, more than were sent (%d): %w", r, step, held, sb.pos, registry.ErrDigestMismatch)
 			}
-			off, loc = held, next
-			if size == 0 && held == body.pos {
-				break
+			if held > off || (sb.eof && held == sb.pos) {
+				confirm(held, next)
+				if size == 0 && sb.eof && held == sb.pos {
+					break // a stream of unknown length, all sent
+				}
+				continue
 			}
-			continue
+			err = fmt.Errorf("the registry answered %d but holds %d bytes of the upload, none of the %d sent", status, held, sb.pos-off)
 		}
 		if ctx.Err() != nil {
 			return 0, "", nil, ctx.Err()
 		}
-		if retry, _ := retryPolicy(ctx, resp, doErr); !retry && !body.eof {
+		if status == http.StatusRequestEntityTooLarge && size > 0 && chunk > uploadChunk {
+			// A proxy that limits the size of a request: smaller PATCHes.
+			chunk = uploadChunk
+			attempt--
+			continue
+		}
+		if retry, _ := retryPolicy(ctx, resp, doErr); !retry || status/100 == 2 {
 			if !unsure {
 				return 0, "", nil, s.wrap(r, step, err)
 			}
 			// A resend from where the registry last said it stood was
 			// refused: it took part of the broken PATCH. Start again.
-			if loc, _, err = s.startUpload(ctx, r, c, "", ""); err != nil {
+			if err := restart(); err != nil {
 				return 0, "", nil, err
 			}
-			off, unsure = 0, false
 			continue
 		}
 		if attempt+1 >= s.retry.Attempts {
-			return 0, "", nil, s.wrap(r, fmt.Sprintf("%s: gave up after %d tries", step, attempt+1), err)
+			return 0, "", nil, s.wrap(r, fmt.Sprintf("%s: gave up after %d tries without progress", step, attempt+1), err)
 		}
 		if err := sleep(ctx, s.retry.wait(attempt, resp)); err != nil {
 			return 0, "", nil, err
 		}
 		if n, next, ok := s.uploadStatus(ctx, r, loc); ok {
-			if n > body.pos {
-				return 0, "", nil, fmt.Errorf("%s: %s: the registry holds %d bytes of the upload, more than were sent (%d): %w", r, step, n, body.pos, registry.ErrDigestMismatch)
+			if n > sb.pos {
+				return 0, "", nil, fmt.Errorf("%s: %s: the registry holds %d bytes of the upload, more than were sent (%d): %w", r, step, n, sb.pos, registry.ErrDigestMismatch)
 			}
-			if n > off {
-				attempt = -1
-			}
-			off, loc, unsure = n, next, false
+			confirm(n, next)
 		} else {
 			// Resend from where the registry last said it stood, which
 			// holds if the broken PATCH never reached it.
@@ -819,11 +856,10 @@ func rangeEnd(resp *http.Response) (int64, bool) {
 	return last + 1, true
 }
 
-// streamBody is the body of a streamed PATCH: it reads the source from
-// blob offset pos, up to limit if not -1, hashes into h (if not nil) only
+// streamBody reads a streamed PATCH's bytes from the source, from blob
+// offset pos, up to limit if not -1. It hashes into h (if not nil) only the
 // bytes past the first *hashed (those before were hashed by an earlier
-// try), keeps the source's error apart from the network's, and tells when
-// the transport is done with it.
+// try) and keeps the source's error apart from the network's.
 type streamBody struct {
 	r      io.Reader
 	pos    int64
@@ -832,8 +868,6 @@ type streamBody struct {
 	hashed *int64
 	eof    bool  // the source ended
 	err    error // the source failed
-	once   sync.Once
-	closed chan struct{}
 }
 
 func (b *streamBody) Read(p []byte) (int, error) {
@@ -857,8 +891,41 @@ func (b *streamBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *streamBody) Close() error {
-	b.once.Do(func() { close(b.closed) })
+// guardedBody is a request body that tells when the transport is done with
+// it (closed) and is never read after: net/http may read a body after Do
+// has returned, and close it from a goroutine of its own (HTTP/2), and
+// go-containerregistry's bearer transport sends a request again after a
+// 401. Without it, the source could be read for two requests at once.
+type guardedBody struct {
+	r      io.Reader
+	mu     sync.Mutex
+	done   bool
+	closed chan struct{}
+}
+
+var errBodyClosed = errors.New("request body read after it was closed")
+
+func newGuardedBody(r io.Reader) *guardedBody {
+	return &guardedBody{r: r, closed: make(chan struct{})}
+}
+
+func (b *guardedBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done {
+		return 0, errBodyClosed
+	}
+	return b.r.Read(p)
+}
+
+// Close returns once no Read is running, and makes any later one fail.
+func (b *guardedBody) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.done {
+		b.done = true
+		close(b.closed)
+	}
 	return nil
 }
 
@@ -884,17 +951,20 @@ func (s *Store) seenIn(d digest.Digest, r name.Repository) string {
 
 // defaultStreamChunk is the most one PATCH of a blob streamed from a
 // seekable source carries. Each PATCH the registry has answered is a point
-// the upload resumes from after a drop, whatever the registry (distribution
-// cannot say how much of a broken PATCH it took, and cancels the upload if
-// asked: then it starts again from byte 0); each costs a round trip. A
+// an upload can resume from after a drop, and costs a round trip. (A drop
+// after distribution took part of a PATCH still sends the upload again
+// from byte 0: distribution cannot say how much it took, and cancels the
+// upload when asked.) A
 // 2 GiB push to distribution on loopback took 11.0-12.0 s in 256 MiB
 // PATCHes, 11.4-13.6 s in 64 MiB ones and 12.6-13.5 s in one (three runs
 // each, interleaved); the chunks cost no memory, being read from the
 // source as they are sent.
 const defaultStreamChunk = 256 << 20
 
-// uploadChunk is the size of one PATCH of a blob upload: the most a
-// dropped connection can cost. An upload holds two (readChunks).
+// uploadChunk is the size of one PATCH of a blob upload from a source that
+// cannot seek (chunkBlob): the most a dropped connection can cost there. An
+// upload holds two (readChunks). It is also the PATCH size of a stream that
+// a proxy refused with 413 for its size.
 const uploadChunk = 16 << 20
 
 // chunk is a piece of an upload's source: b holds what was read, err what
@@ -973,7 +1043,7 @@ func (s *Store) uploadChunk(ctx context.Context, r name.Repository, loc *url.URL
 	step := fmt.Sprintf("push blob: upload bytes %d-%d", off, off+int64(len(chunk))-1)
 	sent := 0
 	for attempt := 0; ; attempt++ {
-		body := &chunkBody{Reader: bytes.NewReader(chunk[sent:]), closed: make(chan struct{})}
+		body := newGuardedBody(bytes.NewReader(chunk[sent:]))
 		req, err := http.NewRequestWithContext(withoutRetries(ctx), http.MethodPatch, loc.String(), body)
 		if err != nil {
 			return nil, err
@@ -1031,18 +1101,6 @@ func (s *Store) uploadChunk(ctx context.Context, r name.Repository, loc *url.URL
 		// A registry that cannot say is sent the rest from where it last
 		// said it stood, which holds if the broken PATCH never reached it.
 	}
-}
-
-// chunkBody is a request body that tells when the transport is done with it.
-type chunkBody struct {
-	*bytes.Reader
-	once   sync.Once
-	closed chan struct{}
-}
-
-func (b *chunkBody) Close() error {
-	b.once.Do(func() { close(b.closed) })
-	return nil
 }
 
 // uploadStatus asks where an upload stands (GET on its URL, distribution

@@ -15,10 +15,12 @@ import (
 // Retry is the budget for riding out registry faults: HTTP 5xx (but 501),
 // 429 and broken connections. Every request is retried; the bodies of blob
 // uploads and downloads are resumed where the registry stands rather than
-// sent again from the start.
+// sent again from the start (but see Store.PushBlob for a registry that
+// cannot say where an upload stands).
 type Retry struct {
 	// Attempts is the number of tries per request, the first included; 1
-	// turns retries off.
+	// turns retries off. For a blob upload or download it is the number of
+	// failures in a row without progress.
 	Attempts int
 	// MinWait is the first wait; each later one doubles, up to MaxWait, with
 	// full jitter (a random time between half and all of it). A Retry-After
@@ -80,8 +82,8 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // noRetryKey marks a request context whose request must go out once: a
-// blob chunk, which uploadChunk resumes from where the registry stands
-// rather than sending again blindly.
+// blob upload PATCH, which streamBlob and uploadChunk resume from where the
+// registry stands rather than send again blindly.
 type noRetryKey struct{}
 
 func withoutRetries(ctx context.Context) context.Context {
