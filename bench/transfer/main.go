@@ -4,7 +4,9 @@
 // layout holding the same blob), crane push/pull, oras push/pull, and the
 // floor, curl moving the same bytes with no hashing (a monolithic blob PUT
 // and a blob GET). It prints each best-of-N time, the ratios against
-// brickyard and against the floor, and brickyard's peak RSS.
+// brickyard and against the floor, the durable pull floor (the curl GET
+// followed by fsync, since brickyard syncs what it pulls and curl does
+// not), and brickyard's peak RSS.
 //
 //	scripts/bench-transfer            # builds the tools, then: go run ./bench/transfer
 //	go run ./bench/transfer -size 2147483648 -runs 2 -tools BIN_DIR
@@ -87,6 +89,7 @@ func run(size int64, runs int, toolDir, only string) error {
 	crane, oras := filepath.Join(toolDir, "crane"), filepath.Join(toolDir, "oras")
 
 	var pushRSS, pullRSS int64
+	var durable time.Duration // best curl pull followed by fsync
 	results := []result{{name: "brickyard"}}
 	for _, name := range []string{"skopeo", "crane", "oras"} {
 		if only == "" || slices.Contains(strings.Split(only, ","), name) {
@@ -147,6 +150,18 @@ func run(size int64, runs int, toolDir, only string) error {
 				r.pull = d
 			}
 			os.RemoveAll(out)
+			if r.name == "curl (floor)" {
+				// The durable floor: the same GET, then fsync of the file,
+				// as every tool that keeps what it pulls must do.
+				d, _, err := timed(work, []string{"sh", "-c", shellQuote(pull) + " && sync " + shellQuote([]string{out})})
+				if err != nil {
+					return fmt.Errorf("curl pull with fsync: %w", err)
+				}
+				if durable == 0 || d < durable {
+					durable = d
+				}
+				os.RemoveAll(out)
+			}
 		}
 	}
 	floor := results[len(results)-1]
@@ -157,6 +172,8 @@ func run(size int64, runs int, toolDir, only string) error {
 			r.push.Seconds()/results[0].push.Seconds(), r.pull.Seconds()/results[0].pull.Seconds(),
 			r.push.Seconds()/floor.push.Seconds(), r.pull.Seconds()/floor.pull.Seconds())
 	}
+	fmt.Printf("durable pull floor (curl -o, then fsync): %.2f s; brickyard pull / durable floor: %.2f\n",
+		durable.Seconds(), results[0].pull.Seconds()/durable.Seconds())
 	fmt.Printf("brickyard copy peak RSS: %.1f MiB pushing, %.1f MiB pulling\n", float64(pushRSS)/1024, float64(pullRSS)/1024)
 	return nil
 }
@@ -342,4 +359,13 @@ func forgetSkopeoBlobs() {
 			os.Remove(filepath.Join(d, f))
 		}
 	}
+}
+
+// shellQuote joins argv for sh -c, each word in single quotes.
+func shellQuote(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
 }
