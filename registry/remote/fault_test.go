@@ -423,8 +423,9 @@ func TestChunkedPushThroughFaults(t *testing.T) {
 // TestStreamEdgeCases: a registry that keeps answering that it holds less
 // than was sent ends the push with an error, not a loop; a stream of
 // unknown length whose PATCH distribution took part of, unknown to the
-// client, starts a new upload; a source shorter than its size hint is
-// pushed whole even with retries turned off.
+// client, starts a new upload; a 413 for a PATCH's size makes smaller
+// PATCHes; a source shorter than its size hint is pushed whole even with
+// retries turned off.
 func TestStreamEdgeCases(t *testing.T) {
 	ctx := context.Background()
 	body := bytes.Repeat([]byte("brickyard"), 1<<19) // 4.5 MiB
@@ -478,6 +479,33 @@ func TestStreamEdgeCases(t *testing.T) {
 		if proxy.nCutUp != 3 {
 			t.Errorf("the proxy cut %d uploads, want the one", proxy.nCutUp-2)
 		}
+	})
+
+	t.Run("RequestTooLarge", func(t *testing.T) {
+		// A proxy that takes requests of at most 16 MiB answers a larger
+		// PATCH 413: the push goes on in 16 MiB PATCHes.
+		var refused int
+		host := liar(t, inProcess(t), func(w http.ResponseWriter, r *http.Request) bool {
+			if r.Method != http.MethodPatch || r.ContentLength <= uploadChunk {
+				return false
+			}
+			refused++
+			http.Error(w, "<html><body>413 Request Entity Too Large</body></html>", http.StatusRequestEntityTooLarge)
+			return true
+		})
+		s, err := New(host, WithRetry(Retry{Attempts: 1}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		big := bytes.Repeat([]byte("brickyard"), 3<<20) // 27 MiB
+		want := ocispec.Descriptor{Digest: digest.FromBytes(big), Size: int64(len(big))}
+		if _, err := s.PushBlob(ctx, "limited", want, bytes.NewReader(big)); err != nil {
+			t.Fatal(err)
+		}
+		if refused != 1 {
+			t.Errorf("%d PATCHes refused, want 1", refused)
+		}
+		checkBlob(t, s, "limited", artifact.Disk{Format: "raw", Digest: want.Digest, Size: want.Size})
 	})
 
 	t.Run("ShortHint", func(t *testing.T) {
