@@ -59,19 +59,22 @@ func TestIngestSizes(t *testing.T) {
 }
 
 // TestChunkWriterPaths writes the same bytes through each of chunkWriter's
-// paths: direct while aligned, buffered once an unaligned chunk has moved
-// the offset, and buffered only where the file system refuses O_DIRECT.
+// paths: direct while aligned (with O_DSYNC or without), buffered once an
+// unaligned chunk has moved the offset, and buffered only where the file
+// system refuses O_DIRECT.
 func TestChunkWriterPaths(t *testing.T) {
 	block := bytes.Repeat([]byte("0123456789abcdef"), chunkSize/16)
 	for _, tc := range []struct {
 		name     string
 		noDirect bool
 		sizes    []int
+		idle     bool // the writer is ahead: O_DSYNC for every other chunk
 	}{
-		{"aligned", false, []int{chunkSize, chunkSize, 100}},
-		{"unaligned first", false, []int{100, chunkSize, chunkSize}},
-		{"unaligned middle", false, []int{chunkSize, directAlign + 3, chunkSize}},
-		{"buffered", true, []int{chunkSize, chunkSize, 100}},
+		{"aligned", false, []int{chunkSize, chunkSize, 100}, false},
+		{"aligned, some O_DSYNC", false, []int{chunkSize, chunkSize, chunkSize, 100}, true},
+		{"unaligned first", false, []int{100, chunkSize, chunkSize}, false},
+		{"unaligned middle", false, []int{chunkSize, directAlign + 3, chunkSize}, true},
+		{"buffered", true, []int{chunkSize, chunkSize, 100}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := os.Create(filepath.Join(t.TempDir(), "blob"))
@@ -81,10 +84,11 @@ func TestChunkWriterPaths(t *testing.T) {
 			defer f.Close()
 			w := &chunkWriter{f: f, noDirect: tc.noDirect}
 			h := sha256.New()
-			for _, n := range tc.sizes {
+			for i, n := range tc.sizes {
 				b := alignedBuffer(n)
 				copy(b, block)
 				h.Write(b)
+				w.idle = tc.idle && i%2 == 0
 				if err := w.write(b); err != nil {
 					t.Fatal(err)
 				}
