@@ -537,14 +537,18 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 			}
 		}
 	}
+	// A reader that has Seek may still not seek (a pipe's *os.File, a
+	// wrapper of a reader that cannot): asking where it stands tells.
 	var off int64
 	var sum digest.Digest
-	if rs, ok := rd.(io.ReadSeeker); ok {
-		if start, serr := rs.Seek(0, io.SeekCurrent); serr == nil {
-			off, sum, loc, err = s.streamBlob(ctx, r, c, loc, expected, rs, start)
-		} else {
-			off, sum, loc, err = s.chunkBlob(ctx, r, loc, expected, rd)
-		}
+	rs, seekable := rd.(io.ReadSeeker)
+	var start int64
+	if seekable {
+		start, err = rs.Seek(0, io.SeekCurrent)
+		seekable = err == nil
+	}
+	if seekable {
+		off, sum, loc, err = s.streamBlob(ctx, r, c, loc, expected, rs, start)
 	} else {
 		off, sum, loc, err = s.chunkBlob(ctx, r, loc, expected, rd)
 	}
