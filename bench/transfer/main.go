@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,6 +47,9 @@ func main() {
 type result struct {
 	name       string
 	push, pull time.Duration
+	// CPU time of the best run: the tool's own (user+system, with its
+	// children) and the registry's while the tool ran.
+	pushCPU, pullCPU, pushRegCPU, pullRegCPU time.Duration
 }
 
 func run(size int64, runs int, toolDir, only string) error {
@@ -67,10 +71,12 @@ func run(size int64, runs int, toolDir, only string) error {
 		return err
 	}
 	fi, _ := os.Stat(disk)
+	hashStart := time.Now()
 	dgst, err := sha256File(disk)
 	if err != nil {
 		return err
 	}
+	hashTime := time.Since(hashStart)
 	by := filepath.Join(work, "brickyard")
 	if err := sh("", "go", "build", "-o", by, "./cmd/brickyard"); err != nil {
 		return err
@@ -130,30 +136,34 @@ func run(size int64, runs int, toolDir, only string) error {
 			if r.name == "skopeo" {
 				forgetSkopeoBlobs()
 			}
-			d, rss, err := timed(work, push)
+			regBefore := cpuTime(reg.Pid())
+			d, rss, cpu, err := timed(work, push)
 			if err != nil {
 				return fmt.Errorf("%s push: %w", r.name, err)
 			}
+			regCPU := cpuTime(reg.Pid()) - regBefore
 			if r.name == "brickyard" {
 				pushRSS = max(pushRSS, rss)
 			}
 			if r.push == 0 || d < r.push {
-				r.push = d
+				r.push, r.pushCPU, r.pushRegCPU = d, cpu, regCPU
 			}
-			if d, rss, err = timed(work, pull); err != nil {
+			regBefore = cpuTime(reg.Pid())
+			if d, rss, cpu, err = timed(work, pull); err != nil {
 				return fmt.Errorf("%s pull: %w", r.name, err)
 			}
+			regCPU = cpuTime(reg.Pid()) - regBefore
 			if r.name == "brickyard" {
 				pullRSS = max(pullRSS, rss)
 			}
 			if r.pull == 0 || d < r.pull {
-				r.pull = d
+				r.pull, r.pullCPU, r.pullRegCPU = d, cpu, regCPU
 			}
 			os.RemoveAll(out)
 			if r.name == "curl (floor)" {
 				// The durable floor: the same GET, then fsync of the file,
 				// as every tool that keeps what it pulls must do.
-				d, _, err := timed(work, []string{"sh", "-c", shellQuote(pull) + " && sync " + shellQuote([]string{out})})
+				d, _, _, err := timed(work, []string{"sh", "-c", shellQuote(pull) + " && sync " + shellQuote([]string{out})})
 				if err != nil {
 					return fmt.Errorf("curl pull with fsync: %w", err)
 				}
@@ -175,22 +185,59 @@ func run(size int64, runs int, toolDir, only string) error {
 	fmt.Printf("durable pull floor (curl -o, then fsync): %.2f s; brickyard pull / durable floor: %.2f\n",
 		durable.Seconds(), results[0].pull.Seconds()/durable.Seconds())
 	fmt.Printf("brickyard copy peak RSS: %.1f MiB pushing, %.1f MiB pulling\n", float64(pushRSS)/1024, float64(pullRSS)/1024)
+
+	// Where the CPU goes, in the best run of each: the tool's own time
+	// and the registry's while it ran. On a machine with few cores the
+	// sum bounds the wall time from below: a tool that must hash every
+	// byte (all but curl) needs the hash's CPU on top of moving the bytes.
+	cores := runtime.NumCPU()
+	fmt.Printf("CPU seconds (tool + registry) in the best run, %d cores:\n", cores)
+	fmt.Printf("%-13s %15s %15s\n", "tool", "push", "pull")
+	for _, r := range results {
+		fmt.Printf("%-13s %6.2f + %6.2f %6.2f + %6.2f\n", r.name, r.pushCPU.Seconds(), r.pushRegCPU.Seconds(), r.pullCPU.Seconds(), r.pullRegCPU.Seconds())
+	}
+	bound := (floor.pullCPU + floor.pullRegCPU + hashTime).Seconds() / float64(cores)
+	fmt.Printf("sha256 of the disk alone (one core, page cache): %.2f s. Pull bound for a hashing client: (curl's CPU + registry's + sha256) / %d cores = %.2f s = %.2f x curl's pull\n",
+		hashTime.Seconds(), cores, bound, bound/floor.pull.Seconds())
 	return nil
 }
 
-// timed runs argv in dir and returns its wall time and peak RSS in KiB.
+// cpuTime returns the user+system CPU time pid has used so far
+// (/proc/PID/stat fields 14 and 15, in clock ticks of 1/100 s on Linux),
+// or 0 if it cannot be read.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) is in parentheses and may hold spaces.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// timed runs argv in dir and returns its wall time, peak RSS in KiB and
+// CPU time (user+system, including the children it waited for).
 // The peak is the child's VmHWM (/proc/PID/status), read every 10 ms while
 // it runs: wait4's ru_maxrss cannot be used, because Linux carries the
 // spawning process's high-water mark across exec, so it would report this
 // program's own peak whenever that is the larger (golang/go#32054).
-func timed(dir string, argv []string) (time.Duration, int64, error) {
+func timed(dir string, argv []string) (time.Duration, int64, time.Duration, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	done := make(chan struct{})
 	peak := make(chan int64)
@@ -213,9 +260,9 @@ func timed(dir string, argv []string) (time.Duration, int64, error) {
 	close(done)
 	rss := <-peak
 	if err != nil {
-		return d, 0, fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, stderr.String())
+		return d, 0, 0, fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, stderr.String())
 	}
-	return d, rss, nil
+	return d, rss, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
 }
 
 // vmHWM returns the VmHWM line of /proc/pid/status in KiB, or 0.

@@ -70,6 +70,10 @@ func RunDistribution(dir string) (*Distribution, error) {
 	return nil, fmt.Errorf("docker-registry did not answer on %s within 15 s (log: %s)", addr, d.Log)
 }
 
+// Pid returns the registry's process id, for benchmarks that account for
+// the CPU time it spends.
+func (d *Distribution) Pid() int { return d.cmd.Process.Pid }
+
 // Stop kills the registry and waits for it.
 func (d *Distribution) Stop() {
 	d.cmd.Process.Kill()
