@@ -95,7 +95,8 @@ func run(size int64, runs int, toolDir, only string) error {
 	crane, oras := filepath.Join(toolDir, "crane"), filepath.Join(toolDir, "oras")
 
 	var pushRSS, pullRSS int64
-	var durable time.Duration // best curl pull followed by fsync
+	var durable time.Duration   // best curl pull followed by fsync
+	var diskFloor time.Duration // best dd of the disk file, direct I/O, fsync
 	results := []result{{name: "brickyard"}}
 	for _, name := range []string{"skopeo", "crane", "oras"} {
 		if only == "" || slices.Contains(strings.Split(only, ","), name) {
@@ -171,6 +172,17 @@ func run(size int64, runs int, toolDir, only string) error {
 					durable = d
 				}
 				os.RemoveAll(out)
+				// The disk's own floor: the same bytes from the page cache
+				// to a file with direct I/O, then fsync; no network, no
+				// hash. No pull that keeps its bytes can beat it.
+				d, _, _, err = timed(work, []string{"dd", "if=" + disk, "of=" + out, "bs=4M", "oflag=direct", "conv=fsync", "status=none"})
+				if err != nil {
+					return fmt.Errorf("dd to disk: %w", err)
+				}
+				if diskFloor == 0 || d < diskFloor {
+					diskFloor = d
+				}
+				os.RemoveAll(out)
 			}
 		}
 	}
@@ -184,6 +196,8 @@ func run(size int64, runs int, toolDir, only string) error {
 	}
 	fmt.Printf("durable pull floor (curl -o, then fsync): %.2f s; brickyard pull / durable floor: %.2f\n",
 		durable.Seconds(), results[0].pull.Seconds()/durable.Seconds())
+	fmt.Printf("disk floor (dd oflag=direct conv=fsync from the page cache): %.2f s = %.2f x curl's pull; brickyard pull / disk floor: %.2f\n",
+		diskFloor.Seconds(), diskFloor.Seconds()/floor.pull.Seconds(), results[0].pull.Seconds()/diskFloor.Seconds())
 	fmt.Printf("brickyard copy peak RSS: %.1f MiB pushing, %.1f MiB pulling\n", float64(pushRSS)/1024, float64(pullRSS)/1024)
 
 	// Where the CPU goes, in the best run of each: the tool's own time
