@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/registry"
@@ -550,7 +551,7 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 	if seekable {
 		off, sum, loc, err = s.streamBlob(ctx, r, c, loc, expected, rs, start)
 	} else {
-		off, sum, loc, err = s.chunkBlob(ctx, r, loc, expected, rd)
+		off, sum, loc, err = s.chunkBlob(ctx, r, c, loc, expected, rd)
 	}
 	if err != nil {
 		return ocispec.Descriptor{}, err
@@ -559,6 +560,7 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 	if expected.Digest == "" {
 		got.Digest = sum
 	} else if off != expected.Size {
+		s.cancelUpload(ctx, r, c, loc)
 		return ocispec.Descriptor{}, fmt.Errorf("%s: push blob %s: read %d bytes, want %d: %w",
 			r, expected.Digest, off, expected.Size, registry.ErrDigestMismatch)
 	}
@@ -570,12 +572,12 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 		return ocispec.Descriptor{}, err
 	}
 	resp, err := c.Do(req)
-	if err != nil {
-		return ocispec.Descriptor{}, s.wrap(r, "push blob: commit "+got.Digest.String(), err)
+	if err == nil {
+		err = transport.CheckError(resp, http.StatusCreated)
+		resp.Body.Close()
 	}
-	err = transport.CheckError(resp, http.StatusCreated)
-	resp.Body.Close()
 	if err != nil {
+		s.cancelUpload(ctx, r, c, loc)
 		return ocispec.Descriptor{}, s.wrap(r, "push blob: commit "+got.Digest.String(), err)
 	}
 	s.remember(got.Digest, r)
@@ -614,12 +616,41 @@ func (s *Store) startUpload(ctx context.Context, r name.Repository, c *http.Clie
 	return loc, false, nil
 }
 
+// cancelUpload asks the registry to drop an upload session that will not
+// be committed (DELETE on its URL, Docker registry HTTP API v2 "Cancel
+// Blob Upload"; distribution answers 204 and deletes what it received), so
+// that a failed or restarted push leaves no partial upload behind in the
+// registry's storage. It is a courtesy, tried once within 5 s even if ctx
+// is done (a push the user interrupted is cleaned up too), and its
+// failure is ignored: registries expire abandoned uploads themselves
+// (distribution's upload purging), and a session the registry already
+// dropped answers 404.
+func (s *Store) cancelUpload(ctx context.Context, r name.Repository, c *http.Client, loc *url.URL) {
+	if loc == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(withoutRetries(context.WithoutCancel(ctx)), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, loc.String(), nil)
+	if err != nil {
+		return
+	}
+	if resp, err := c.Do(req); err == nil {
+		resp.Body.Close()
+	}
+}
+
 // chunkBlob uploads rd, a source that cannot seek, to the upload at loc in
 // chunks of at most uploadChunk bytes read into memory (distribution spec
 // §pushing-a-blob-in-chunks), so that a dropped connection costs one chunk
 // at most. It returns the bytes sent, their digest if expected has none,
 // and the upload URL to commit at.
-func (s *Store) chunkBlob(ctx context.Context, r name.Repository, loc *url.URL, expected ocispec.Descriptor, rd io.Reader) (int64, digest.Digest, *url.URL, error) {
+func (s *Store) chunkBlob(ctx context.Context, r name.Repository, c *http.Client, loc *url.URL, expected ocispec.Descriptor, rd io.Reader) (_ int64, _ digest.Digest, _ *url.URL, err error) {
+	defer func() {
+		if err != nil {
+			s.cancelUpload(ctx, r, c, loc)
+		}
+	}()
 	h := sha256.New()
 	src := rd
 	if expected.Digest == "" {
@@ -628,20 +659,21 @@ func (s *Store) chunkBlob(ctx context.Context, r name.Repository, loc *url.URL, 
 	var off int64
 	chunks, stop := readChunks(src, expected.Size)
 	defer stop()
-	for c := range chunks {
-		if len(c.b) > 0 {
-			var err error
-			if loc, err = s.uploadChunk(ctx, r, loc, off, c.b); err != nil {
+	for ch := range chunks {
+		if len(ch.b) > 0 {
+			next, err := s.uploadChunk(ctx, r, loc, off, ch.b)
+			if err != nil {
 				return 0, "", nil, err
 			}
-			off += int64(len(c.b))
+			loc = next
+			off += int64(len(ch.b))
 		}
-		c.done()
-		if errors.Is(c.err, io.EOF) || errors.Is(c.err, io.ErrUnexpectedEOF) {
+		ch.done()
+		if errors.Is(ch.err, io.EOF) || errors.Is(ch.err, io.ErrUnexpectedEOF) {
 			break
 		}
-		if c.err != nil {
-			return 0, "", nil, fmt.Errorf("%s: push blob: read source: %w", r, c.err)
+		if ch.err != nil {
+			return 0, "", nil, fmt.Errorf("%s: push blob: read source: %w", r, ch.err)
 		}
 	}
 	return off, digestOf(h), loc, nil
@@ -668,7 +700,12 @@ func (s *Store) chunkBlob(ctx context.Context, r name.Repository, loc *url.URL, 
 // from byte 0. Bytes read again are not hashed again. The retry budget counts
 // failures in a row without progress. It returns what the commit needs:
 // the size, the digest if expected has none, and the URL.
-func (s *Store) streamBlob(ctx context.Context, r name.Repository, c *http.Client, loc *url.URL, expected ocispec.Descriptor, rd io.ReadSeeker, start int64) (int64, digest.Digest, *url.URL, error) {
+func (s *Store) streamBlob(ctx context.Context, r name.Repository, c *http.Client, loc *url.URL, expected ocispec.Descriptor, rd io.ReadSeeker, start int64) (_ int64, _ digest.Digest, _ *url.URL, err error) {
+	defer func() {
+		if err != nil {
+			s.cancelUpload(ctx, r, c, loc)
+		}
+	}()
 	var h hash.Hash
 	if expected.Digest == "" {
 		h = sha256.New()
@@ -688,6 +725,7 @@ func (s *Store) streamBlob(ctx context.Context, r name.Repository, c *http.Clien
 		}
 	}
 	restart := func() error {
+		s.cancelUpload(ctx, r, c, loc)
 		next, _, err := s.startUpload(ctx, r, c, "", "")
 		if err != nil {
 			return err
