@@ -2,10 +2,9 @@ package registry
 
 import (
 	"context"
-	"fmt"
-	"io"
 
 	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/internal/ocistore"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -16,36 +15,5 @@ import (
 // brickyard's do) guarantees they are the bytes desc names. It returns the
 // artifact and the raw manifest and config.
 func FetchArtifact(ctx context.Context, st Fetcher, repo string, desc ocispec.Descriptor) (a *artifact.Artifact, manifest, cfg []byte, err error) {
-	read := func(d ocispec.Descriptor, limit int64) ([]byte, error) {
-		if d.Size > limit {
-			return nil, fmt.Errorf("%s of %d bytes: %w (limit %d)", d.Digest, d.Size, artifact.ErrTooLarge, limit)
-		}
-		rc, err := st.Fetch(ctx, repo, d)
-		if err != nil {
-			return nil, err
-		}
-		defer rc.Close()
-		b, err := io.ReadAll(io.LimitReader(rc, limit+1))
-		if err != nil {
-			return nil, err
-		}
-		if int64(len(b)) > limit {
-			return nil, fmt.Errorf("%s: over %d bytes: %w", d.Digest, limit, artifact.ErrTooLarge)
-		}
-		return b, nil
-	}
-	if manifest, err = read(desc, artifact.MaxManifestSize); err != nil {
-		return nil, nil, nil, fmt.Errorf("fetch manifest %s@%s: %w", repo, desc.Digest, err)
-	}
-	m, _, err := artifact.ParseManifest(manifest)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("manifest %s@%s: %w", repo, desc.Digest, err)
-	}
-	if cfg, err = read(m.Config, artifact.MaxConfigSize); err != nil {
-		return nil, nil, nil, fmt.Errorf("fetch config of %s@%s: %w", repo, desc.Digest, err)
-	}
-	if a, err = artifact.Decode(manifest, cfg); err != nil {
-		return nil, nil, nil, fmt.Errorf("%s@%s: %w", repo, desc.Digest, err)
-	}
-	return a, manifest, cfg, nil
+	return ocistore.FetchArtifact(ctx, st, repo, desc)
 }

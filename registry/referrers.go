@@ -1,14 +1,9 @@
 package registry
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 
-	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/internal/ocistore"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -24,9 +19,7 @@ type ReferrerLister interface {
 // ReferrersTag returns the tag of the referrers tag schema for subject
 // (distribution spec v1.1 §referrers-tag-schema): "<alg>-<hex>", e.g.
 // "sha256-0a1b...".
-func ReferrersTag(subject digest.Digest) string {
-	return subject.Algorithm().String() + "-" + subject.Encoded()
-}
+func ReferrersTag(subject digest.Digest) string { return ocistore.ReferrersTag(subject) }
 
 // ReferrerStore is what the referrers helpers need of a store.
 type ReferrerStore interface {
@@ -41,30 +34,7 @@ type ReferrerStore interface {
 // referrers API when the store has it, else through the referrers tag
 // schema. No referrers is an empty list, not an error.
 func Referrers(ctx context.Context, s ReferrerStore, repo string, subject digest.Digest, artifactType string) ([]ocispec.Descriptor, error) {
-	var refs []ocispec.Descriptor
-	supported := false
-	if rl, ok := s.(ReferrerLister); ok {
-		var err error
-		if refs, supported, err = rl.Referrers(ctx, repo, subject); err != nil {
-			return nil, err
-		}
-	}
-	if !supported {
-		idx, err := tagSchemaIndex(ctx, s, repo, subject)
-		if err != nil {
-			return nil, err
-		}
-		refs = idx.Manifests
-	}
-	// Filter here even when the registry was asked to: some registries
-	// ignore the artifactType query parameter.
-	out := []ocispec.Descriptor{}
-	for _, r := range refs {
-		if artifactType == "" || r.ArtifactType == artifactType {
-			out = append(out, r)
-		}
-	}
-	return out, nil
+	return ocistore.Referrers(ctx, s, repo, subject, artifactType)
 }
 
 // AddReferrer records that referrer (a manifest already in repository repo,
@@ -72,61 +42,5 @@ func Referrers(ctx context.Context, s ReferrerStore, repo string, subject digest
 // API indexes it itself when the manifest is pushed; for the others this
 // adds it to the referrers tag schema index, once.
 func AddReferrer(ctx context.Context, s ReferrerStore, repo string, subject digest.Digest, referrer ocispec.Descriptor) error {
-	if rl, ok := s.(ReferrerLister); ok {
-		if _, supported, err := rl.Referrers(ctx, repo, subject); err != nil {
-			return err
-		} else if supported {
-			return nil
-		}
-	}
-	idx, err := tagSchemaIndex(ctx, s, repo, subject)
-	if err != nil {
-		return err
-	}
-	for _, m := range idx.Manifests {
-		if m.Digest == referrer.Digest {
-			return nil
-		}
-	}
-	idx.Manifests = append(idx.Manifests, ocispec.Descriptor{MediaType: referrer.MediaType, ArtifactType: referrer.ArtifactType,
-		Digest: referrer.Digest, Size: referrer.Size, Annotations: referrer.Annotations})
-	body, err := json.Marshal(idx)
-	if err != nil {
-		return err
-	}
-	d, err := s.PushManifest(ctx, repo, ocispec.MediaTypeImageIndex, body)
-	if err != nil {
-		return fmt.Errorf("referrers of %s: %w", subject, err)
-	}
-	return s.Move(ctx, repo, d, ReferrersTag(subject))
-}
-
-// tagSchemaIndex reads the referrers tag schema index of subject, or
-// returns a new empty one.
-func tagSchemaIndex(ctx context.Context, s ReferrerStore, repo string, subject digest.Digest) (ocispec.Index, error) {
-	idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{}}
-	idx.SchemaVersion = 2
-	d, err := s.Resolve(ctx, repo, ReferrersTag(subject))
-	if errors.Is(err, ErrNotFound) {
-		return idx, nil
-	}
-	if err != nil {
-		return idx, err
-	}
-	if d.Size > artifact.MaxManifestSize {
-		return idx, fmt.Errorf("referrers index of %s: %d bytes: %w", subject, d.Size, ErrTooLarge)
-	}
-	rc, err := s.Fetch(ctx, repo, d)
-	if err != nil {
-		return idx, err
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, artifact.MaxManifestSize+1))
-	if err != nil {
-		return idx, err
-	}
-	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&idx); err != nil {
-		return idx, fmt.Errorf("referrers index of %s: %w: %v", subject, artifact.ErrInvalidManifest, err)
-	}
-	return idx, nil
+	return ocistore.AddReferrer(ctx, s, repo, subject, referrer)
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
 
-	"github.com/brickyard/brickyard/registry"
+	"github.com/brickyard/brickyard/internal/ocistore"
 )
 
 // BundleArtifactType is the artifactType of a Sigstore bundle (v0.3)
@@ -72,19 +72,14 @@ func (v *Verifier) WithTrustedRoot(tr root.TrustedMaterial) *Verifier {
 // A bundle names no repository (its statement names only the digest), so
 // unlike a cosign .sig signature it is bound to the digest alone.
 //
-// It returns found == false when there is no bundle (or the store cannot
-// list referrers).
+// It returns found == false when there is no bundle.
 func (v *Verifier) verifyBundles(ctx context.Context, st Reader, repo string, d digest.Digest) (ver Verified, found bool, err error) {
-	rs, ok := st.(registry.ReferrerStore)
-	if !ok {
-		return Verified{}, false, nil
-	}
 	// All referrers, then filter: in the referrers tag schema index that
 	// go-containerregistry (and so cosign) writes for registries without
 	// the referrers API, a descriptor's artifactType is the manifest's
 	// config media type (application/vnd.oci.empty.v1+json), not its
 	// artifactType; loadBundle checks the manifest's own.
-	all, err := registry.Referrers(ctx, rs, repo, d, "")
+	all, err := ocistore.Referrers(ctx, st, repo, d, "")
 	if err != nil {
 		return Verified{}, false, err
 	}

@@ -17,7 +17,7 @@ import (
 
 	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/catalog"
-	"github.com/brickyard/brickyard/registry"
+	"github.com/brickyard/brickyard/internal/ocistore"
 )
 
 // MaxPolicySize is the largest policy file read, in bytes.
@@ -228,7 +228,7 @@ func (pv PolicyVerifier) Verify(ctx context.Context, r catalog.Record) (string, 
 		return "", err
 	}
 	if r.Kind == artifact.KindMachineImage {
-		a, _, _, err := registry.FetchArtifact(ctx, pv.Store, r.Repository, ocispec.Descriptor{MediaType: r.MediaType, Digest: r.Digest, Size: r.Size})
+		a, _, _, err := ocistore.FetchArtifact(ctx, pv.Store, r.Repository, ocispec.Descriptor{MediaType: r.MediaType, Digest: r.Digest, Size: r.Size})
 		if err != nil {
 			return "", err
 		}

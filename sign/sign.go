@@ -12,10 +12,13 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/internal/ocistore"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	ggcrtypes "github.com/google/go-containerregistry/pkg/v1/types"
@@ -296,18 +299,12 @@ func loadSignatures(ctx context.Context, st Reader, repo, tag string) ([]oci.Sig
 	return out, nil
 }
 
+// readAll reads desc within limit bytes; content over it is an invalid
+// signature.
 func readAll(ctx context.Context, st Reader, repo string, desc ocispec.Descriptor, limit int64) ([]byte, error) {
-	rc, err := st.Fetch(ctx, repo, desc)
-	if err != nil {
-		return nil, err
+	b, err := ocistore.ReadAll(ctx, st, repo, desc, limit)
+	if errors.Is(err, artifact.ErrTooLarge) {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidSignature, err)
 	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: over %d bytes: %w", desc.Digest, limit, ErrInvalidSignature)
-	}
-	return b, nil
+	return b, err
 }

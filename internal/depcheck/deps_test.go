@@ -19,3 +19,18 @@ func TestNoSigstoreOutsideSign(t *testing.T) {
 		}
 	}
 }
+
+// TestSignDoesNotImportRegistry keeps DESIGN.md's rule: sign declares the
+// small interfaces it needs of a store, and registry's stores satisfy them;
+// what both need lives in internal/ocistore.
+func TestSignDoesNotImportRegistry(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, "github.com/brickyard/brickyard/sign").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list sign: %v\n%s", err, out)
+	}
+	for _, imp := range strings.Fields(string(out)) {
+		if imp == "github.com/brickyard/brickyard/registry" || strings.HasPrefix(imp, "github.com/brickyard/brickyard/registry/") {
+			t.Errorf("package sign imports %s", imp)
+		}
+	}
+}

@@ -1,4 +1,5 @@
-// Package depcheck holds a test that keeps heavy dependency trees behind the
-// packages that need them: cosign and sigstore only behind sign, so that a
-// deploy tool importing artifact, registry or catalog does not compile them.
+// Package depcheck holds tests that keep DESIGN.md's dependency rules:
+// cosign and sigstore only behind sign, so that a deploy tool importing
+// artifact, registry or catalog does not compile them; and sign never
+// importing registry, whose stores satisfy the interfaces sign declares.
 package depcheck

@@ -87,7 +87,14 @@ func (d *Distribution) Stop() {
 // (scripts/test installs it, so CI never skips).
 func StartDistribution(t testing.TB) string {
 	t.Helper()
-	d, err := RunDistribution(t.TempDir())
+	return StartDistributionIn(t, t.TempDir())
+}
+
+// StartDistributionIn is StartDistribution with the registry's files under
+// dir: its storage in dir/data, for tests that look at what it keeps.
+func StartDistributionIn(t testing.TB, dir string) string {
+	t.Helper()
+	d, err := RunDistribution(dir)
 	if errors.Is(err, ErrNoDistribution) {
 		t.Skip("SKIPPED LOUDLY: " + err.Error() + "; the real-registry tests did not run")
 	}

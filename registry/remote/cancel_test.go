@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,22 +45,8 @@ func uploadedData(t *testing.T, root string) []string {
 // storage keeps none of the bytes it received.
 func TestFailedPushLeavesNoUpload(t *testing.T) {
 	dir := t.TempDir()
-	reg, err := registrytest.RunDistribution(dir)
-	if errors.Is(err, registrytest.ErrNoDistribution) {
-		t.Skip("SKIPPED LOUDLY: " + err.Error() + "; the real-registry tests did not run")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		reg.Stop()
-		if t.Failed() {
-			if b, err := os.ReadFile(reg.Log); err == nil {
-				t.Logf("docker-registry log:\n%s", b)
-			}
-		}
-	})
-	s, err := New(reg.Addr, WithRetry(Retry{Attempts: 1}))
+	addr := registrytest.StartDistributionIn(t, dir)
+	s, err := New(addr, WithRetry(Retry{Attempts: 1}))
 	if err != nil {
 		t.Fatal(err)
 	}

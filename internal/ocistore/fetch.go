@@ -1,0 +1,61 @@
+package ocistore
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/brickyard/brickyard/artifact"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Fetcher is what reading an artifact back needs of a store.
+type Fetcher interface {
+	Fetch(ctx context.Context, repo string, desc ocispec.Descriptor) (io.ReadCloser, error)
+}
+
+// FetchArtifact reads the manifest desc of repository repo and its config
+// back from st and decodes them (artifact.Decode, strict). The manifest and
+// config are read within artifact.MaxManifestSize and
+// artifact.MaxConfigSize; a store that verifies digests as it reads (all of
+// brickyard's do) guarantees they are the bytes desc names. It returns the
+// artifact and the raw manifest and config.
+func FetchArtifact(ctx context.Context, st Fetcher, repo string, desc ocispec.Descriptor) (a *artifact.Artifact, manifest, cfg []byte, err error) {
+	if manifest, err = ReadAll(ctx, st, repo, desc, artifact.MaxManifestSize); err != nil {
+		return nil, nil, nil, fmt.Errorf("fetch manifest %s@%s: %w", repo, desc.Digest, err)
+	}
+	m, _, err := artifact.ParseManifest(manifest)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("manifest %s@%s: %w", repo, desc.Digest, err)
+	}
+	if cfg, err = ReadAll(ctx, st, repo, m.Config, artifact.MaxConfigSize); err != nil {
+		return nil, nil, nil, fmt.Errorf("fetch config of %s@%s: %w", repo, desc.Digest, err)
+	}
+	if a, err = artifact.Decode(manifest, cfg); err != nil {
+		return nil, nil, nil, fmt.Errorf("%s@%s: %w", repo, desc.Digest, err)
+	}
+	return a, manifest, cfg, nil
+}
+
+// ReadAll reads the content desc describes from repository repo of st,
+// at most limit bytes: a descriptor or content over limit is an error
+// wrapping artifact.ErrTooLarge, caught before more than limit+1 bytes are
+// read.
+func ReadAll(ctx context.Context, st Fetcher, repo string, desc ocispec.Descriptor, limit int64) ([]byte, error) {
+	if desc.Size > limit {
+		return nil, fmt.Errorf("%s of %d bytes: %w (limit %d)", desc.Digest, desc.Size, artifact.ErrTooLarge, limit)
+	}
+	rc, err := st.Fetch(ctx, repo, desc)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s: over %d bytes: %w", desc.Digest, limit, artifact.ErrTooLarge)
+	}
+	return b, nil
+}
