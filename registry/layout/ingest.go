@@ -1,6 +1,7 @@
 package layout
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -142,6 +143,11 @@ func pipeline(ctx context.Context, f *os.File, r io.Reader, h hash.Hash, size in
 			}
 			free <- b[:cap(b)]
 		}
+		if werr == nil {
+			if werr = w.finish(); werr != nil {
+				failed.Store(true)
+			}
+		}
 		written = w.off
 	}()
 	rerr := readChunks(ctx, r, bufs, out, &failed)
@@ -212,12 +218,23 @@ type chunkWriter struct {
 	dsync    *os.File // the same with O_DSYNC, or nil
 	idle     bool     // no chunk waits behind this one: write it with dsync
 	noDirect bool     // the file system refused O_DIRECT; stay buffered
+	holes    bool     // a chunk of zeros was skipped: finish sets the size
 	off      int64    // bytes written so far
 	flushed  int64    // end of the range writeback was last started for
 }
 
-// write writes b at w.off.
+// write writes b at w.off. A whole chunk of zeros at a block boundary is
+// not written but skipped, leaving a hole that reads back as zeros
+// (POSIX lseek/ftruncate semantics; finish sets the size if the file ends
+// in one), so a sparse VM disk (a raw, fixed VHD or flat VMDK image,
+// mostly unused space) is stored sparse and its zeros cost no disk
+// writes. The blob's bytes and digest are the same either way.
 func (w *chunkWriter) write(b []byte) error {
+	if len(b) == chunkSize && w.off%directAlign == 0 && allZero(b) {
+		w.off += int64(len(b))
+		w.holes = true
+		return nil
+	}
 	if n := len(b) &^ (directAlign - 1); n > 0 && w.off%directAlign == 0 && !w.noDirect {
 		if w.direct == nil {
 			w.openDirect()
@@ -256,6 +273,31 @@ func (w *chunkWriter) write(b []byte) error {
 		w.flushed = w.off
 	}
 	return nil
+}
+
+// finish makes the file as long as what was written, which it is not if
+// it ends in a skipped chunk of zeros.
+func (w *chunkWriter) finish() error {
+	if !w.holes {
+		return nil
+	}
+	return w.f.Truncate(w.off)
+}
+
+// zeros is compared against, a piece at a time, by allZero.
+var zeros [64 << 10]byte
+
+// allZero tells whether b holds only zero bytes. It stops at the first
+// piece that does not, so data costs one short comparison.
+func allZero(b []byte) bool {
+	for len(b) > 0 {
+		n := min(len(b), len(zeros))
+		if !bytes.Equal(b[:n], zeros[:n]) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
 }
 
 // openDirect opens w.f's file a second time for writing with O_DIRECT, or

@@ -13,6 +13,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sys/unix"
 )
 
 // TestIngestSizes ingests blobs around the chunk and O_DIRECT block
@@ -117,6 +118,48 @@ func TestAlignedBuffer(t *testing.T) {
 		}
 		if addr := addressOf(b); addr%directAlign != 0 {
 			t.Fatalf("alignedBuffer(%d) at %#x, not a multiple of %d", n, addr, directAlign)
+		}
+	}
+}
+
+// TestIngestSparse ingests a disk-like blob with whole chunks of zeros at
+// the start, in the middle and at the end, and one almost-zero chunk (a
+// single byte set in its last block): the bytes read back are the same,
+// the file is as long as the blob, and the zero chunks take no space.
+func TestIngestSparse(t *testing.T) {
+	data := make([]byte, 6*chunkSize+100)
+	copy(data[chunkSize:], bytes.Repeat([]byte("data"), chunkSize/4))   // chunk 1: data
+	data[3*chunkSize-1] = 1                                             // chunk 2: zeros but its last byte
+	copy(data[4*chunkSize:], bytes.Repeat([]byte("more"), chunkSize/4)) // chunk 4: data
+	// chunks 0, 3 and 5 are zeros, and so is the 100-byte tail.
+	for _, tail := range []int{100, 0} {
+		want := data[:len(data)-100+tail]
+		f, err := os.Create(filepath.Join(t.TempDir(), "blob"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, n, err := ingest(context.Background(), f, bytes.NewReader(want), ocispec.Descriptor{Size: int64(len(want))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if n != int64(len(want)) || d != digest.FromBytes(want) {
+			t.Fatalf("tail %d: got %s (%d bytes), want %s", tail, d, n, digest.FromBytes(want))
+		}
+		onDisk, err := os.ReadFile(f.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(onDisk, want) {
+			t.Fatalf("tail %d: the file (%d bytes) differs from what was read (%d bytes)", tail, len(onDisk), len(want))
+		}
+		// Three chunks hold data; allow a block of slack per extent.
+		if used := st.Blocks * 512; used > 3*chunkSize+16*directAlign {
+			t.Errorf("tail %d: %d bytes allocated for %d bytes with three chunks of data: the zeros were written", tail, used, len(want))
 		}
 	}
 }
