@@ -1362,6 +1362,42 @@ func (s *Store) Tags(ctx context.Context, repo string) ([]string, error) {
 	return tags, nil
 }
 
+// Repositories lists the repositories of the registry below the store's
+// namespace, with the namespace stripped, in lexical order, following the
+// registry's pages (the catalog API, GET /v2/_catalog with n and Link, as
+// the distribution registry serves it). It lets catalog.Rebuild walk a
+// registry as it walks a layout store. Many hosted registries do not offer
+// the catalog: a 404 or 405 is an error wrapping errors.ErrUnsupported,
+// and a 401 or 403 says how to log in (the catalog needs the
+// registry:catalog:* scope).
+func (s *Store) Repositories(ctx context.Context) ([]string, error) {
+	names, err := ggcr.Catalog(ctx, s.reg, s.remoteOptions(ctx, s.reg.Repo())...)
+	if err != nil {
+		var te *transport.Error
+		if errors.As(err, &te) {
+			switch te.StatusCode {
+			case http.StatusNotFound, http.StatusMethodNotAllowed:
+				return nil, fmt.Errorf("%s: list repositories: the registry does not offer its catalog (GET /v2/_catalog): %w (%v)", s, errors.ErrUnsupported, err)
+			case http.StatusUnauthorized, http.StatusForbidden:
+				return nil, fmt.Errorf("%s: list repositories: access denied (%v): log in with `docker login %s`; the catalog needs the registry:catalog:* scope", s, err, s.reg.Name())
+			}
+		}
+		return nil, fmt.Errorf("%s: list repositories: %w", s, err)
+	}
+	prefix := ""
+	if s.namespace != "" {
+		prefix = s.namespace + "/"
+	}
+	var repos []string
+	for _, n := range names {
+		if rest, ok := strings.CutPrefix(n, prefix); ok && rest != "" {
+			repos = append(repos, rest)
+		}
+	}
+	sort.Strings(repos)
+	return repos, nil
+}
+
 // Delete implements registry.Deleter (the registry must allow deletes). A
 // delete by digest removes the tags too on the CNCF distribution registry;
 // on registries where it does not, the tags still pointing at desc are

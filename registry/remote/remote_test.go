@@ -1,16 +1,22 @@
 package remote
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/registry/registrytest"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
+	"github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -90,3 +96,54 @@ func TestCrossRepositoryMount(t *testing.T) {
 type failingReader struct{}
 
 func (failingReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
+
+// TestRepositories lists a registry's repositories through its catalog
+// API, whole and below a namespace, and names a registry that does not
+// offer it.
+func TestRepositories(t *testing.T) {
+	ctx := context.Background()
+	for name, host := range map[string]string{"distribution": registrytest.StartDistribution(t), "in-process": inProcess(t)} {
+		t.Run(name, func(t *testing.T) {
+			s := store(t, host)
+			cfg := []byte("{}")
+			for _, repo := range []string{"team/web", "other", "team/base"} {
+				cd, err := s.PushBlob(ctx, repo, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageConfig}, bytes.NewReader(cfg))
+				if err != nil {
+					t.Fatal(err)
+				}
+				m, _ := json.Marshal(ocispec.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageManifest, Config: cd, Layers: []ocispec.Descriptor{}})
+				md, err := s.PushManifest(ctx, repo, ocispec.MediaTypeImageManifest, m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Tag(ctx, repo, md, "1.0.0"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			all, err := s.(*Store).Repositories(ctx)
+			if err != nil || !slices.Equal(all, []string{"other", "team/base", "team/web"}) {
+				t.Errorf("Repositories = %q, %v", all, err)
+			}
+			team, err := New(host + "/team")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := team.Repositories(ctx); err != nil || !slices.Equal(got, []string{"base", "web"}) {
+				t.Errorf("Repositories below team/ = %q, %v", got, err)
+			}
+		})
+	}
+	t.Run("NoCatalog", func(t *testing.T) {
+		host := liar(t, inProcess(t), func(w http.ResponseWriter, r *http.Request) bool {
+			if r.URL.Path != "/v2/_catalog" {
+				return false
+			}
+			http.Error(w, `{"errors":[{"code":"UNSUPPORTED","message":"the catalog is not offered"}]}`, http.StatusNotFound)
+			return true
+		})
+		_, err := store(t, host).(*Store).Repositories(ctx)
+		if !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), host) {
+			t.Errorf("Repositories of a registry without a catalog = %v, want ErrUnsupported naming %s", err, host)
+		}
+	})
+}
