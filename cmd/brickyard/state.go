@@ -14,6 +14,7 @@ import (
 
 	"github.com/brickyard/brickyard/catalog"
 	"github.com/brickyard/brickyard/registry/layout"
+	"github.com/brickyard/brickyard/registry/remote"
 	"github.com/brickyard/brickyard/sign"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
@@ -363,27 +364,52 @@ func newCatalogCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "catalog", Short: "Maintain the catalog itself"}
 	var from string
 	var keys []string
+	var insecure bool
 	rebuild := &cobra.Command{
 		Use:   "rebuild --from STORE",
 		Short: "Reconstruct the artifact records from what a store holds into the (empty) catalog",
-		Long: `Walk every repository of the OCI layout STORE (default: the home's store), decode
-each version tag's manifest (kind, version, platform, build info, parents)
-and record it, parents first; with --key, also record the signatures that
-verify with those keys. Recording is idempotent: an interrupted rebuild is
-resumed by running it again. Lifecycle, channel and visibility history
-live only in the catalog's event log and are not rebuilt.`,
+		Long: `Walk every repository of STORE, decode each version tag's manifest (kind,
+version, platform, build info, parents) and record it, parents first; with
+--key, also record the signatures that verify with those keys. Recording is
+idempotent: an interrupted rebuild is resumed by running it again.
+Lifecycle, channel and visibility history live only in the catalog's event
+log and are not rebuilt.
+
+STORE is an OCI layout directory (default: the home's store) or a registry,
+HOST[:PORT][/NAMESPACE], whose catalog API (GET /v2/_catalog) lists its
+repositories (credentials from the docker config.json; plain HTTP for
+loopback hosts or with --insecure). Records rebuilt from a registry name it
+as their store.
+
+  brickyard catalog rebuild --key cosign.pub
+  brickyard catalog rebuild --from registry.example:5000/golden --key cosign.pub`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if from == "" {
 				from = e.storeDir()
 			}
-			if _, err := os.Stat(filepath.Join(from)); err != nil {
-				return fmt.Errorf("rebuild --from %s: %w", from, err)
+			var src interface {
+				catalog.RebuildSource
+				sign.Reader
 			}
-			src, err := layout.New(from)
-			if err != nil {
-				return err
+			storeName := "oci-layout"
+			if _, err := os.Stat(from); err == nil {
+				if src, err = layout.New(from); err != nil {
+					return err
+				}
+			} else if first, _, _ := strings.Cut(from, "/"); first != "." && first != ".." && (strings.ContainsAny(first, ".:") || first == "localhost") {
+				var opts []remote.Option
+				if insecure {
+					opts = append(opts, remote.WithInsecure())
+				}
+				rs, err := remote.New(from, opts...)
+				if err != nil {
+					return err
+				}
+				src, storeName = rs, rs.String()
+			} else {
+				return fmt.Errorf("rebuild --from %s: %w", from, err)
 			}
 			if err := os.MkdirAll(e.home, 0o755); err != nil {
 				return err
@@ -402,7 +428,7 @@ live only in the catalog's event log and are not rebuilt.`,
 				}
 				finder = sign.StoreVerifier{Store: src, Verifier: v}
 			}
-			rep, err := catalog.Rebuild(ctx, e.cat, src, "oci-layout", finder)
+			rep, err := catalog.Rebuild(ctx, e.cat, src, storeName, finder)
 			if err != nil {
 				return err
 			}
@@ -416,7 +442,8 @@ live only in the catalog's event log and are not rebuilt.`,
 			return nil
 		},
 	}
-	rebuild.Flags().StringVar(&from, "from", "", "the OCI layout store to read (default: HOME/store)")
+	rebuild.Flags().StringVar(&from, "from", "", "the OCI layout directory or registry (HOST[:PORT][/NAMESPACE]) to read (default: HOME/store)")
+	rebuild.Flags().BoolVar(&insecure, "insecure", false, "talk plain HTTP to the --from registry")
 	rebuild.Flags().StringArrayVar(&keys, "key", nil, "record signatures that verify with this public key (repeatable)")
 	cmd.AddCommand(rebuild)
 	return cmd

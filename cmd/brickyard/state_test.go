@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/brickyard/brickyard/catalog/postgres/pgtest"
+	"github.com/brickyard/brickyard/registry/registrytest"
 	_ "modernc.org/sqlite"
 )
 
@@ -133,6 +134,33 @@ func TestCatalogRebuild(t *testing.T) {
 	if got := c.ok("--json", "list", "base"); got != before["base"] {
 		t.Errorf("a second rebuild changed base:\n%s", got)
 	}
+}
+
+// TestCatalogRebuildFromRegistry: publish, copy to a real registry, drop
+// the database, and rebuild it from the registry's repositories, below a
+// namespace.
+func TestCatalogRebuildFromRegistry(t *testing.T) {
+	host := registrytest.StartDistribution(t)
+	c := newCLI(t)
+	c.ok("publish", "vm-disk", "base", "1.0.0", c.disk("base.qcow2", "qcow2"), "--platform", "linux/amd64", "--key", c.key())
+	c.ok("publish", "machine-image", "web-ami", "1.0.0", "--owner", "123456789012", "--image", "eu-west-1=ami-1", "--parent", "base@1.0.0", "--key", c.key())
+	c.ok("copy", "base@1.0.0", host+"/golden/base:1.0.0")
+	c.ok("copy", "web-ami@1.0.0", host+"/golden/web-ami:1.0.0")
+	c.ok("copy", "base@1.0.0", host+"/elsewhere/base:1.0.0") // outside the namespace
+	for _, f := range []string{"catalog.db", "catalog.db-wal", "catalog.db-shm"} {
+		os.Remove(filepath.Join(c.home, f))
+	}
+	// The signatures name the home store's repositories, so with --key
+	// none would verify for the registry's (a signature is bound to its
+	// repository; see sign.Verifier.Verify): rebuild the records alone.
+	out := c.ok("catalog", "rebuild", "--from", host+"/golden")
+	if !strings.Contains(out, "rebuilt 2 artifacts and 0 signatures from 2 repositories of "+host+"/golden") {
+		t.Errorf("rebuild from the registry: %q", out)
+	}
+	if out := c.ok("lineage", "web-ami@1.0.0"); !strings.Contains(out, "base@1.0.0") {
+		t.Errorf("lineage after rebuild: %q", out)
+	}
+	c.fail(exitError, []string{"no-such-dir"}, "catalog", "rebuild", "--from", "no-such-dir")
 }
 
 // TestPostgresCatalog: the same commands against a shared catalog in a
