@@ -31,7 +31,11 @@ func (f *provenanceFlags) register(cmd *cobra.Command) {
 // provenance builds the SLSA provenance of rec from its manifest, its
 // parents in the catalog, and the flags.
 func (f *provenanceFlags) provenance(ctx context.Context, e *env, rec catalog.Record) (sign.Provenance, error) {
-	a, _, _, err := registry.FetchArtifact(ctx, e.store, rec.Repository, ocispec.Descriptor{MediaType: rec.MediaType, Digest: rec.Digest, Size: rec.Size})
+	st, err := e.storeOf(rec)
+	if err != nil {
+		return sign.Provenance{}, err
+	}
+	a, _, _, err := registry.FetchArtifact(ctx, st, rec.Repository, ocispec.Descriptor{MediaType: rec.MediaType, Digest: rec.Digest, Size: rec.Size})
 	if err != nil {
 		return sign.Provenance{}, err
 	}
@@ -75,11 +79,15 @@ func attestProvenance(ctx context.Context, e *env, s *sign.Signer, f *provenance
 	if err != nil {
 		return sign.Signature{}, err
 	}
-	stmt, err := sign.ProvenanceStatement(sign.IdentityOf(e.store, rec.Repository), rec.Digest, p)
+	st, err := e.storeOf(rec)
 	if err != nil {
 		return sign.Signature{}, err
 	}
-	att, err := s.Attest(ctx, e.store, rec.Repository, ocispec.Descriptor{MediaType: rec.MediaType, Digest: rec.Digest, Size: rec.Size}, stmt)
+	stmt, err := sign.ProvenanceStatement(sign.IdentityOf(st, rec.Repository), rec.Digest, p)
+	if err != nil {
+		return sign.Signature{}, err
+	}
+	att, err := s.Attest(ctx, st, rec.Repository, ocispec.Descriptor{MediaType: rec.MediaType, Digest: rec.Digest, Size: rec.Size}, stmt)
 	if err != nil {
 		return sign.Signature{}, fmt.Errorf("attest %s@%s: %w", rec.Name, rec.Version, err)
 	}
@@ -153,7 +161,11 @@ catalog records. Prints the builder and the base artifacts.`,
 			if err != nil {
 				return err
 			}
-			att, err := v.VerifyAttestation(ctx, e.store, rec.Repository, sign.IdentityOf(e.store, rec.Repository), rec.Digest, sign.PredicateSLSAProvenance)
+			st, err := e.storeOf(rec)
+			if err != nil {
+				return err
+			}
+			att, err := v.VerifyAttestation(ctx, st, rec.Repository, sign.IdentityOf(st, rec.Repository), rec.Digest, sign.PredicateSLSAProvenance)
 			if err != nil {
 				return fmt.Errorf("verify-attestation %s@%s: %w", rec.Name, rec.Version, err)
 			}
@@ -214,7 +226,7 @@ machine-image account, and provenance where required. Exit 0 if all pass,
 			if err := e.open(ctx); err != nil {
 				return err
 			}
-			pv := sign.PolicyVerifier{Store: e.store, Policy: pol}
+			pv := perStore{e, func(st sign.Reader) catalog.Verifier { return sign.PolicyVerifier{Store: st, Policy: pol} }}
 			type result struct {
 				Ref     string `json:"ref"`
 				Digest  string `json:"digest,omitempty"`

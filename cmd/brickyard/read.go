@@ -104,13 +104,13 @@ digest, which is what was verified: deploy by digest, never by tag.`,
 				if err != nil {
 					return err
 				}
-				v = sign.PolicyVerifier{Store: e.store, Policy: pol}
+				v = perStore{e, func(st sign.Reader) catalog.Verifier { return sign.PolicyVerifier{Store: st, Policy: pol} }}
 			} else {
 				kv, err := loadVerifier(keys, trustedRoot)
 				if err != nil {
 					return err
 				}
-				v = sign.StoreVerifier{Store: e.store, Verifier: kv}
+				v = perStore{e, func(st sign.Reader) catalog.Verifier { return sign.StoreVerifier{Store: st, Verifier: kv} }}
 			}
 			var rec catalog.Record
 			var err error
@@ -221,7 +221,11 @@ func newInspectCmd(e *env) *cobra.Command {
 // fetchArtifact reads an artifact's manifest and config back from the
 // store and decodes them.
 func (e *env) fetchArtifact(ctx context.Context, rec catalog.Record) (manifest, cfg []byte, err error) {
-	_, manifest, cfg, err = registry.FetchArtifact(ctx, e.store, rec.Repository, ocispec.Descriptor{MediaType: rec.MediaType, Digest: rec.Digest, Size: rec.Size})
+	st, err := e.storeOf(rec)
+	if err != nil {
+		return nil, nil, err
+	}
+	_, manifest, cfg, err = registry.FetchArtifact(ctx, st, rec.Repository, ocispec.Descriptor{MediaType: rec.MediaType, Digest: rec.Digest, Size: rec.Size})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s@%s: %w", rec.Name, rec.Version, err)
 	}

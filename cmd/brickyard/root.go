@@ -16,7 +16,10 @@ import (
 	"github.com/brickyard/brickyard/catalog"
 	"github.com/brickyard/brickyard/catalog/postgres"
 	"github.com/brickyard/brickyard/catalog/sqlite"
+	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/registry/layout"
+	"github.com/brickyard/brickyard/registry/remote"
+	"github.com/brickyard/brickyard/sign"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 )
@@ -30,7 +33,8 @@ type env struct {
 	out, err io.Writer
 
 	store   *layout.Store
-	catDSN  string // --catalog: a SQLite file or a PostgreSQL URL; "" is HOME/catalog.db
+	remotes map[string]*remote.Store // registries records name, opened by storeOf
+	catDSN  string                   // --catalog: a SQLite file or a PostgreSQL URL; "" is HOME/catalog.db
 	cat     cliCatalog
 	logSize int64 // events in the log when the catalog was opened
 }
@@ -133,6 +137,43 @@ func (e *env) catalogName() string {
 
 func isPostgresURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// storeOf returns the store the artifact of rec is in: the home store for
+// what was published here (Store "oci-layout"), else the registry its Store
+// names, HOST[:PORT][/NAMESPACE] (records rebuilt from a registry), opened
+// once per run. Signing, verifying and reading an artifact back go there.
+func (e *env) storeOf(rec catalog.Record) (registry.Store, error) {
+	if rec.Store == "" || rec.Store == "oci-layout" {
+		return e.store, nil
+	}
+	if s, ok := e.remotes[rec.Store]; ok {
+		return s, nil
+	}
+	s, err := remote.New(rec.Store)
+	if err != nil {
+		return nil, fmt.Errorf("%s@%s: its store %q: %w", rec.Name, rec.Version, rec.Store, err)
+	}
+	if e.remotes == nil {
+		e.remotes = map[string]*remote.Store{}
+	}
+	e.remotes[rec.Store] = s
+	return s, nil
+}
+
+// perStore is a catalog.Verifier that checks each record in the store it
+// names (env.storeOf), with the verifier forStore makes for that store.
+type perStore struct {
+	e        *env
+	forStore func(st sign.Reader) catalog.Verifier
+}
+
+func (p perStore) Verify(ctx context.Context, r catalog.Record) (string, error) {
+	st, err := p.e.storeOf(r)
+	if err != nil {
+		return "", err
+	}
+	return p.forStore(st).Verify(ctx, r)
 }
 
 // open opens the store and catalog of an initialised home.

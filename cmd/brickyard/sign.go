@@ -60,7 +60,11 @@ const trustedRootUsage = "Sigstore trusted root file (trusted_root.json): check 
 // appends the signature to the catalog.
 func signAndRecord(ctx context.Context, e *env, s *sign.Signer, rec catalog.Record) (sign.Signature, error) {
 	desc := ocispec.Descriptor{MediaType: rec.MediaType, Digest: rec.Digest, Size: rec.Size}
-	sig, err := s.Sign(ctx, e.store, rec.Repository, sign.IdentityOf(e.store, rec.Repository), desc)
+	st, err := e.storeOf(rec)
+	if err != nil {
+		return sign.Signature{}, err
+	}
+	sig, err := s.Sign(ctx, st, rec.Repository, sign.IdentityOf(st, rec.Repository), desc)
 	if err != nil {
 		return sign.Signature{}, fmt.Errorf("sign %s@%s: %w", rec.Name, rec.Version, err)
 	}
@@ -135,7 +139,7 @@ Exit 3 if no signature is trusted, 1 on any other error.`,
 			if err != nil {
 				return err
 			}
-			keyID, err := (sign.StoreVerifier{Store: e.store, Verifier: v}).Verify(ctx, rec)
+			keyID, err := (perStore{e, func(st sign.Reader) catalog.Verifier { return sign.StoreVerifier{Store: st, Verifier: v} }}).Verify(ctx, rec)
 			if err != nil {
 				return fmt.Errorf("verify %s@%s (%s): %w", rec.Name, rec.Version, rec.Digest, err)
 			}

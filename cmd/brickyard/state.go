@@ -379,7 +379,9 @@ STORE is an OCI layout directory (default: the home's store) or a registry,
 HOST[:PORT][/NAMESPACE], whose catalog API (GET /v2/_catalog) lists its
 repositories (credentials from the docker config.json; plain HTTP for
 loopback hosts or with --insecure). Records rebuilt from a registry name it
-as their store.
+as their store, and sign, verify, resolve and inspect then go to that
+registry. A signature is bound to its repository: one made in the home
+store does not verify for a copy in a registry; sign there again.
 
   brickyard catalog rebuild --key cosign.pub
   brickyard catalog rebuild --from registry.example:5000/golden --key cosign.pub`,

@@ -160,6 +160,22 @@ func TestCatalogRebuildFromRegistry(t *testing.T) {
 	if out := c.ok("lineage", "web-ami@1.0.0"); !strings.Contains(out, "base@1.0.0") {
 		t.Errorf("lineage after rebuild: %q", out)
 	}
+	// The records name the registry, so signing, verifying, resolving and
+	// inspecting go to it: a signature made there, for its repository,
+	// verifies, while the home store's copies are not consulted.
+	c.fail(exitUntrusted, []string{"web-ami"}, "resolve", "web-ami", "^1.0", "--key", c.pubKey())
+	c.ok("sign", "web-ami@1.0.0", "--key", c.key())
+	if out := c.ok("resolve", "web-ami", "^1.0", "--key", c.pubKey()); !strings.HasPrefix(out, "web-ami@1.0.0 ") {
+		t.Errorf("resolve after signing in the registry: %q", out)
+	}
+	c.ok("verify", "web-ami@1.0.0", "--key", c.pubKey())
+	if out := c.ok("inspect", "web-ami@1.0.0"); !strings.Contains(out, "123456789012") {
+		t.Errorf("inspect of a record in the registry: %q", out)
+	}
+	if err := os.RemoveAll(filepath.Join(c.home, "store", "web-ami")); err != nil {
+		t.Fatal(err)
+	}
+	c.ok("verify", "web-ami@1.0.0", "--key", c.pubKey())
 	c.fail(exitError, []string{"no-such-dir"}, "catalog", "rebuild", "--from", "no-such-dir")
 }
 
