@@ -28,7 +28,7 @@ type endpoint struct {
 // parseEndpoint reads "HOST[:PORT]/REPO:TAG" (a registry: its first
 // component has a '.' or ':' or is "localhost", as docker reads it) or
 // "NAME:TAG" / "NAME@VERSION" (the home layout store).
-func (e *env) parseEndpoint(ctx context.Context, ref string, insecure bool) (endpoint, error) {
+func (e *env) parseEndpoint(ctx context.Context, ref string) (endpoint, error) {
 	var ep endpoint
 	rest := ref
 	first, after, hasSlash := strings.Cut(ref, "/")
@@ -52,11 +52,7 @@ func (e *env) parseEndpoint(ctx context.Context, ref string, insecure bool) (end
 		return ep, fmt.Errorf("reference %q: %w", ref, err)
 	}
 	if isRegistry {
-		var opts []remote.Option
-		if insecure {
-			opts = append(opts, remote.WithInsecure())
-		}
-		s, err := remote.New(first, opts...)
+		s, err := remote.New(first, e.remoteOptions()...)
 		if err != nil {
 			return ep, err
 		}
@@ -73,7 +69,6 @@ func (e *env) parseEndpoint(ctx context.Context, ref string, insecure bool) (end
 }
 
 func newCopyCmd(e *env) *cobra.Command {
-	var insecure bool
 	cmd := &cobra.Command{
 		Use:   "copy SRC DST",
 		Short: "Copy an artifact between stores, with its signatures, preserving digests",
@@ -92,11 +87,11 @@ The destination tag is immutable: copying other content onto it fails.`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
-			src, err := e.parseEndpoint(ctx, argv[0], insecure)
+			src, err := e.parseEndpoint(ctx, argv[0])
 			if err != nil {
 				return err
 			}
-			dst, err := e.parseEndpoint(ctx, argv[1], insecure)
+			dst, err := e.parseEndpoint(ctx, argv[1])
 			if err != nil {
 				return err
 			}
@@ -114,6 +109,5 @@ The destination tag is immutable: copying other content onto it fails.`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&insecure, "insecure", false, "allow plain HTTP to non-loopback registries")
 	return cmd
 }

@@ -290,7 +290,6 @@ func newPublishMachineImageCmd(e *env) *cobra.Command {
 func newPublishOCIImageCmd(e *env) *cobra.Command {
 	var f publishFlags
 	var from string
-	var insecure bool
 	cmd := &cobra.Command{
 		Use:   "oci-image NAME VERSION --from LAYOUT_DIR:TAG|docker://HOST/REPO:TAG",
 		Short: "Track a container image as one version: copy it in and publish an artifact whose subject it is",
@@ -311,7 +310,7 @@ attach to it.`,
 			}
 			var desc ocispec.Descriptor
 			if ref, ok := strings.CutPrefix(from, "docker://"); ok {
-				src, err := e.parseEndpoint(ctx, ref, insecure)
+				src, err := e.parseEndpoint(ctx, ref)
 				if err != nil {
 					return err
 				}
@@ -336,7 +335,6 @@ attach to it.`,
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&from, "from", "", "the image: DIR:TAG (an OCI layout) or docker://HOST/REPO:TAG (a registry) (required)")
-	cmd.Flags().BoolVar(&insecure, "insecure", false, "allow plain HTTP to a non-loopback registry")
 	_ = cmd.MarkFlagRequired("from")
 	return cmd
 }

@@ -34,9 +34,11 @@ type env struct {
 
 	store   *layout.Store
 	remotes map[string]*remote.Store // registries records name, opened by storeOf
-	catDSN  string                   // --catalog: a SQLite file or a PostgreSQL URL; "" is HOME/catalog.db
-	cat     cliCatalog
-	logSize int64 // events in the log when the catalog was opened
+	// insecure allows plain HTTP to registries not on a loopback address.
+	insecure bool
+	catDSN   string // --catalog: a SQLite file or a PostgreSQL URL; "" is HOME/catalog.db
+	cat      cliCatalog
+	logSize  int64 // events in the log when the catalog was opened
 }
 
 // cliCatalog is what the CLI needs of a catalog backend: both
@@ -83,6 +85,7 @@ mismatch, revoked, event log tampered with); 4 not found.`,
 		def = ".brickyard"
 	}
 	root.PersistentFlags().StringVar(&e.home, "home", def, "directory holding the store and catalog")
+	root.PersistentFlags().BoolVar(&e.insecure, "insecure", false, "allow plain HTTP to registries not on a loopback address (loopback ones always may)")
 	root.PersistentFlags().StringVar(&e.catDSN, "catalog", os.Getenv("BRICKYARD_CATALOG"), "the catalog: a SQLite file or a postgres:// URL (default HOME/catalog.db)")
 	root.PersistentFlags().BoolVar(&e.json, "json", false, "print results as JSON")
 	root.PersistentFlags().StringVar(&e.progress, "progress", "auto", "progress bars on stderr for blob transfers: auto (when a terminal), always, never")
@@ -150,7 +153,7 @@ func (e *env) storeOf(rec catalog.Record) (registry.Store, error) {
 	if s, ok := e.remotes[rec.Store]; ok {
 		return s, nil
 	}
-	s, err := remote.New(rec.Store)
+	s, err := remote.New(rec.Store, e.remoteOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("%s@%s: its store %q: %w", rec.Name, rec.Version, rec.Store, err)
 	}
@@ -159,6 +162,14 @@ func (e *env) storeOf(rec catalog.Record) (registry.Store, error) {
 	}
 	e.remotes[rec.Store] = s
 	return s, nil
+}
+
+// remoteOptions are the options of every registry store the CLI opens.
+func (e *env) remoteOptions() []remote.Option {
+	if e.insecure {
+		return []remote.Option{remote.WithInsecure()}
+	}
+	return nil
 }
 
 // perStore is a catalog.Verifier that checks each record in the store it

@@ -364,7 +364,6 @@ func newCatalogCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "catalog", Short: "Maintain the catalog itself"}
 	var from string
 	var keys []string
-	var insecure bool
 	rebuild := &cobra.Command{
 		Use:   "rebuild --from STORE",
 		Short: "Reconstruct the artifact records from what a store holds into the (empty) catalog",
@@ -401,11 +400,7 @@ store does not verify for a copy in a registry; sign there again.
 					return err
 				}
 			} else if first, _, _ := strings.Cut(from, "/"); first != "." && first != ".." && (strings.ContainsAny(first, ".:") || first == "localhost") {
-				var opts []remote.Option
-				if insecure {
-					opts = append(opts, remote.WithInsecure())
-				}
-				rs, err := remote.New(from, opts...)
+				rs, err := remote.New(from, e.remoteOptions()...)
 				if err != nil {
 					return err
 				}
@@ -445,7 +440,6 @@ store does not verify for a copy in a registry; sign there again.
 		},
 	}
 	rebuild.Flags().StringVar(&from, "from", "", "the OCI layout directory or registry (HOST[:PORT][/NAMESPACE]) to read (default: HOME/store)")
-	rebuild.Flags().BoolVar(&insecure, "insecure", false, "talk plain HTTP to the --from registry")
 	rebuild.Flags().StringArrayVar(&keys, "key", nil, "record signatures that verify with this public key (repeatable)")
 	cmd.AddCommand(rebuild)
 	return cmd

@@ -153,7 +153,7 @@ func TestCatalogRebuildFromRegistry(t *testing.T) {
 	// The signatures name the home store's repositories, so with --key
 	// none would verify for the registry's (a signature is bound to its
 	// repository; see sign.Verifier.Verify): rebuild the records alone.
-	out := c.ok("catalog", "rebuild", "--from", host+"/golden")
+	out := c.ok("catalog", "rebuild", "--from", host+"/golden", "--insecure")
 	if !strings.Contains(out, "rebuilt 2 artifacts and 0 signatures from 2 repositories of "+host+"/golden") {
 		t.Errorf("rebuild from the registry: %q", out)
 	}
