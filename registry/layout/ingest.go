@@ -1,7 +1,6 @@
 package layout
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -11,6 +10,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/brickyard/brickyard/internal/sparse"
 	"github.com/brickyard/brickyard/registry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -225,12 +225,11 @@ type chunkWriter struct {
 
 // write writes b at w.off. A whole chunk of zeros at a block boundary is
 // not written but skipped, leaving a hole that reads back as zeros
-// (POSIX lseek/ftruncate semantics; finish sets the size if the file ends
-// in one), so a sparse VM disk (a raw, fixed VHD or flat VMDK image,
+// (package sparse; finish sets the size if the file ends in one), so a sparse VM disk (a raw, fixed VHD or flat VMDK image,
 // mostly unused space) is stored sparse and its zeros cost no disk
 // writes. The blob's bytes and digest are the same either way.
 func (w *chunkWriter) write(b []byte) error {
-	if len(b) == chunkSize && w.off%directAlign == 0 && allZero(b) {
+	if len(b) == chunkSize && w.off%directAlign == 0 && sparse.AllZero(b) {
 		w.off += int64(len(b))
 		w.holes = true
 		return nil
@@ -282,22 +281,6 @@ func (w *chunkWriter) finish() error {
 		return nil
 	}
 	return w.f.Truncate(w.off)
-}
-
-// zeros is compared against, a piece at a time, by allZero.
-var zeros [64 << 10]byte
-
-// allZero tells whether b holds only zero bytes. It stops at the first
-// piece that does not, so data costs one short comparison.
-func allZero(b []byte) bool {
-	for len(b) > 0 {
-		n := min(len(b), len(zeros))
-		if !bytes.Equal(b[:n], zeros[:n]) {
-			return false
-		}
-		b = b[n:]
-	}
-	return true
 }
 
 // openDirect opens w.f's file a second time for writing with O_DIRECT, or
