@@ -93,7 +93,7 @@ mismatch, revoked, event log tampered with); 4 not found.`,
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newInitCmd(e), newKeygenCmd(e), newPublishCmd(e), newSignCmd(e), newVerifyCmd(e),
-		newResolveCmd(e), newListCmd(e), newInspectCmd(e), newLineageCmd(e), newCopyCmd(e),
+		newResolveCmd(e), newListCmd(e), newInspectCmd(e), newLineageCmd(e), newCopyCmd(e), newFetchCmd(e),
 		newAttestCmd(e), newVerifyAttestationCmd(e), newPolicyCmd(e),
 		newLifecycleCmd(e, catalog.StateDeprecated, "deprecate", "Deprecate an artifact: resolve still returns it, with a warning"),
 		newLifecycleCmd(e, catalog.StateRevoked, "revoke", "Revoke an artifact and everything built on it: resolve never returns them"),
