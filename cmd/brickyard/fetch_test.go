@@ -67,6 +67,8 @@ func TestFetch(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(fresh, "base.qcow2")); err == nil {
 		t.Error("an unsigned artifact was written out")
 	}
+	c.ok("revoke", "base@1.1.0", "--reason", "leaked key")
+	c.fail(exitUntrusted, []string{"base@1.1.0", "revoked"}, "fetch", "base@1.1.0", "--output", fresh)
 
 	// Corrupt the qcow2 blob in the store: the fetch fails on the digest
 	// and leaves nothing in the output directory.
