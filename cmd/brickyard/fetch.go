@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"github.com/brickyard/brickyard/catalog"
 	"github.com/brickyard/brickyard/internal/sparse"
 	"github.com/brickyard/brickyard/registry"
-	"github.com/brickyard/brickyard/sign"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
@@ -64,7 +62,7 @@ is written unless it verifies. An existing file is not replaced unless
 				if err != nil {
 					return err
 				}
-				if _, err := (perStore{e, func(st sign.Reader) catalog.Verifier { return sign.StoreVerifier{Store: st, Verifier: v} }}).Verify(ctx, rec); err != nil {
+				if _, err := e.keyVerifier(v).Verify(ctx, rec); err != nil {
 					return fmt.Errorf("fetch %s: %w", ref, err)
 				}
 			}
@@ -172,12 +170,14 @@ func fetchDisk(ctx context.Context, e *env, st registry.Fetcher, repo string, d 
 		return "", err
 	}
 	committed = true
-	if dirf, err := os.Open(dir); err == nil {
-		err = dirf.Sync()
-		dirf.Close()
-		if err != nil && !errors.Is(err, os.ErrInvalid) {
-			return path, err
-		}
+	// The rename is durable once the directory is synced.
+	dirf, err := os.Open(dir)
+	if err != nil {
+		return path, err
+	}
+	defer dirf.Close()
+	if err := dirf.Sync(); err != nil {
+		return path, fmt.Errorf("sync %s after writing %s: %w", dir, d.Title, err)
 	}
 	return path, nil
 }

@@ -110,7 +110,7 @@ digest, which is what was verified: deploy by digest, never by tag.`,
 				if err != nil {
 					return err
 				}
-				v = perStore{e, func(st sign.Reader) catalog.Verifier { return sign.StoreVerifier{Store: st, Verifier: kv} }}
+				v = e.keyVerifier(kv)
 			}
 			var rec catalog.Record
 			var err error

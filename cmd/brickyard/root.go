@@ -179,6 +179,12 @@ type perStore struct {
 	forStore func(st sign.Reader) catalog.Verifier
 }
 
+// keyVerifier checks each record's signature with v's keys, in the store
+// the record names.
+func (e *env) keyVerifier(v *sign.Verifier) catalog.Verifier {
+	return perStore{e, func(st sign.Reader) catalog.Verifier { return sign.StoreVerifier{Store: st, Verifier: v} }}
+}
+
 func (p perStore) Verify(ctx context.Context, r catalog.Record) (string, error) {
 	st, err := p.e.storeOf(r)
 	if err != nil {

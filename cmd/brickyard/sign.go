@@ -139,7 +139,7 @@ Exit 3 if no signature is trusted, 1 on any other error.`,
 			if err != nil {
 				return err
 			}
-			keyID, err := (perStore{e, func(st sign.Reader) catalog.Verifier { return sign.StoreVerifier{Store: st, Verifier: v} }}).Verify(ctx, rec)
+			keyID, err := e.keyVerifier(v).Verify(ctx, rec)
 			if err != nil {
 				return fmt.Errorf("verify %s@%s (%s): %w", rec.Name, rec.Version, rec.Digest, err)
 			}
