@@ -4,9 +4,9 @@
 // layout holding the same blob), crane push/pull, oras push/pull, and the
 // floor, curl moving the same bytes with no hashing (a monolithic blob PUT
 // and a blob GET). It prints each best-of-N time, the ratios against
-// brickyard and against the floor, the durable pull floor (the curl GET
-// followed by fsync, since brickyard syncs what it pulls and curl does
-// not), and brickyard's peak RSS.
+// brickyard and against the floor, brickyard's peak RSS, and the pull
+// floors (see pullFloors): what curl, dd and openssl take to do the parts
+// of a durable, verifying pull on this machine, alone and at once.
 //
 //	scripts/bench-transfer            # builds the tools, then: go run ./bench/transfer
 //	go run ./bench/transfer -size 2147483648 -runs 2 -tools BIN_DIR
@@ -95,8 +95,7 @@ func run(size int64, runs int, toolDir, only string) error {
 	crane, oras := filepath.Join(toolDir, "crane"), filepath.Join(toolDir, "oras")
 
 	var pushRSS, pullRSS int64
-	var durable time.Duration   // best curl pull followed by fsync
-	var diskFloor time.Duration // best dd of the disk file, direct I/O, fsync
+	floors := pullFloors()
 	results := []result{{name: "brickyard"}}
 	for _, name := range []string{"skopeo", "crane", "oras"} {
 		if only == "" || slices.Contains(strings.Split(only, ","), name) {
@@ -162,27 +161,20 @@ func run(size int64, runs int, toolDir, only string) error {
 			}
 			os.RemoveAll(out)
 			if r.name == "curl (floor)" {
-				// The durable floor: the same GET, then fsync of the file,
-				// as every tool that keeps what it pulls must do.
-				d, _, _, err := timed(work, []string{"sh", "-c", shellQuote(pull) + " && sync " + shellQuote([]string{out})})
-				if err != nil {
-					return fmt.Errorf("curl pull with fsync: %w", err)
+				for k := range floors {
+					f := &floors[k]
+					get := func(dst string) string {
+						return shellQuote(append(slices.Clone(pull[:len(pull)-3]), "-o", dst, pull[len(pull)-1]))
+					}
+					d, _, _, err := timed(work, []string{"sh", "-c", f.script(get, disk, out)})
+					if err != nil {
+						return fmt.Errorf("%s: %w", f.name, err)
+					}
+					if f.best == 0 || d < f.best {
+						f.best = d
+					}
+					os.RemoveAll(out)
 				}
-				if durable == 0 || d < durable {
-					durable = d
-				}
-				os.RemoveAll(out)
-				// The disk's own floor: the same bytes from the page cache
-				// to a file with direct I/O, then fsync; no network, no
-				// hash. No pull that keeps its bytes can beat it.
-				d, _, _, err = timed(work, []string{"dd", "if=" + disk, "of=" + out, "bs=4M", "oflag=direct", "conv=fsync", "status=none"})
-				if err != nil {
-					return fmt.Errorf("dd to disk: %w", err)
-				}
-				if diskFloor == 0 || d < diskFloor {
-					diskFloor = d
-				}
-				os.RemoveAll(out)
 			}
 		}
 	}
@@ -194,10 +186,11 @@ func run(size int64, runs int, toolDir, only string) error {
 			r.push.Seconds()/results[0].push.Seconds(), r.pull.Seconds()/results[0].pull.Seconds(),
 			r.push.Seconds()/floor.push.Seconds(), r.pull.Seconds()/floor.pull.Seconds())
 	}
-	fmt.Printf("durable pull floor (curl -o, then fsync): %.2f s; brickyard pull / durable floor: %.2f\n",
-		durable.Seconds(), results[0].pull.Seconds()/durable.Seconds())
-	fmt.Printf("disk floor (dd oflag=direct conv=fsync from the page cache): %.2f s = %.2f x curl's pull; brickyard pull / disk floor: %.2f\n",
-		diskFloor.Seconds(), diskFloor.Seconds()/floor.pull.Seconds(), results[0].pull.Seconds()/diskFloor.Seconds())
+	fmt.Printf("pull floors, best of %d (each also x curl's pull, and brickyard's pull / it):\n", runs)
+	for _, f := range floors {
+		fmt.Printf("  %-58s %6.2f s %6.2f x %6.2f\n", f.name, f.best.Seconds(),
+			f.best.Seconds()/floor.pull.Seconds(), results[0].pull.Seconds()/f.best.Seconds())
+	}
 	fmt.Printf("brickyard copy peak RSS: %.1f MiB pushing, %.1f MiB pulling\n", float64(pushRSS)/1024, float64(pullRSS)/1024)
 
 	// Where the CPU goes, in the best run of each: the tool's own time
@@ -214,6 +207,63 @@ func run(size int64, runs int, toolDir, only string) error {
 	fmt.Printf("sha256 of the disk alone (one core, page cache): %.2f s. Pull bound for a hashing client: (curl's CPU + registry's + sha256) / %d cores = %.2f s = %.2f x curl's pull\n",
 		hashTime.Seconds(), cores, bound, bound/floor.pull.Seconds())
 	return nil
+}
+
+// A pullFloor is a shell script that does part of what a durable,
+// verifying pull must do, with standard tools and no data passed between
+// them, so that no client doing all of it can be faster on this machine.
+type pullFloor struct {
+	name string
+	// script returns the sh script, given get, which returns curl's pull
+	// command writing to dst, and the disk and output files (unquoted).
+	script func(get func(dst string) string, disk, out string) string
+	best   time.Duration
+}
+
+// pullFloors returns the floors the benchmark measures next to curl's
+// plain pull. brickyard keeps what it pulls durably (synced before the
+// tag is written) and hashes every byte, while curl -o leaves the bytes in
+// the page cache, unhashed. On a machine with few cores, receiving from
+// the registry, writing to disk and hashing compete for the same CPUs and
+// the disk's page-cache writeback slows the receive; the concurrent
+// floors measure that interference with curl, dd and openssl running at
+// once on the same bytes.
+func pullFloors() []pullFloor {
+	return []pullFloor{
+		{name: "durable: curl -o, then sync", script: func(get func(string) string, _, out string) string {
+			return get(out) + " && sync " + q(out)
+		}},
+		{name: "disk: dd oflag=direct conv=fsync from the page cache", script: func(_ func(string) string, disk, out string) string {
+			return "dd if=" + q(disk) + " of=" + q(out) + " bs=4M oflag=direct conv=fsync status=none"
+		}},
+		{name: "concurrent: curl -o /dev/null & dd (receive + write)", script: func(get func(string) string, disk, out string) string {
+			return concurrently(get("/dev/null"),
+				"dd if="+q(disk)+" of="+q(out)+" bs=4M oflag=direct conv=fsync status=none")
+		}},
+		{name: "concurrent: ... & openssl dgst (receive + write + hash)", script: func(get func(string) string, disk, out string) string {
+			return concurrently(get("/dev/null"),
+				"dd if="+q(disk)+" of="+q(out)+" bs=4M oflag=direct conv=fsync status=none",
+				"openssl dgst -sha256 "+q(disk)+" >/dev/null")
+		}},
+	}
+}
+
+// q quotes one word for sh.
+func q(s string) string { return shellQuote([]string{s}) }
+
+// concurrently returns an sh script that runs cmds at once and fails if
+// any of them fails.
+func concurrently(cmds ...string) string {
+	var b strings.Builder
+	for i, c := range cmds {
+		fmt.Fprintf(&b, "(%s) & p%d=$!; ", c, i)
+	}
+	b.WriteString("ok=0; ")
+	for i := range cmds {
+		fmt.Fprintf(&b, "wait $p%d || ok=1; ", i)
+	}
+	b.WriteString("exit $ok")
+	return b.String()
 }
 
 // cpuTime returns the user+system CPU time pid has used so far
