@@ -4,5 +4,8 @@
 // referrers API or the referrers tag schema. It exists so that sign does
 // not import registry (DESIGN.md: sign declares the interfaces it needs
 // and registry's stores satisfy them); registry re-exports these functions
-// as its public API, and importers use those.
+// as its public API, and importers use those. It also holds what the
+// layout and remote stores share: the references a manifest needs present
+// before it is written (References) and their verifying readers' seeks
+// (SeekOffset).
 package ocistore

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/brickyard/brickyard/artifact"
@@ -108,5 +109,45 @@ func TestFetchArtifactRejectsAnImage(t *testing.T) {
 	md, _ := st.PushManifest(ctx, "r", ocispec.MediaTypeImageManifest, []byte(m))
 	if _, _, _, err := ocistore.FetchArtifact(ctx, st, "r", md); err == nil {
 		t.Error("FetchArtifact of a plain image manifest: no error")
+	}
+}
+
+func TestReferences(t *testing.T) {
+	d := func(s string) string {
+		return `{"mediaType":"x","digest":"sha256:` + strings.Repeat(s, 64) + `","size":1}`
+	}
+	m := `{"schemaVersion":2,"mediaType":"` + ocispec.MediaTypeImageManifest + `","config":` + d("a") + `,"layers":[` + d("b") + `],"subject":` + d("c") + `}`
+	refs, err := ocistore.References(ocispec.MediaTypeImageManifest, []byte(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(refs) != 2 || refs[0].Digest.Encoded()[0] != 'a' || refs[1].Digest.Encoded()[0] != 'b' {
+		t.Errorf("References = %v, want config then layer, no subject", refs)
+	}
+	idx := `{"schemaVersion":2,"manifests":[` + d("d") + `]}` // mediaType is optional
+	if refs, err := ocistore.References(ocispec.MediaTypeImageIndex, []byte(idx)); err != nil || len(refs) != 1 {
+		t.Errorf("References(index) = %v, %v; want one manifest", refs, err)
+	}
+	for name, b := range map[string]string{
+		"not JSON":       `<html>`,
+		"other type":     `{"mediaType":"` + ocispec.MediaTypeImageIndex + `"}`,
+		"invalid digest": `{"layers":[{"digest":"sha256:nothex","size":1}]}`,
+	} {
+		if _, err := ocistore.References(ocispec.MediaTypeImageManifest, []byte(b)); !errors.Is(err, artifact.ErrInvalidManifest) {
+			t.Errorf("%s: err = %v, want artifact.ErrInvalidManifest", name, err)
+		}
+	}
+}
+
+func TestSeekOffset(t *testing.T) {
+	desc := ocispec.Descriptor{Digest: digest.FromString("x")}
+	if abs, err := ocistore.SeekOffset("s", desc, 10, 5, io.SeekStart); abs != 5 || err != nil {
+		t.Errorf("SeekStart: %d, %v", abs, err)
+	}
+	if abs, err := ocistore.SeekOffset("s", desc, 10, -4, io.SeekCurrent); abs != 6 || err != nil {
+		t.Errorf("SeekCurrent: %d, %v", abs, err)
+	}
+	if _, err := ocistore.SeekOffset("s", desc, 10, 0, io.SeekEnd); !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), desc.Digest.String()) {
+		t.Errorf("SeekEnd: err = %v, want ErrUnsupported naming the blob", err)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/internal/ocistore"
 	"github.com/brickyard/brickyard/registry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -178,7 +179,7 @@ func (s *Store) PushManifest(ctx context.Context, repo, mediaType string, manife
 	if len(manifest) > artifact.MaxManifestSize {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: manifest of %d bytes: %w (limit %d)", repo, len(manifest), registry.ErrTooLarge, artifact.MaxManifestSize)
 	}
-	refs, err := references(mediaType, manifest)
+	refs, err := ocistore.References(mediaType, manifest)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", repo, err)
 	}
@@ -196,37 +197,6 @@ func (s *Store) PushManifest(ctx context.Context, repo, mediaType string, manife
 		return ocispec.Descriptor{}, err
 	}
 	return desc, nil
-}
-
-// references lists what a manifest or index needs present, and checks that
-// it is JSON of the media type it is pushed as.
-func references(mediaType string, b []byte) ([]ocispec.Descriptor, error) {
-	var m struct {
-		MediaType string               `json:"mediaType"`
-		Config    *ocispec.Descriptor  `json:"config"`
-		Layers    []ocispec.Descriptor `json:"layers"`
-		Manifests []ocispec.Descriptor `json:"manifests"`
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("manifest is not JSON: %w: %v", artifact.ErrInvalidManifest, err)
-	}
-	// mediaType is only RECOMMENDED in a manifest (umoci omits it); when
-	// present it must agree.
-	if m.MediaType != "" && m.MediaType != mediaType {
-		return nil, fmt.Errorf("manifest says mediaType %q, pushed as %q: %w", m.MediaType, mediaType, artifact.ErrInvalidManifest)
-	}
-	var out []ocispec.Descriptor
-	if m.Config != nil {
-		out = append(out, *m.Config)
-	}
-	out = append(out, m.Layers...)
-	out = append(out, m.Manifests...)
-	for _, d := range out {
-		if err := d.Digest.Validate(); err != nil {
-			return nil, fmt.Errorf("manifest references digest %q: %w: %v", d.Digest, artifact.ErrInvalidManifest, err)
-		}
-	}
-	return out, nil
 }
 
 // Tag implements registry.Tagger: tags are immutable.

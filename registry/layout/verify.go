@@ -1,12 +1,12 @@
 package layout
 
 import (
-	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"os"
 
+	"github.com/brickyard/brickyard/internal/ocistore"
 	"github.com/brickyard/brickyard/registry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -73,14 +73,9 @@ func (v *verifyReader) Read(b []byte) (int, error) {
 // called it refuses to skip bytes not yet read, which would escape the
 // digest check.
 func (v *verifyReader) Seek(offset int64, whence int) (int64, error) {
-	var abs int64
-	switch whence {
-	case io.SeekStart:
-		abs = offset
-	case io.SeekCurrent:
-		abs = v.n + offset
-	default:
-		return v.n, fmt.Errorf("%s: blob %s: seek from the end: %w", v.what, v.desc.Digest, errors.ErrUnsupported)
+	abs, err := ocistore.SeekOffset(v.what, v.desc, v.n, offset, whence)
+	if err != nil {
+		return v.n, err
 	}
 	if abs < 0 || (!v.skip && abs > v.hashed) {
 		return v.n, fmt.Errorf("%s: blob %s: seek to %d: only offsets up to %d, the bytes verified so far, can be reached", v.what, v.desc.Digest, abs, v.hashed)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/internal/ocistore"
 	"github.com/brickyard/brickyard/registry"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -1201,7 +1202,7 @@ func (s *Store) PushManifest(ctx context.Context, repo, mediaType string, manife
 	if len(manifest) > artifact.MaxManifestSize {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: manifest of %d bytes: %w", r, len(manifest), registry.ErrTooLarge)
 	}
-	refs, err := references(mediaType, manifest)
+	refs, err := ocistore.References(mediaType, manifest)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", r, err)
 	}
@@ -1245,30 +1246,6 @@ func (s *Store) putManifest(ctx context.Context, r name.Repository, ref, mediaTy
 		return s.wrap(r, step, err)
 	}
 	return nil
-}
-
-// references lists what a manifest or index needs to be present.
-func references(mediaType string, b []byte) ([]ocispec.Descriptor, error) {
-	var m struct {
-		MediaType string               `json:"mediaType"`
-		Config    *ocispec.Descriptor  `json:"config"`
-		Layers    []ocispec.Descriptor `json:"layers"`
-		Manifests []ocispec.Descriptor `json:"manifests"`
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("manifest is not JSON: %w: %v", registry.ErrInvalidRef, err)
-	}
-	// mediaType is only RECOMMENDED in a manifest (umoci omits it); when
-	// present it must agree.
-	if m.MediaType != "" && m.MediaType != mediaType {
-		return nil, fmt.Errorf("manifest says mediaType %q, pushed as %q: %w", m.MediaType, mediaType, artifact.ErrInvalidManifest)
-	}
-	var out []ocispec.Descriptor
-	if m.Config != nil {
-		out = append(out, *m.Config)
-	}
-	out = append(out, m.Layers...)
-	return append(out, m.Manifests...), nil
 }
 
 // Tag implements registry.Tagger. The registry protocol has no

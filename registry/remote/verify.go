@@ -7,6 +7,7 @@ import (
 	"hash"
 	"io"
 
+	"github.com/brickyard/brickyard/internal/ocistore"
 	"github.com/brickyard/brickyard/registry"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -67,14 +68,9 @@ func (v *verifier) Seek(offset int64, whence int) (int64, error) {
 	if !ok {
 		return v.n, errors.ErrUnsupported
 	}
-	var abs int64
-	switch whence {
-	case io.SeekStart:
-		abs = offset
-	case io.SeekCurrent:
-		abs = v.n + offset
-	default:
-		return v.n, fmt.Errorf("%s: blob %s: seek from the end: %w", v.what, v.desc.Digest, errors.ErrUnsupported)
+	abs, err := ocistore.SeekOffset(v.what, v.desc, v.n, offset, whence)
+	if err != nil {
+		return v.n, err
 	}
 	if abs < 0 || abs > v.desc.Size || (!v.skip && abs > v.hashed) {
 		return v.n, fmt.Errorf("%s: blob %s: seek to %d: only offsets up to %d can be reached", v.what, v.desc.Digest, abs, min(v.desc.Size, v.hashed))

@@ -1,0 +1,63 @@
+package ocistore
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/brickyard/brickyard/artifact"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// References returns the descriptors a manifest or index b, pushed as
+// mediaType, needs present in its repository: the config, the layers and
+// the manifests, in that order; the subject is not among them, since the
+// OCI distribution spec allows it to be elsewhere. Both the layout and the
+// remote store check these before they write a manifest, so that no tag
+// ever names a manifest whose blobs are missing.
+//
+// The error wraps artifact.ErrInvalidManifest when b is not JSON, names a
+// mediaType other than mediaType (the field is only RECOMMENDED, so its
+// absence is fine: umoci omits it), or references an invalid digest.
+func References(mediaType string, b []byte) ([]ocispec.Descriptor, error) {
+	var m struct {
+		MediaType string               `json:"mediaType"`
+		Config    *ocispec.Descriptor  `json:"config"`
+		Layers    []ocispec.Descriptor `json:"layers"`
+		Manifests []ocispec.Descriptor `json:"manifests"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("manifest is not JSON: %w: %v", artifact.ErrInvalidManifest, err)
+	}
+	if m.MediaType != "" && m.MediaType != mediaType {
+		return nil, fmt.Errorf("manifest says mediaType %q, pushed as %q: %w", m.MediaType, mediaType, artifact.ErrInvalidManifest)
+	}
+	var out []ocispec.Descriptor
+	if m.Config != nil {
+		out = append(out, *m.Config)
+	}
+	out = append(out, m.Layers...)
+	out = append(out, m.Manifests...)
+	for _, d := range out {
+		if err := d.Digest.Validate(); err != nil {
+			return nil, fmt.Errorf("manifest references digest %q: %w: %v", d.Digest, artifact.ErrInvalidManifest, err)
+		}
+	}
+	return out, nil
+}
+
+// SeekOffset returns the absolute offset that Seek(offset, whence) names
+// in a blob read up to cur, for the stores' verifying readers, which seek
+// from the start or the current position only (a push resuming after a
+// dropped connection). io.SeekEnd gives an error naming what and desc and
+// wrapping errors.ErrUnsupported; the caller checks the range.
+func SeekOffset(what string, desc ocispec.Descriptor, cur, offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+		return offset, nil
+	case io.SeekCurrent:
+		return cur + offset, nil
+	}
+	return 0, fmt.Errorf("%s: blob %s: seek from the end: %w", what, desc.Digest, errors.ErrUnsupported)
+}
