@@ -105,7 +105,7 @@ The destination tag is immutable: copying other content onto it fails.`,
 			if e.json {
 				return e.printJSON(map[string]string{"digest": desc.Digest.String(), "from": src.where, "to": dst.where, "tag": dst.tag})
 			}
-			fmt.Fprintf(e.out, "copied %s:%s %s to %s\n", src.where, src.tag, desc.Digest, dst.where)
+			fmt.Fprintf(e.out, "copied %s:%s %s to %s:%s\n", src.where, src.tag, desc.Digest, dst.where, dst.tag)
 			return nil
 		},
 	}

@@ -220,7 +220,7 @@ func TestCopyToRegistryAndBack(t *testing.T) {
 	c := newCLI(t)
 	c.ok("publish", "vm-disk", "base", "1.0.0", c.disk("base.raw", "raw"), "--key", c.key())
 	out := c.ok("copy", "base@1.0.0", host+"/golden/base:1.0.0")
-	if !strings.Contains(out, "copied home store base:1.0.0 sha256:") {
+	if !strings.Contains(out, "copied home store base:1.0.0 sha256:") || !strings.HasSuffix(strings.TrimSpace(out), " to "+host+"/golden/base:1.0.0") {
 		t.Errorf("copy said %q", out)
 	}
 	other := &cli{t: t, dir: c.dir, home: filepath.Join(c.dir, "home2")}
