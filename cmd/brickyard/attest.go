@@ -113,10 +113,7 @@ sha256-<hex>.att tag, where cosign verify-attestation finds it.`,
 			if err != nil {
 				return err
 			}
-			if err := e.open(ctx); err != nil {
-				return err
-			}
-			rec, err := e.lookup(ctx, argv[0], platform)
+			rec, err := e.openRecord(ctx, argv[0], platform)
 			if err != nil {
 				return err
 			}
@@ -154,10 +151,7 @@ catalog records. Prints the builder and the base artifacts.`,
 			if err != nil {
 				return err
 			}
-			if err := e.open(ctx); err != nil {
-				return err
-			}
-			rec, err := e.lookup(ctx, argv[0], platform)
+			rec, err := e.openRecord(ctx, argv[0], platform)
 			if err != nil {
 				return err
 			}

@@ -46,10 +46,7 @@ is written unless it verifies. An existing file is not replaced unless
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
-			if err := e.open(ctx); err != nil {
-				return err
-			}
-			rec, err := e.lookup(ctx, argv[0], platform)
+			rec, err := e.openRecord(ctx, argv[0], platform)
 			if err != nil {
 				return err
 			}

@@ -195,10 +195,7 @@ func newInspectCmd(e *env) *cobra.Command {
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
-			if err := e.open(ctx); err != nil {
-				return err
-			}
-			rec, err := e.lookup(ctx, argv[0], platform)
+			rec, err := e.openRecord(ctx, argv[0], platform)
 			if err != nil {
 				return err
 			}
@@ -247,10 +244,7 @@ major version; not a prerelease, not revoked).`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
-			if err := e.open(ctx); err != nil {
-				return err
-			}
-			rec, err := e.lookup(ctx, argv[0], platform)
+			rec, err := e.openRecord(ctx, argv[0], platform)
 			if err != nil {
 				return err
 			}

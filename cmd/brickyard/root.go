@@ -234,6 +234,15 @@ func (e *env) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
+// openRecord opens the home store and catalog and looks ref up (see
+// lookup), for the commands that act on one artifact.
+func (e *env) openRecord(ctx context.Context, ref, platform string) (catalog.Record, error) {
+	if err := e.open(ctx); err != nil {
+		return catalog.Record{}, err
+	}
+	return e.lookup(ctx, ref, platform)
+}
+
 // lookup finds the catalog record that ref names: "NAME@VERSION",
 // "NAME@sha256:<hex>" or "sha256:<hex>". platform, if not empty, picks
 // among several records of one version.

@@ -91,10 +91,7 @@ in the catalog.`,
 			if err != nil {
 				return err
 			}
-			if err := e.open(ctx); err != nil {
-				return err
-			}
-			rec, err := e.lookup(ctx, argv[0], platform)
+			rec, err := e.openRecord(ctx, argv[0], platform)
 			if err != nil {
 				return err
 			}
@@ -132,10 +129,7 @@ Exit 3 if no signature is trusted, 1 on any other error.`,
 			if err != nil {
 				return err
 			}
-			if err := e.open(ctx); err != nil {
-				return err
-			}
-			rec, err := e.lookup(ctx, argv[0], platform)
+			rec, err := e.openRecord(ctx, argv[0], platform)
 			if err != nil {
 				return err
 			}

@@ -98,10 +98,7 @@ func newLifecycleCmd(e *env, state catalog.State, use, short string) *cobra.Comm
 			if err != nil {
 				return err
 			}
-			if err := e.open(ctx); err != nil {
-				return err
-			}
-			rec, err := e.lookup(ctx, argv[0], platform)
+			rec, err := e.openRecord(ctx, argv[0], platform)
 			if err != nil {
 				return err
 			}
