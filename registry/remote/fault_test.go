@@ -519,3 +519,75 @@ func TestStreamEdgeCases(t *testing.T) {
 		}
 	})
 }
+
+// TestCommitReplyLost: the registry commits a blob upload (the final PUT
+// with ?digest=) but the connection drops before its answer arrives. The
+// PUT sent again finds the session finished (DIGEST_INVALID from the
+// in-process registry, 404 from distribution); the push must see that the
+// registry holds the blob, with its size, and succeed.
+func TestCommitReplyLost(t *testing.T) {
+	ctx := context.Background()
+	body := bytes.Repeat([]byte("brickyard"), 1000)
+	for name, backend := range map[string]string{"distribution": registrytest.StartDistribution(t), "in-process": inProcess(t)} {
+		t.Run(name, func(t *testing.T) {
+			var mu sync.Mutex
+			commits := 0
+			host := liar(t, backend, func(w http.ResponseWriter, r *http.Request) bool {
+				if r.Method != http.MethodPut || !strings.Contains(r.URL.Path, "/blobs/uploads/") || r.URL.Query().Get("digest") == "" {
+					return false
+				}
+				mu.Lock()
+				commits++
+				first := commits == 1
+				mu.Unlock()
+				if !first {
+					return false
+				}
+				// Commit, then drop the connection before the answer.
+				out, err := http.NewRequestWithContext(r.Context(), http.MethodPut, "http://"+backend+r.URL.RequestURI(), r.Body)
+				if err != nil {
+					t.Error(err)
+					return false
+				}
+				out.ContentLength = r.ContentLength
+				resp, err := http.DefaultTransport.RoundTrip(out)
+				if err != nil {
+					t.Error(err)
+					return false
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusCreated {
+					t.Errorf("the registry answered the first commit %s", resp.Status)
+				}
+				panic(http.ErrAbortHandler)
+			})
+			s, err := New(host, WithRetry(Retry{Attempts: 3, MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tc := range []struct {
+				name string
+				desc ocispec.Descriptor
+				src  io.Reader
+			}{
+				{"KnownDigest", ocispec.Descriptor{Digest: digest.FromBytes(body), Size: int64(len(body))}, bytes.NewReader(body)},
+				{"UnknownDigest", ocispec.Descriptor{}, struct{ io.Reader }{bytes.NewReader(append(body, '!'))}},
+			} {
+				mu.Lock()
+				commits = 0
+				mu.Unlock()
+				got, err := s.PushBlob(ctx, "lost/"+strings.ToLower(tc.name), tc.desc, tc.src)
+				if err != nil {
+					t.Fatalf("%s: push whose commit answer was lost: %v", tc.name, err)
+				}
+				mu.Lock()
+				n := commits
+				mu.Unlock()
+				if n < 2 {
+					t.Errorf("%s: %d commits sent, want the lost one and a retry", tc.name, n)
+				}
+				checkBlob(t, s, "lost/"+strings.ToLower(tc.name), artifact.Disk{Format: "raw", Digest: got.Digest, Size: got.Size})
+			}
+		})
+	}
+}

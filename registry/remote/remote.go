@@ -450,36 +450,44 @@ func (s *Store) Exists(ctx context.Context, repo string, desc ocispec.Descriptor
 	if err != nil {
 		return false, err
 	}
+	ok, _, err := s.head(ctx, r, desc)
+	if ok && !isManifest(desc.MediaType) {
+		s.remember(desc.Digest, r)
+	}
+	return ok, err
+}
+
+// head asks whether r holds desc (HEAD on the blob or manifest) and
+// returns its size as the registry gives it (Content-Length, -1 if not
+// given).
+func (s *Store) head(ctx context.Context, r name.Repository, desc ocispec.Descriptor) (bool, int64, error) {
 	kind := "blobs/"
 	if isManifest(desc.MediaType) {
 		kind = "manifests/"
 	}
 	c, err := s.client(ctx, r)
 	if err != nil {
-		return false, err
+		return false, -1, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodHead, s.url(r, kind+desc.Digest.String()), nil)
 	if err != nil {
-		return false, err
+		return false, -1, err
 	}
 	if kind == "manifests/" {
 		req.Header.Set("Accept", strings.Join(manifestAccept, ","))
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return false, s.wrap(r, "check "+desc.Digest.String(), err)
+		return false, -1, s.wrap(r, "check "+desc.Digest.String(), err)
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK:
-		if kind == "blobs/" {
-			s.remember(desc.Digest, r)
-		}
-		return true, nil
+		return true, resp.ContentLength, nil
 	case http.StatusNotFound:
-		return false, nil
+		return false, -1, nil
 	}
-	return false, s.wrap(r, "check "+desc.Digest.String(), transport.CheckError(resp, http.StatusOK))
+	return false, -1, s.wrap(r, "check "+desc.Digest.String(), transport.CheckError(resp, http.StatusOK))
 }
 
 var manifestAccept = []string{ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex,
@@ -496,7 +504,9 @@ var manifestAccept = []string{ocispec.MediaTypeImageManifest, ocispec.MediaTypeI
 // in PATCHes of at most uploadChunk bytes held in memory (chunkBlob). Memory
 // stays bounded either way. The upload is committed, with the digest
 // computed on the way, only if that digest and size are the expected ones;
-// an upload that fails is never committed.
+// an upload that fails is never committed. A commit the registry refuses
+// when sent again (its answer was lost) is a success if the registry then
+// holds the blob with its size.
 func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Descriptor, rd io.Reader) (ocispec.Descriptor, error) {
 	r, err := s.repository(repo)
 	if err != nil {
@@ -578,6 +588,13 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 		resp.Body.Close()
 	}
 	if err != nil {
+		// The commit is retried, and a retry after a connection that
+		// dropped once the registry had committed finds the session
+		// finished (DIGEST_INVALID, 404): the blob is there, with its size.
+		if ok, n, herr := s.head(ctx, r, got); herr == nil && ok && n == got.Size {
+			s.remember(got.Digest, r)
+			return got, nil
+		}
 		s.cancelUpload(ctx, r, c, loc)
 		return ocispec.Descriptor{}, s.wrap(r, "push blob: commit "+got.Digest.String(), err)
 	}
