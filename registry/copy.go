@@ -9,6 +9,8 @@ import (
 	"io"
 
 	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/internal/ocistore"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -17,6 +19,7 @@ type CopyOption func(*copyOptions)
 
 type copyOptions struct {
 	progress func(blob ocispec.Descriptor, done, total int64)
+	merge    MergeFunc
 }
 
 // WithProgress calls fn as each blob moves, with the blob's descriptor and
@@ -25,14 +28,29 @@ func WithProgress(fn func(blob ocispec.Descriptor, done, total int64)) CopyOptio
 	return func(o *copyOptions) { o.progress = fn }
 }
 
+// A MergeFunc makes tag, a cosign signature or attestation tag
+// ("sha256-<hex>.sig" or ".att") that already points at other signatures
+// in repository repo of dst, hold those and the ones of incoming, a
+// manifest Copy has just copied into repo. sign.MergeSignatures is one.
+type MergeFunc func(ctx context.Context, dst CopyTarget, repo, tag string, incoming ocispec.Descriptor) error
+
+// WithMerge has Copy call fn when the destination already has signatures
+// or attestations of its own under a cosign tag, instead of failing.
+func WithMerge(fn MergeFunc) CopyOption {
+	return func(o *copyOptions) { o.merge = fn }
+}
+
 // CopySource is what Copy reads from.
 type CopySource interface {
 	Fetcher
 	Resolver
 }
 
-// CopyTarget is what Copy writes to.
+// CopyTarget is what Copy writes to. It reads too: a copy adds to the
+// referrers and signatures the destination already has.
 type CopyTarget interface {
+	Fetcher
+	Resolver
 	Exister
 	BlobPusher
 	ManifestPusher
@@ -42,14 +60,21 @@ type CopyTarget interface {
 // Copy copies the manifest (or index, with everything under it) that tag
 // points at in src's repository srcRepo to dst's repository dstRepo, under
 // the same tag, preserving digests, the way `oras cp -r` and `cosign copy`
-// do: blobs first (streamed, skipped when dst has them), then manifests,
-// then the tag. It also carries along what is attached to it by tag: the
-// cosign signature ("sha256-<hex>.sig"), attestation (".att") and the
-// referrers tag schema index ("sha256-<hex>"), when src has them.
+// do. It also carries along what is attached to it, and what is attached
+// to those, to any depth: the cosign signature ("sha256-<hex>.sig") and
+// attestation (".att") tags, and its referrers, listed through the OCI 1.1
+// referrers API where src has it and the referrers tag schema where not,
+// and recorded in dst the same way (see AddReferrer). Order: blobs
+// (streamed, skipped when dst has them), manifests, attachments, and the
+// tag last, so that a failed copy leaves no tag naming an artifact whose
+// signatures did not arrive.
 //
-// tag is immutable in dst (Tagger.Tag): copying onto a tag that points at
-// other content returns an error wrapping ErrImmutableTag. It returns the
-// descriptor copied.
+// Nothing dst holds is replaced: referrers are added to dst's own; a
+// cosign tag that in dst points at other signatures is merged by the
+// WithMerge function, or else is an error wrapping ErrImmutableTag. tag is
+// immutable in dst (Tagger.Tag): copying onto a tag that points at other
+// content returns an error wrapping ErrImmutableTag before anything is
+// written. It returns the descriptor copied.
 func Copy(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, dstRepo, tag string, opts ...CopyOption) (ocispec.Descriptor, error) {
 	var o copyOptions
 	for _, opt := range opts {
@@ -59,35 +84,92 @@ func Copy(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, d
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("copy %s:%s: %w", srcRepo, tag, err)
 	}
-	if err := CopyGraph(ctx, src, srcRepo, dst, dstRepo, desc, opts...); err != nil {
+	fail := func(err error) (ocispec.Descriptor, error) {
 		return ocispec.Descriptor{}, fmt.Errorf("copy %s:%s to %s: %w", srcRepo, tag, dstRepo, err)
+	}
+	if cur, err := dst.Resolve(ctx, dstRepo, tag); err == nil && cur.Digest != desc.Digest {
+		return fail(fmt.Errorf("%s:%s points at %s, not %s: %w", dstRepo, tag, cur.Digest, desc.Digest, ErrImmutableTag))
+	} else if err != nil && !errors.Is(err, ErrNotFound) {
+		return fail(err)
+	}
+	if err := CopyGraph(ctx, src, srcRepo, dst, dstRepo, desc, opts...); err != nil {
+		return fail(err)
+	}
+	if err := copyAttached(ctx, src, srcRepo, dst, dstRepo, desc, map[digest.Digest]bool{}, &o); err != nil {
+		return fail(err)
 	}
 	if err := dst.Tag(ctx, dstRepo, desc, tag); err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("copy %s:%s to %s: %w", srcRepo, tag, dstRepo, err)
+		return fail(err)
 	}
-	for _, suffix := range []string{".sig", ".att", ""} {
-		attached := desc.Digest.Algorithm().String() + "-" + desc.Digest.Encoded() + suffix
+	return desc, nil
+}
+
+// copyAttached copies what is attached to subject, by cosign tag or as a
+// referrer, and what is attached to those in turn; seen holds the digests
+// already done, so a cycle ends.
+func copyAttached(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, dstRepo string, subject ocispec.Descriptor, seen map[digest.Digest]bool, o *copyOptions) error {
+	if seen[subject.Digest] {
+		return nil
+	}
+	seen[subject.Digest] = true
+	for _, suffix := range []string{".sig", ".att"} {
+		attached := ReferrersTag(subject.Digest) + suffix
 		ad, err := src.Resolve(ctx, srcRepo, attached)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			return desc, fmt.Errorf("copy %s:%s: %w", srcRepo, attached, err)
+			return fmt.Errorf("%s:%s: %w", srcRepo, attached, err)
 		}
-		if err := CopyGraph(ctx, src, srcRepo, dst, dstRepo, ad, opts...); err != nil {
-			return desc, fmt.Errorf("copy %s:%s to %s: %w", srcRepo, attached, dstRepo, err)
+		if err := CopyGraph(ctx, src, srcRepo, dst, dstRepo, ad, withOptions(o)); err != nil {
+			return fmt.Errorf("%s:%s: %w", srcRepo, attached, err)
 		}
-		if err := dst.Move(ctx, dstRepo, ad, attached); err != nil {
-			return desc, fmt.Errorf("copy %s:%s to %s: %w", srcRepo, attached, dstRepo, err)
+		cur, err := dst.Resolve(ctx, dstRepo, attached)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			err = dst.Move(ctx, dstRepo, ad, attached)
+		case err != nil, cur.Digest == ad.Digest:
+		case o.merge != nil:
+			err = o.merge(ctx, dst, dstRepo, attached, ad)
+		default:
+			err = fmt.Errorf("%s:%s already holds other signatures, which a copy does not replace: %w", dstRepo, attached, ErrImmutableTag)
+		}
+		if err != nil {
+			return fmt.Errorf("%s:%s: %w", dstRepo, attached, err)
+		}
+		if err := copyAttached(ctx, src, srcRepo, dst, dstRepo, ad, seen, o); err != nil {
+			return err
 		}
 	}
-	return desc, nil
+	refs, err := ocistore.Referrers(ctx, src, srcRepo, subject.Digest, "")
+	if err != nil {
+		return fmt.Errorf("referrers of %s@%s: %w", srcRepo, subject.Digest, err)
+	}
+	for _, r := range refs {
+		if err := CopyGraph(ctx, src, srcRepo, dst, dstRepo, r, withOptions(o)); err != nil {
+			return fmt.Errorf("referrer %s of %s: %w", r.Digest, subject.Digest, err)
+		}
+		// Also when dst had r already: an earlier copy may have stopped
+		// before indexing it. AddReferrer adds each once.
+		if err := AddReferrer(ctx, dst, dstRepo, subject.Digest, r); err != nil {
+			return fmt.Errorf("referrer %s of %s: %w", r.Digest, subject.Digest, err)
+		}
+		if err := copyAttached(ctx, src, srcRepo, dst, dstRepo, r, seen, o); err != nil {
+			return err
+		}
+	}
+	return nil
 }
+
+// withOptions passes o on as an option.
+func withOptions(o *copyOptions) CopyOption { return func(to *copyOptions) { *to = *o } }
 
 // CopyGraph copies desc, a manifest or index, and everything it references
 // (but its subject) from src's repository srcRepo to dst's dstRepo, children
-// before parents, blobs streamed and skipped when dst has them. It tags
-// nothing.
+// before parents, blobs streamed and skipped when dst has them. A manifest
+// with a subject is recorded among the subject's referrers in dst (see
+// AddReferrer), as the distribution spec asks of a push. It tags nothing
+// else.
 func CopyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, dstRepo string, desc ocispec.Descriptor, opts ...CopyOption) error {
 	var o copyOptions
 	for _, opt := range opts {
@@ -111,10 +193,13 @@ func CopyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarg
 		return err
 	}
 	var m struct {
-		MediaType string               `json:"mediaType"`
-		Config    *ocispec.Descriptor  `json:"config"`
-		Layers    []ocispec.Descriptor `json:"layers"`
-		Manifests []ocispec.Descriptor `json:"manifests"`
+		MediaType    string               `json:"mediaType"`
+		ArtifactType string               `json:"artifactType"`
+		Config       *ocispec.Descriptor  `json:"config"`
+		Layers       []ocispec.Descriptor `json:"layers"`
+		Manifests    []ocispec.Descriptor `json:"manifests"`
+		Subject      *ocispec.Descriptor  `json:"subject"`
+		Annotations  map[string]string    `json:"annotations"`
 	}
 	if err := json.Unmarshal(body, &m); err != nil {
 		return fmt.Errorf("manifest %s: %w: %v", desc.Digest, artifact.ErrInvalidManifest, err)
@@ -137,8 +222,18 @@ func CopyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarg
 	if mediaType == "" {
 		mediaType = m.MediaType
 	}
-	_, err = dst.PushManifest(ctx, dstRepo, mediaType, body)
-	return err
+	pushed, err := dst.PushManifest(ctx, dstRepo, mediaType, body)
+	if err != nil || m.Subject == nil {
+		return err
+	}
+	// The descriptor the referrers API would list (distribution spec v1.1):
+	// artifactType, else the config's media type, and the annotations.
+	pushed.ArtifactType = m.ArtifactType
+	if pushed.ArtifactType == "" && m.Config != nil {
+		pushed.ArtifactType = m.Config.MediaType
+	}
+	pushed.Annotations = m.Annotations
+	return AddReferrer(ctx, dst, dstRepo, m.Subject.Digest, pushed)
 }
 
 func copyBlob(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, dstRepo string, b ocispec.Descriptor, progress func(ocispec.Descriptor, int64, int64)) error {

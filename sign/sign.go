@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/internal/errdef"
 	"github.com/brickyard/brickyard/internal/ocistore"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -26,6 +27,8 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/cosign/v2/pkg/oci"
+	"github.com/sigstore/cosign/v2/pkg/oci/empty"
+	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -258,6 +261,74 @@ func pushImage(ctx context.Context, st Writer, repo string, img v1.Image) (ocisp
 	return st.PushManifest(ctx, repo, string(mt), raw)
 }
 
+// MergeSignatures points tag, a cosign signature or attestation tag
+// ("sha256-<hex>.sig" or ".att") in repository repo, at a new signature
+// manifest holding the signatures it held and those of incoming, a cosign
+// signature manifest already in repo, each once (by payload and signature), the
+// ones it held first. If tag does not exist it is pointed at incoming; if
+// incoming adds nothing, tag is left as it is. It is the registry.MergeFunc
+// with which a copy adds signatures to those the destination has instead
+// of replacing them. Errors wrap ErrInvalidSignature when either manifest
+// is malformed or over the size caps.
+func MergeSignatures(ctx context.Context, st Writer, repo, tag string, incoming ocispec.Descriptor) error {
+	existing, err := loadSignatures(ctx, st, repo, tag)
+	if errors.Is(err, errdef.ErrNotFound) {
+		return st.Move(ctx, repo, incoming, tag)
+	}
+	if err != nil {
+		return fmt.Errorf("merge signatures %s:%s: %w", repo, tag, err)
+	}
+	more, err := loadSignaturesAt(ctx, st, repo, tag, incoming)
+	if err != nil {
+		return fmt.Errorf("merge signatures %s:%s: %w", repo, tag, err)
+	}
+	// A signature is its payload and the signature over it: two keys
+	// signing one digest give the same payload (cosign's own duplicate
+	// check compares both too).
+	key := func(s oci.Signature) (string, error) {
+		d, err := s.Digest()
+		if err != nil {
+			return "", err
+		}
+		b64, err := s.Base64Signature()
+		return d.String() + " " + b64, err
+	}
+	have := map[string]bool{}
+	for _, s := range existing {
+		k, err := key(s)
+		if err != nil {
+			return err
+		}
+		have[k] = true
+	}
+	all := existing
+	for _, s := range more {
+		k, err := key(s)
+		if err != nil {
+			return err
+		}
+		if !have[k] {
+			have[k] = true
+			all = append(all, s)
+		}
+	}
+	if len(all) == len(existing) {
+		return nil
+	}
+	if len(all) > maxSignatures {
+		return fmt.Errorf("merge signatures %s:%s: %d signatures: %w (limit %d)", repo, tag, len(all), ErrInvalidSignature, maxSignatures)
+	}
+	sigs, err := mutate.AppendSignatures(empty.Signatures(), false, all...)
+	if err != nil {
+		return err
+	}
+	d, err := pushImage(ctx, st, repo, sigs)
+	if err != nil {
+		return fmt.Errorf("merge signatures %s:%s: %w", repo, tag, err)
+	}
+	return st.Move(ctx, repo, d, tag)
+}
+
 // loadSignatures reads the signatures under tag, each with all its layer
 // annotations, within the size caps. It returns an error wrapping
 // errdef.ErrNotFound if there is no such tag.
@@ -266,6 +337,12 @@ func loadSignatures(ctx context.Context, st Reader, repo, tag string) ([]oci.Sig
 	if err != nil {
 		return nil, err
 	}
+	return loadSignaturesAt(ctx, st, repo, tag, desc)
+}
+
+// loadSignaturesAt reads the signatures of the cosign signature manifest
+// desc, which tag names in errors.
+func loadSignaturesAt(ctx context.Context, st Reader, repo, tag string, desc ocispec.Descriptor) ([]oci.Signature, error) {
 	if desc.Size > maxSignatureManifest {
 		return nil, fmt.Errorf("signature manifest %s of %d bytes: %w (limit %d)", tag, desc.Size, ErrInvalidSignature, maxSignatureManifest)
 	}

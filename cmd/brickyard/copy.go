@@ -8,6 +8,8 @@ import (
 	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/registry/remote"
+	"github.com/brickyard/brickyard/sign"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
 
@@ -74,7 +76,10 @@ func newCopyCmd(e *env) *cobra.Command {
 		Short: "Copy an artifact between stores, with its signatures, preserving digests",
 		Long: `Copy an artifact (or any image) between the home store and OCI registries,
 or between two registries, preserving its digest and carrying its cosign
-signature, attestations and referrers along, as oras cp -r and cosign copy do.
+signature, attestations and referrers along, and theirs in turn, as
+oras cp -r and cosign copy do. What the destination already has is kept:
+signatures and referrers are added to its own. The tag is written last, so
+a copy that fails leaves no tag behind.
 
 SRC and DST are HOST[:PORT]/NAME:TAG for a registry (credentials from the
 docker config.json and credential helpers; plain HTTP for loopback hosts or
@@ -98,7 +103,8 @@ The destination tag is immutable: copying other content onto it fails.`,
 			if src.tag != dst.tag {
 				return usageError{fmt.Errorf("copy keeps the tag: %s and %s differ", src.tag, dst.tag)}
 			}
-			desc, err := registry.Copy(ctx, src.store, src.repo, dst.store, dst.repo, dst.tag, registry.WithProgress(e.blobProgress()))
+			desc, err := registry.Copy(ctx, src.store, src.repo, dst.store, dst.repo, dst.tag,
+				registry.WithProgress(e.blobProgress()), registry.WithMerge(mergeSignatures))
 			if err != nil {
 				return err
 			}
@@ -110,4 +116,10 @@ The destination tag is immutable: copying other content onto it fails.`,
 		},
 	}
 	return cmd
+}
+
+// mergeSignatures adds the signatures a copy brings to those the
+// destination already has under a cosign tag (sign.MergeSignatures).
+func mergeSignatures(ctx context.Context, dst registry.CopyTarget, repo, tag string, incoming ocispec.Descriptor) error {
+	return sign.MergeSignatures(ctx, dst, repo, tag, incoming)
 }
