@@ -444,13 +444,18 @@ func (s *Store) fetchManifest(ctx context.Context, r name.Repository, ref string
 	return b, nil
 }
 
-// Exists implements registry.Exister with a HEAD request.
+// Exists implements registry.Exister with a HEAD request. If desc has a
+// size (not 0) and the registry gives another (Content-Length), it returns
+// an error wrapping registry.ErrDigestMismatch.
 func (s *Store) Exists(ctx context.Context, repo string, desc ocispec.Descriptor) (bool, error) {
 	r, err := s.repository(repo)
 	if err != nil {
 		return false, err
 	}
-	ok, _, err := s.head(ctx, r, desc)
+	ok, n, err := s.head(ctx, r, desc)
+	if ok && desc.Size > 0 && n >= 0 && n != desc.Size {
+		return false, fmt.Errorf("%s: check %s: the registry holds %d bytes, the descriptor says %d: %w", r, desc.Digest, n, desc.Size, registry.ErrDigestMismatch)
+	}
 	if ok && !isManifest(desc.MediaType) {
 		s.remember(desc.Digest, r)
 	}
@@ -494,7 +499,8 @@ var manifestAccept = []string{ocispec.MediaTypeImageManifest, ocispec.MediaTypeI
 	string(types.DockerManifestSchema2), string(types.DockerManifestList)}
 
 // PushBlob implements registry.BlobPusher: a blob the registry already has
-// (HEAD) is skipped without reading r, one it holds in another repository
+// (HEAD) is skipped without reading r (with another size than expected's,
+// it is an error wrapping registry.ErrDigestMismatch), one it holds in another repository
 // this Store pushed to or read from is mounted. Otherwise r is read once
 // (after a failure, again from where the registry stands), hashed on the
 // way unless the digest is known, and uploaded. A source that

@@ -147,3 +147,34 @@ func TestRepositories(t *testing.T) {
 		}
 	})
 }
+
+// TestExistingBlobOfOtherSize: a blob the registry holds is not skipped,
+// nor reported present, for a descriptor of another size: that is an error
+// naming the registry, repository and blob.
+func TestExistingBlobOfOtherSize(t *testing.T) {
+	ctx := context.Background()
+	host := inProcess(t)
+	s := store(t, host)
+	body := "hello world"
+	d, err := s.PushBlob(ctx, "sized", ocispec.Descriptor{MediaType: "application/octet-stream"}, strings.NewReader(body))
+	if err != nil || d.Size != int64(len(body)) {
+		t.Fatalf("push = %+v, %v", d, err)
+	}
+	wrong := d
+	wrong.Size = 999
+	got, err := s.PushBlob(ctx, "sized", wrong, strings.NewReader(body))
+	if !errors.Is(err, registry.ErrDigestMismatch) {
+		t.Fatalf("push again with size 999 = %+v, %v; want ErrDigestMismatch", got, err)
+	}
+	for _, want := range []string{host, "sized", d.Digest.String(), "999", "11"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %q: %v", want, err)
+		}
+	}
+	if ok, err := s.Exists(ctx, "sized", wrong); ok || !errors.Is(err, registry.ErrDigestMismatch) {
+		t.Errorf("Exists with size 999 = %v, %v; want ErrDigestMismatch", ok, err)
+	}
+	if ok, err := s.Exists(ctx, "sized", d); !ok || err != nil {
+		t.Errorf("Exists with its size = %v, %v", ok, err)
+	}
+}
