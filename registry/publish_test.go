@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/brickyard/brickyard/artifact"
@@ -94,5 +96,35 @@ func TestPushDiskBadFiles(t *testing.T) {
 	}
 	if repos, _ := s.Repositories(ctx); len(repos) != 0 {
 		t.Errorf("refused disks were pushed: %v", repos)
+	}
+}
+
+// TestPublishConcurrentReferrers publishes eight OCI-image artifacts
+// tracking one image at once into a layout store: the image's referrers
+// tag schema index lists all eight (the read-modify-write holds the
+// layout's lock).
+func TestPublishConcurrentReferrers(t *testing.T) {
+	ctx := context.Background()
+	s := newLayout(t)
+	image := pushImage(t, s, "app", "the image")
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		wg.Go(func() {
+			v, _ := artifact.ParseVersion(fmt.Sprintf("1.0.%d", i))
+			_, err := registry.Publish(ctx, s, &artifact.Artifact{Name: "app", Kind: artifact.KindOCIImage, Version: v, Image: &image})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	refs, err := registry.Referrers(ctx, s, "app", image.Digest, "")
+	if err != nil || len(refs) != 8 {
+		t.Fatalf("referrers after 8 concurrent publishes: %d, %v; want 8", len(refs), err)
 	}
 }

@@ -73,10 +73,30 @@ func Referrers(ctx context.Context, s Reader, repo string, subject digest.Digest
 	return out, nil
 }
 
+// ReferrersLocker is implemented by stores that can hold off other writers,
+// in this process and others, while a repository's referrers tag schema
+// indexes are read and rewritten (the layout store, with flock(2)).
+// LockReferrers blocks until it has the lock, and returns the function
+// that releases it.
+type ReferrersLocker interface {
+	LockReferrers(repo string) (unlock func(), err error)
+}
+
+// tagSchemaTries bounds how often AddReferrer rewrites an index that
+// another writer replaced in the meantime, on stores without a lock.
+const tagSchemaTries = 5
+
 // AddReferrer records that referrer (a manifest already in repository repo,
 // whose subject is subject) refers to subject. A store with the referrers
 // API indexes it itself when the manifest is pushed; for the others this
 // adds it to the referrers tag schema index, once.
+//
+// The tag schema is read-modify-write. On a ReferrersLocker the update
+// holds the lock, so concurrent writers lose nothing. A registry has no
+// lock nor compare-and-set for tags: AddReferrer reads the index back after
+// moving the tag and adds its entry again if a concurrent writer's index
+// replaced it, up to tagSchemaTries times, which narrows the window to a
+// writer moving the tag between that read and its own move.
 func AddReferrer(ctx context.Context, s Writer, repo string, subject digest.Digest, referrer ocispec.Descriptor) error {
 	if rl, ok := s.(ReferrerLister); ok {
 		if _, supported, err := rl.Referrers(ctx, repo, subject); err != nil {
@@ -85,26 +105,45 @@ func AddReferrer(ctx context.Context, s Writer, repo string, subject digest.Dige
 			return nil
 		}
 	}
+	if l, ok := s.(ReferrersLocker); ok {
+		unlock, err := l.LockReferrers(repo)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	for range tagSchemaTries {
+		added, err := addToTagSchema(ctx, s, repo, subject, referrer)
+		if err != nil || !added {
+			return err
+		}
+	}
+	return fmt.Errorf("referrers of %s in %s: other writers kept replacing the referrers tag schema index %d times", subject, repo, tagSchemaTries)
+}
+
+// addToTagSchema adds referrer to subject's tag schema index unless it is
+// there already, and reports whether it had to.
+func addToTagSchema(ctx context.Context, s Writer, repo string, subject digest.Digest, referrer ocispec.Descriptor) (bool, error) {
 	idx, err := tagSchemaIndex(ctx, s, repo, subject)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, m := range idx.Manifests {
 		if m.Digest == referrer.Digest {
-			return nil
+			return false, nil
 		}
 	}
 	idx.Manifests = append(idx.Manifests, ocispec.Descriptor{MediaType: referrer.MediaType, ArtifactType: referrer.ArtifactType,
 		Digest: referrer.Digest, Size: referrer.Size, Annotations: referrer.Annotations})
 	body, err := json.Marshal(idx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	d, err := s.PushManifest(ctx, repo, ocispec.MediaTypeImageIndex, body)
 	if err != nil {
-		return fmt.Errorf("referrers of %s: %w", subject, err)
+		return false, fmt.Errorf("referrers of %s: %w", subject, err)
 	}
-	return s.Move(ctx, repo, d, ReferrersTag(subject))
+	return true, s.Move(ctx, repo, d, ReferrersTag(subject))
 }
 
 // tagSchemaIndex reads the referrers tag schema index of subject, or
