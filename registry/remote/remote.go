@@ -1099,8 +1099,9 @@ func readChunks(r io.Reader, size int64) (<-chan chunk, func()) {
 // and Content-Range, retrying within the budget. After a failure it asks
 // the registry how much it holds (GET on the upload URL) and sends only the
 // rest; a registry that cannot say is sent the rest from where it last said
-// it stood. A refusal (a 4xx but 429) is final. It returns the upload URL
-// for the next request.
+// it stood. An answer whose Range shows that the registry took none of
+// what was sent counts as a failure too. A refusal (a 4xx but 429) is
+// final. It returns the upload URL for the next request.
 func (s *Store) uploadChunk(ctx context.Context, r name.Repository, loc *url.URL, off int64, chunk []byte) (*url.URL, error) {
 	c, err := s.client(ctx, r)
 	if err != nil {
@@ -1122,22 +1123,32 @@ func (s *Store) uploadChunk(ctx context.Context, r name.Repository, loc *url.URL
 		// net/http may go on reading the body after Do fails; the chunk's
 		// buffer is reused only once the transport has closed it.
 		<-body.closed
+		stuck := false // a 2xx that says none of what was sent was taken
 		if err == nil {
 			err = transport.CheckError(resp, http.StatusAccepted, http.StatusNoContent)
 			resp.Body.Close()
 			if err == nil {
-				next, err := location(loc, resp)
-				if err != nil {
-					return nil, s.wrap(r, step, err)
+				next, lerr := location(loc, resp)
+				if lerr != nil {
+					return nil, s.wrap(r, step, lerr)
 				}
 				// The registry says how much it holds (Range); by the spec
-				// all that was sent, but one may take less.
+				// all that was sent, but one may take less. No Range, or
+				// the ambiguous "0-0", is taken to mean all.
 				n, ok := rangeEnd(resp)
-				if !ok || n <= off+int64(sent) || n >= off+int64(len(chunk)) {
+				if !ok || n == 0 || n >= off+int64(len(chunk)) {
 					return next, nil
 				}
-				sent, loc, attempt = int(n-off), next, -1
-				continue
+				if n < off {
+					return nil, fmt.Errorf("%s: %s: the registry holds %d bytes of the upload, outside this chunk: %w", r, step, n, registry.ErrDigestMismatch)
+				}
+				if n > off+int64(sent) {
+					sent, loc, attempt = int(n-off), next, -1
+					continue
+				}
+				stuck = true
+				err = fmt.Errorf("the registry answered %d but holds %d bytes of the upload, none of the %d sent", resp.StatusCode, n, len(chunk)-sent)
+				sent, loc = int(n-off), next
 			}
 		}
 		if ctx.Err() != nil {
@@ -1146,7 +1157,7 @@ func (s *Store) uploadChunk(ctx context.Context, r name.Repository, loc *url.URL
 		// A refusal is final: distribution, for one, cancels an upload it
 		// took part of a broken PATCH for, and a source that cannot seek
 		// cannot start again.
-		if retry, _ := retryPolicy(ctx, resp, doErr); !retry {
+		if retry, _ := retryPolicy(ctx, resp, doErr); !retry && !stuck {
 			return nil, s.wrap(r, step, err)
 		}
 		if attempt+1 >= s.retry.Attempts {
