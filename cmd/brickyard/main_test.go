@@ -226,8 +226,16 @@ func TestCopyToRegistryAndBack(t *testing.T) {
 	other := &cli{t: t, dir: c.dir, home: filepath.Join(c.dir, "home2")}
 	other.ok("init")
 	var res map[string]string
-	if err := json.Unmarshal([]byte(other.ok("--json", "copy", host+"/golden/base:1.0.0", "base:1.0.0")), &res); err != nil {
+	if err := json.Unmarshal([]byte(other.ok("--json", "copy", host+"/golden/base:1.0.0", "base:1.0.0", "--key", c.pubKey())), &res); err != nil {
 		t.Fatal(err)
+	}
+	// Copied into a home store: recorded in its catalog, signature and all.
+	if res["recorded"] != "base@1.0.0" {
+		t.Errorf("copy into the home store recorded %q, want base@1.0.0", res["recorded"])
+	}
+	other.ok("verify", "base@1.0.0", "--key", c.pubKey())
+	if out := other.ok("list"); !strings.Contains(out, "yes") {
+		t.Errorf("list after the copy does not show base 1.0.0 signed:\n%s", out)
 	}
 	var pub recordJSON
 	if err := json.Unmarshal([]byte(c.ok("--json", "resolve", "base", "1.0.0", "--key", c.pubKey())), &pub); err != nil {
