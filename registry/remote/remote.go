@@ -668,7 +668,8 @@ func (s *Store) cancelUpload(ctx context.Context, r name.Repository, c *http.Cli
 // chunks of at most uploadChunk bytes read into memory (distribution spec
 // §pushing-a-blob-in-chunks), so that a dropped connection costs one chunk
 // at most. It returns the bytes sent, their digest if expected has none,
-// and the upload URL to commit at.
+// and the upload URL to commit at; once ctx is done, an error wrapping
+// ctx.Err(), even while a Read of the source blocks.
 func (s *Store) chunkBlob(ctx context.Context, r name.Repository, c *http.Client, loc *url.URL, expected ocispec.Descriptor, rd io.Reader) (_ int64, _ digest.Digest, _ *url.URL, err error) {
 	defer func() {
 		if err != nil {
@@ -681,9 +682,19 @@ func (s *Store) chunkBlob(ctx context.Context, r name.Repository, c *http.Client
 		src = io.TeeReader(rd, h)
 	}
 	var off int64
-	chunks, stop := readChunks(src, expected.Size)
+	chunks, stop := readChunks(ctx, src, expected.Size)
 	defer stop()
-	for ch := range chunks {
+	for {
+		var ch chunk
+		var more bool
+		select {
+		case ch, more = <-chunks:
+		case <-ctx.Done():
+			return 0, "", nil, fmt.Errorf("%s: push blob: read source: %w", r, ctx.Err())
+		}
+		if !more {
+			break
+		}
 		if len(ch.b) > 0 {
 			next, err := s.uploadChunk(ctx, r, loc, off, ch.b)
 			if err != nil {
@@ -1050,8 +1061,10 @@ type chunk struct {
 // only once the first has filled. The channel closes
 // after the piece that ends with an error (io.EOF or io.ErrUnexpectedEOF
 // at the end). stop ends the goroutine and returns once it has, so r is
-// not read after stop returns.
-func readChunks(r io.Reader, size int64) (<-chan chunk, func()) {
+// not read after stop returns; once ctx is done, stop returns at once, and
+// a Read of r under way (a source that stalls) may end after it, but none
+// starts.
+func readChunks(ctx context.Context, r io.Reader, size int64) (<-chan chunk, func()) {
 	free := make(chan []byte, 2)
 	first := int64(uploadChunk)
 	if size > 0 && size < uploadChunk {
@@ -1061,6 +1074,7 @@ func readChunks(r io.Reader, size int64) (<-chan chunk, func()) {
 	made := 1
 	out := make(chan chunk)
 	quit := make(chan struct{})
+	r = quitReader{r: r, quit: quit}
 	go func() {
 		defer close(out)
 		for {
@@ -1089,10 +1103,35 @@ func readChunks(r io.Reader, size int64) (<-chan chunk, func()) {
 	}()
 	stop := func() {
 		close(quit)
-		for range out {
+		for {
+			select {
+			case _, more := <-out:
+				if !more {
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
 		}
 	}
 	return out, stop
+}
+
+// quitReader reads r until quit is closed, and then fails.
+type quitReader struct {
+	r    io.Reader
+	quit chan struct{}
+}
+
+var errStopped = errors.New("source no longer read: the upload stopped")
+
+func (q quitReader) Read(b []byte) (int, error) {
+	select {
+	case <-q.quit:
+		return 0, errStopped
+	default:
+		return q.r.Read(b)
+	}
 }
 
 // uploadChunk sends chunk, the blob's bytes from offset off, with PATCH
