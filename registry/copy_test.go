@@ -74,14 +74,27 @@ func keys(t *testing.T) (*sign.Signer, *sign.Verifier) {
 	return s, v
 }
 
+// attest attests SLSA provenance of image in repository "app" of st, as
+// built by builder.
+func attest(t *testing.T, signer *sign.Signer, st registry.Store, image ocispec.Descriptor, builder string) {
+	t.Helper()
+	stmt, err := sign.ProvenanceStatement("app", image.Digest, sign.Provenance{BuilderID: builder, BuildType: "https://www.packer.io/build@v1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := signer.Attest(context.Background(), st, "app", image, stmt); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func mergeSignatures(ctx context.Context, dst registry.CopyTarget, repo, tag string, incoming ocispec.Descriptor) error {
 	return sign.MergeSignatures(ctx, dst, repo, tag, incoming)
 }
 
-// TestCopyCarriesAttachments copies an image that has a signature and a
-// referrer (an OCI-image artifact tracking it), itself signed, between
+// TestCopyCarriesAttachments copies an image that has a signature, an
+// attestation and a referrer (an OCI-image artifact tracking it), itself signed, between
 // stores with and without the referrers API, onto a destination that
-// already has its own signature and referrer of the image. Everything
+// already has its own signature, attestation and referrer of the image. Everything
 // arrives, at both depths; nothing the destination had is lost; and with
 // no way to merge signatures the copy fails before the tag is written.
 func TestCopyCarriesAttachments(t *testing.T) {
@@ -106,6 +119,7 @@ func TestCopyCarriesAttachments(t *testing.T) {
 			if _, err := signerA.Sign(ctx, src, "app", "app", image); err != nil {
 				t.Fatal(err)
 			}
+			attest(t, signerA, src, image, "https://ci.example/a")
 			v1, _ := artifact.ParseVersion("1.0.0")
 			tracking, err := registry.Publish(ctx, src, &artifact.Artifact{Name: "app", Kind: artifact.KindOCIImage, Version: v1, Image: &image})
 			if err != nil {
@@ -123,6 +137,7 @@ func TestCopyCarriesAttachments(t *testing.T) {
 			if _, err := signerB.Sign(ctx, dst, "app", "app", image); err != nil {
 				t.Fatal(err)
 			}
+			attest(t, signerB, dst, image, "https://ci.example/b")
 			v2, _ := artifact.ParseVersion("2.0.0")
 			own, err := registry.Publish(ctx, dst, &artifact.Artifact{Name: "app", Kind: artifact.KindOCIImage, Version: v2, Image: &image})
 			if err != nil {
@@ -147,6 +162,9 @@ func TestCopyCarriesAttachments(t *testing.T) {
 			for who, v := range map[string]*sign.Verifier{"A (copied)": verifierA, "B (the destination's own)": verifierB} {
 				if _, err := v.Verify(ctx, dst, "app", "app", image.Digest); err != nil {
 					t.Errorf("image signature by %s: %v", who, err)
+				}
+				if _, err := v.VerifyAttestation(ctx, dst, "app", "app", image.Digest, sign.PredicateSLSAProvenance); err != nil {
+					t.Errorf("image attestation by %s: %v", who, err)
 				}
 			}
 			if _, err := verifierA.Verify(ctx, dst, "app", "app", tracking.Descriptor.Digest); err != nil {
