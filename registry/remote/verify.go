@@ -13,8 +13,9 @@ import (
 )
 
 // verifier checks at EOF that a blob has its descriptor's size and digest,
-// and refuses to read past the size, so a registry that sends too much or
-// too little is caught.
+// and refuses to read past the size (a Read that finds more returns only
+// the bytes up to it, with the error), so a registry that sends too much
+// or too little is caught.
 type verifier struct {
 	rc   io.ReadCloser
 	h    hash.Hash
@@ -36,12 +37,16 @@ func (v *verifier) Read(b []byte) (int, error) {
 		return 0, v.mismatch("longer than")
 	}
 	n, err := v.rc.Read(b)
+	// Bytes past the size are not handed on.
+	extra := max(0, v.n+int64(n)-v.desc.Size)
+	n -= int(extra)
 	v.n += int64(n)
 	if !v.skip && v.n > v.hashed {
 		v.h.Write(b[n-int(v.n-v.hashed) : n])
 		v.hashed = v.n
 	}
-	if v.n > v.desc.Size {
+	if extra > 0 {
+		v.n += extra
 		return n, v.mismatch("longer than")
 	}
 	if err == io.EOF {
