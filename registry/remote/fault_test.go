@@ -273,31 +273,64 @@ func TestPublishThroughFaults(t *testing.T) {
 	}
 }
 
-// TestGiveUpAfterBudget: a registry that always fails exhausts the budget;
-// the error names registry, repository and step, and no tag appears.
+// TestGiveUpAfterBudget: a registry that always fails one step of a
+// publish (every manifest PUT, or every blob upload PATCH), while it
+// answers the rest, exhausts the budget on that step; the error names
+// registry, repository and step, and no tag appears.
 func TestGiveUpAfterBudget(t *testing.T) {
 	ctx := context.Background()
-	backend := inProcess(t)
-	proxy, host := newFaultProxy(t, backend, 1)
-	proxy.fail500, proxy.left429 = 1, 0
-	s, err := New(host, WithRetry(Retry{Attempts: 3, MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, _ := artifact.ParseVersion("1.0.0")
-	_, err = registry.Publish(ctx, s, &artifact.Artifact{Name: "web", Kind: artifact.KindMachineImage, Version: v,
-		MachineImage: &artifact.MachineImage{Provider: "aws", Owner: "123456789012", Images: map[string]string{"eu-west-1": "ami-1"}}})
-	if err == nil {
-		t.Fatal("publish through a registry that always fails succeeded")
-	}
-	for _, want := range []string{host, "web", "push config", "injected fault"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error does not name %q: %v", want, err)
-		}
-	}
-	direct, _ := New(backend)
-	if _, err := direct.Resolve(ctx, "web", "1.0.0"); !errors.Is(err, registry.ErrNotFound) {
-		t.Errorf("a failed publish left a tag: %v", err)
+	for _, tc := range []struct {
+		name, step string
+		fails      func(r *http.Request) bool
+	}{
+		{"ManifestPut", "push manifest sha256:", func(r *http.Request) bool {
+			return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/")
+		}},
+		{"BlobUpload", "push blob: upload bytes", func(r *http.Request) bool {
+			return r.Method == http.MethodPatch && strings.Contains(r.URL.Path, "/blobs/uploads/")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			backend := inProcess(t)
+			var mu sync.Mutex
+			failed := 0
+			host := liar(t, backend, func(w http.ResponseWriter, r *http.Request) bool {
+				if !tc.fails(r) {
+					return false
+				}
+				io.Copy(io.Discard, r.Body)
+				mu.Lock()
+				failed++
+				mu.Unlock()
+				http.Error(w, `{"errors":[{"code":"UNKNOWN","message":"injected fault"}]}`, http.StatusInternalServerError)
+				return true
+			})
+			s, err := New(host, WithRetry(Retry{Attempts: 3, MinWait: time.Millisecond, MaxWait: 5 * time.Millisecond}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, _ := artifact.ParseVersion("1.0.0")
+			_, err = registry.Publish(ctx, s, &artifact.Artifact{Name: "web", Kind: artifact.KindMachineImage, Version: v,
+				MachineImage: &artifact.MachineImage{Provider: "aws", Owner: "123456789012", Images: map[string]string{"eu-west-1": "ami-1"}}})
+			if err == nil {
+				t.Fatal("publish through a registry that always fails a step succeeded")
+			}
+			t.Logf("publish: %v", err)
+			for _, want := range []string{host + "/web", tc.step, "injected fault"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error does not name %q: %v", want, err)
+				}
+			}
+			mu.Lock()
+			if failed != 3 {
+				t.Errorf("the step was tried %d times, want the budget's 3", failed)
+			}
+			mu.Unlock()
+			direct, _ := New(backend)
+			if _, err := direct.Resolve(ctx, "web", "1.0.0"); !errors.Is(err, registry.ErrNotFound) {
+				t.Errorf("a failed publish left a tag: %v", err)
+			}
+		})
 	}
 }
 
