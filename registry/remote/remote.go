@@ -500,8 +500,9 @@ var manifestAccept = []string{ocispec.MediaTypeImageManifest, ocispec.MediaTypeI
 
 // PushBlob implements registry.BlobPusher: a blob the registry already has
 // (HEAD) is skipped without reading r (with another size than expected's,
-// it is an error wrapping registry.ErrDigestMismatch), one it holds in another repository
-// this Store pushed to or read from is mounted. Otherwise r is read once
+// it is an error wrapping registry.ErrDigestMismatch), one it holds in
+// another repository this Store pushed to or read from is mounted.
+// Otherwise r is read once
 // (after a failure, again from where the registry stands), hashed on the
 // way unless the digest is known, and uploaded. A source that
 // can seek (io.Seeker: a file, a layout or remote blob) is streamed from
