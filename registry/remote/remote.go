@@ -1479,8 +1479,10 @@ func (s *Store) Delete(ctx context.Context, repo string, desc ocispec.Descriptor
 }
 
 // Referrers implements registry.ReferrerLister with the OCI distribution
-// spec v1.1 referrers API. A registry without it (the CNCF distribution
-// registry 2.8 among them) answers 404, and supported is false.
+// spec v1.1 referrers API, following its pages (a Link header with
+// rel="next", at most maxReferrerPages of them). A registry without the API
+// (the CNCF distribution registry 2.8 among them) answers 404, and
+// supported is false.
 func (s *Store) Referrers(ctx context.Context, repo string, subject digest.Digest) ([]ocispec.Descriptor, bool, error) {
 	r, err := s.repository(repo)
 	if err != nil {
@@ -1490,27 +1492,71 @@ func (s *Store) Referrers(ctx context.Context, repo string, subject digest.Diges
 	if err != nil {
 		return nil, false, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url(r, "referrers/"+subject.String()), nil)
+	step := "referrers of " + subject.String()
+	next, err := url.Parse(s.url(r, "referrers/"+subject.String()))
 	if err != nil {
 		return nil, false, err
 	}
-	req.Header.Set("Accept", ocispec.MediaTypeImageIndex)
-	resp, err := c.Do(req)
+	refs := []ocispec.Descriptor{}
+	for page := 0; next != nil; page++ {
+		if page == maxReferrerPages {
+			return nil, false, fmt.Errorf("%s: %s: more than %d pages", r, step, maxReferrerPages)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, next.String(), nil)
+		if err != nil {
+			return nil, false, err
+		}
+		req.Header.Set("Accept", ocispec.MediaTypeImageIndex)
+		resp, err := c.Do(req)
+		if err != nil {
+			return nil, false, s.wrap(r, step, err)
+		}
+		if resp.StatusCode == http.StatusNotFound && page == 0 {
+			resp.Body.Close()
+			return nil, false, nil
+		}
+		var idx ocispec.Index
+		err = transport.CheckError(resp, http.StatusOK)
+		if err == nil {
+			if derr := json.NewDecoder(io.LimitReader(resp.Body, artifact.MaxManifestSize)).Decode(&idx); derr != nil {
+				err = fmt.Errorf("%w: %v", artifact.ErrInvalidManifest, derr)
+			}
+		}
+		if err == nil {
+			next, err = nextPage(resp)
+		}
+		resp.Body.Close()
+		if err != nil {
+			return nil, false, s.wrap(r, step, err)
+		}
+		refs = append(refs, idx.Manifests...)
+	}
+	return refs, true, nil
+}
+
+// maxReferrerPages bounds the pages of referrers read for one subject.
+const maxReferrerPages = 100
+
+// nextPage returns the URL of the next page that resp's Link header names
+// (distribution spec: `Link: <URL>; rel="next"`, the URL relative to the
+// request's), or nil when there is none. go-containerregistry parses the
+// same header for tag lists but does not export it, and the header is
+// this one form here, so no general RFC 8288 parser is brought in.
+func nextPage(resp *http.Response) (*url.URL, error) {
+	link := resp.Header.Get("Link")
+	if link == "" {
+		return nil, nil
+	}
+	target, params, _ := strings.Cut(link, ";")
+	target = strings.TrimSpace(target)
+	if !strings.HasPrefix(target, "<") || !strings.HasSuffix(target, ">") || !strings.Contains(strings.ReplaceAll(params, " ", ""), `rel="next"`) {
+		return nil, fmt.Errorf("Link header %q: want <URL>; rel=\"next\"", link)
+	}
+	u, err := resp.Request.URL.Parse(target[1 : len(target)-1])
 	if err != nil {
-		return nil, false, s.wrap(r, "referrers of "+subject.String(), err)
+		return nil, fmt.Errorf("Link header %q: %w", link, err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return nil, false, nil
-	}
-	if err := transport.CheckError(resp, http.StatusOK); err != nil {
-		return nil, false, s.wrap(r, "referrers of "+subject.String(), err)
-	}
-	var idx ocispec.Index
-	if err := json.NewDecoder(io.LimitReader(resp.Body, artifact.MaxManifestSize)).Decode(&idx); err != nil {
-		return nil, false, fmt.Errorf("%s: referrers of %s: %w: %v", r, subject, artifact.ErrInvalidManifest, err)
-	}
-	return idx.Manifests, true, nil
+	return u, nil
 }
 
 // manifestMediaType reads the mediaType field of a manifest, defaulting to
