@@ -91,7 +91,10 @@ func TestCopyCarriesSignatures(t *testing.T) {
 		t.Errorf("copy onto a taken version: %v", err)
 	}
 
-	if _, err := exec.LookPath("skopeo"); err == nil {
+	t.Run("skopeo reads it", func(t *testing.T) {
+		if _, err := exec.LookPath("skopeo"); err != nil {
+			t.Skip("SKIPPED LOUDLY: skopeo is not installed (scripts/test installs it); interop not checked")
+		}
 		ref := "docker://" + remote.Identity("base") + ":1.0.0"
 		out, err := exec.Command("skopeo", "inspect", "--raw", "--tls-verify=false", ref).Output()
 		if err != nil || string(out) != string(e.Manifest) {
@@ -103,7 +106,7 @@ func TestCopyCarriesSignatures(t *testing.T) {
 		} else if !strings.Contains(string(out), "Writing manifest") {
 			t.Logf("skopeo copy said: %s", out)
 		}
-	}
+	})
 }
 
 // TestPushCorruptSourceRefused corrupts a disk blob in a layout store (same

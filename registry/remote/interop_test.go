@@ -35,7 +35,9 @@ func cachedTool(t *testing.T, name string) string {
 
 // TestOrasDiscoversReferrers: an OCI-image artifact published to the
 // distribution registry (no referrers API) is found by `oras discover`
-// through the referrers tag schema, with brickyard's artifactType.
+// through the referrers tag schema, with brickyard's artifactType; `oras cp
+// -r` carries it to another repository where brickyard finds it, and
+// `oras discover` finds it where brickyard's Copy carried it.
 func TestOrasDiscoversReferrers(t *testing.T) {
 	oras := cachedTool(t, "oras")
 	ctx := context.Background()
@@ -65,6 +67,25 @@ func TestOrasDiscoversReferrers(t *testing.T) {
 	}
 	if !strings.Contains(string(out), e.Descriptor.Digest.String()) || !strings.Contains(string(out), artifact.ArtifactTypeOCIImage) {
 		t.Errorf("oras discover does not list the artifact %s:\n%s", e.Descriptor.Digest, out)
+	}
+
+	// oras cp -r carries it along, and brickyard finds it in the copy...
+	if out, err := exec.Command(oras, "cp", "-r", "--from-plain-http", "--to-plain-http", host+"/app@"+image.Digest.String(), host+"/by-oras:v1").CombinedOutput(); err != nil {
+		t.Fatalf("oras cp -r: %v\n%s", err, out)
+	}
+	if refs, err := registry.Referrers(ctx, s, "by-oras", image.Digest, artifact.ArtifactTypeOCIImage); err != nil || len(refs) != 1 || refs[0].Digest != e.Descriptor.Digest {
+		t.Errorf("referrers after oras cp -r = %+v, %v; want the artifact", refs, err)
+	}
+	// ...and the other way round: oras finds it in brickyard's copy.
+	if err := s.Tag(ctx, "app", image, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := registry.Copy(ctx, s, "app", s, "by-brickyard", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command(oras, "discover", "--plain-http", "--format", "json", host+"/by-brickyard@"+image.Digest.String()).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), e.Descriptor.Digest.String()) {
+		t.Errorf("oras discover after brickyard's copy: %v, does not list the artifact %s:\n%s", err, e.Descriptor.Digest, out)
 	}
 }
 
