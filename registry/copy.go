@@ -60,8 +60,9 @@ type CopyTarget interface {
 // Copy copies the manifest (or index, with everything under it) that tag
 // points at in src's repository srcRepo to dst's repository dstRepo, under
 // the same tag, preserving digests, the way `oras cp -r` and `cosign copy`
-// do. It also carries along what is attached to it, and what is attached
-// to those, to any depth: the cosign signature ("sha256-<hex>.sig") and
+// do. It also carries along what is attached to it, to the manifests of
+// an index, and to those attachments in turn, to any depth: the cosign
+// signature ("sha256-<hex>.sig") and
 // attestation (".att") tags, and its referrers, listed through the OCI 1.1
 // referrers API where src has it and the referrers tag schema where not,
 // and recorded in dst the same way (see AddReferrer). Order: blobs
@@ -92,7 +93,7 @@ func Copy(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, d
 	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		return fail(err)
 	}
-	if err := CopyGraph(ctx, src, srcRepo, dst, dstRepo, desc, opts...); err != nil {
+	if _, err := copyGraph(ctx, src, srcRepo, dst, dstRepo, desc, &o); err != nil {
 		return fail(err)
 	}
 	if err := copyAttached(ctx, src, srcRepo, dst, dstRepo, desc, map[digest.Digest]bool{}, &o); err != nil {
@@ -121,7 +122,7 @@ func copyAttached(ctx context.Context, src CopySource, srcRepo string, dst CopyT
 		if err != nil {
 			return fmt.Errorf("%s:%s: %w", srcRepo, attached, err)
 		}
-		if err := CopyGraph(ctx, src, srcRepo, dst, dstRepo, ad, withOptions(o)); err != nil {
+		if _, err := copyGraph(ctx, src, srcRepo, dst, dstRepo, ad, o); err != nil {
 			return fmt.Errorf("%s:%s: %w", srcRepo, attached, err)
 		}
 		cur, err := dst.Resolve(ctx, dstRepo, attached)
@@ -146,23 +147,56 @@ func copyAttached(ctx context.Context, src CopySource, srcRepo string, dst CopyT
 		return fmt.Errorf("referrers of %s@%s: %w", srcRepo, subject.Digest, err)
 	}
 	for _, r := range refs {
-		if err := CopyGraph(ctx, src, srcRepo, dst, dstRepo, r, withOptions(o)); err != nil {
-			return fmt.Errorf("referrer %s of %s: %w", r.Digest, subject.Digest, err)
+		pushed, err := copyGraph(ctx, src, srcRepo, dst, dstRepo, r, o)
+		if err == nil && !pushed {
+			// dst had r: an earlier copy may have stopped before indexing
+			// it (a push indexes it itself). AddReferrer adds each once.
+			err = AddReferrer(ctx, dst, dstRepo, subject.Digest, r)
 		}
-		// Also when dst had r already: an earlier copy may have stopped
-		// before indexing it. AddReferrer adds each once.
-		if err := AddReferrer(ctx, dst, dstRepo, subject.Digest, r); err != nil {
+		if err != nil {
 			return fmt.Errorf("referrer %s of %s: %w", r.Digest, subject.Digest, err)
 		}
 		if err := copyAttached(ctx, src, srcRepo, dst, dstRepo, r, seen, o); err != nil {
 			return err
 		}
 	}
+	// What is attached to the manifests of an index (a multi-platform
+	// image signed per platform) comes along too, as cosign copy does.
+	if subject.MediaType != ocispec.MediaTypeImageIndex && subject.MediaType != dockerManifestList {
+		return nil
+	}
+	children, err := indexManifests(ctx, src, srcRepo, subject)
+	if err != nil {
+		return err
+	}
+	for _, child := range children {
+		if err := copyAttached(ctx, src, srcRepo, dst, dstRepo, child, seen, o); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// withOptions passes o on as an option.
-func withOptions(o *copyOptions) CopyOption { return func(to *copyOptions) { *to = *o } }
+// dockerManifestList is the media type of a Docker manifest list, the
+// index of Docker's image manifest v2 schema 2.
+const dockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+
+// indexManifests reads index from src and returns its manifests.
+func indexManifests(ctx context.Context, src CopySource, repo string, index ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	if index.Size > artifact.MaxManifestSize {
+		return nil, fmt.Errorf("index %s of %d bytes: %w", index.Digest, index.Size, ErrTooLarge)
+	}
+	rc, err := src.Fetch(ctx, repo, index)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var idx ocispec.Index
+	if err := json.NewDecoder(io.LimitReader(rc, artifact.MaxManifestSize+1)).Decode(&idx); err != nil {
+		return nil, fmt.Errorf("index %s: %w: %v", index.Digest, artifact.ErrInvalidManifest, err)
+	}
+	return idx.Manifests, nil
+}
 
 // CopyGraph copies desc, a manifest or index, and everything it references
 // (but its subject) from src's repository srcRepo to dst's dstRepo, children
@@ -175,22 +209,27 @@ func CopyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarg
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if ok, err := dst.Exists(ctx, dstRepo, desc); err != nil {
-		return err
-	} else if ok {
-		return nil
+	_, err := copyGraph(ctx, src, srcRepo, dst, dstRepo, desc, &o)
+	return err
+}
+
+// copyGraph is CopyGraph; it reports whether it pushed desc (false: dst
+// had it).
+func copyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, dstRepo string, desc ocispec.Descriptor, o *copyOptions) (bool, error) {
+	if ok, err := dst.Exists(ctx, dstRepo, desc); err != nil || ok {
+		return false, err
 	}
 	if desc.Size > artifact.MaxManifestSize {
-		return fmt.Errorf("manifest %s of %d bytes: %w", desc.Digest, desc.Size, ErrTooLarge)
+		return false, fmt.Errorf("manifest %s of %d bytes: %w", desc.Digest, desc.Size, ErrTooLarge)
 	}
 	rc, err := src.Fetch(ctx, srcRepo, desc)
 	if err != nil {
-		return err
+		return false, err
 	}
 	body, err := io.ReadAll(io.LimitReader(rc, artifact.MaxManifestSize+1))
 	rc.Close()
 	if err != nil {
-		return err
+		return false, err
 	}
 	var m struct {
 		MediaType    string               `json:"mediaType"`
@@ -202,11 +241,11 @@ func CopyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarg
 		Annotations  map[string]string    `json:"annotations"`
 	}
 	if err := json.Unmarshal(body, &m); err != nil {
-		return fmt.Errorf("manifest %s: %w: %v", desc.Digest, artifact.ErrInvalidManifest, err)
+		return false, fmt.Errorf("manifest %s: %w: %v", desc.Digest, artifact.ErrInvalidManifest, err)
 	}
 	for _, child := range m.Manifests {
-		if err := CopyGraph(ctx, src, srcRepo, dst, dstRepo, child, opts...); err != nil {
-			return err
+		if _, err := copyGraph(ctx, src, srcRepo, dst, dstRepo, child, o); err != nil {
+			return false, err
 		}
 	}
 	blobs := m.Layers
@@ -215,7 +254,7 @@ func CopyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarg
 	}
 	for _, b := range blobs {
 		if err := copyBlob(ctx, src, srcRepo, dst, dstRepo, b, o.progress); err != nil {
-			return err
+			return false, err
 		}
 	}
 	mediaType := desc.MediaType
@@ -224,7 +263,7 @@ func CopyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarg
 	}
 	pushed, err := dst.PushManifest(ctx, dstRepo, mediaType, body)
 	if err != nil || m.Subject == nil {
-		return err
+		return err == nil, err
 	}
 	// The descriptor the referrers API would list (distribution spec v1.1):
 	// artifactType, else the config's media type, and the annotations.
@@ -233,7 +272,7 @@ func CopyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarg
 		pushed.ArtifactType = m.Config.MediaType
 	}
 	pushed.Annotations = m.Annotations
-	return AddReferrer(ctx, dst, dstRepo, m.Subject.Digest, pushed)
+	return true, AddReferrer(ctx, dst, dstRepo, m.Subject.Digest, pushed)
 }
 
 func copyBlob(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, dstRepo string, b ocispec.Descriptor, progress func(ocispec.Descriptor, int64, int64)) error {

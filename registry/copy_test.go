@@ -215,3 +215,38 @@ func TestCopyTrackingArtifactIndexesIt(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyIndexCarriesPlatformSignatures copies a two-platform index whose
+// platform manifests are signed one by one: the signatures come along.
+func TestCopyIndexCarriesPlatformSignatures(t *testing.T) {
+	ctx := context.Background()
+	src, dst := newLayout(t), newLayout(t)
+	signer, verifier := keys(t)
+	amd, arm := pushImage(t, src, "app", "amd64"), pushImage(t, src, "app", "arm64")
+	idx := ocispec.Index{MediaType: ocispec.MediaTypeImageIndex, Manifests: []ocispec.Descriptor{amd, arm}}
+	idx.SchemaVersion = 2
+	b, err := json.Marshal(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	index, err := src.PushManifest(ctx, "app", ocispec.MediaTypeImageIndex, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Tag(ctx, "app", index, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []ocispec.Descriptor{amd, arm} {
+		if _, err := signer.Sign(ctx, src, "app", "app", m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := registry.Copy(ctx, src, "app", dst, "app", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []ocispec.Descriptor{amd, arm} {
+		if _, err := verifier.Verify(ctx, dst, "app", "app", m.Digest); err != nil {
+			t.Errorf("signature of platform manifest %s after the copy: %v", m.Digest, err)
+		}
+	}
+}
