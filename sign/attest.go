@@ -18,8 +18,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/cosign/v2/pkg/oci"
-	"github.com/sigstore/cosign/v2/pkg/oci/empty"
-	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
 	"github.com/sigstore/cosign/v2/pkg/types"
 	"github.com/sigstore/sigstore/pkg/signature/dsse"
@@ -217,20 +215,9 @@ func (s *Signer) Attest(ctx context.Context, st Writer, repo string, desc ocispe
 
 // store appends sig to the signatures or attestations under tag.
 func (s *Signer) store(ctx context.Context, st Writer, repo string, desc ocispec.Descriptor, tag string, sig oci.Signature) (Signature, error) {
-	existing, err := loadSignatures(ctx, st, repo, tag)
-	if err != nil && !errors.Is(err, errdef.ErrNotFound) {
+	sd, err := addSignatures(ctx, st, repo, tag, []oci.Signature{sig}, nil)
+	if err != nil {
 		return Signature{}, fmt.Errorf("sign %s@%s: %w", repo, desc.Digest, err)
-	}
-	sigs, err := mutate.AppendSignatures(empty.Signatures(), false, append(existing, sig)...)
-	if err != nil {
-		return Signature{}, err
-	}
-	sd, err := pushImage(ctx, st, repo, sigs)
-	if err != nil {
-		return Signature{}, fmt.Errorf("sign %s@%s: store %s: %w", repo, desc.Digest, tag, err)
-	}
-	if err := st.Move(ctx, repo, sd, tag); err != nil {
-		return Signature{}, fmt.Errorf("sign %s@%s: tag %s: %w", repo, desc.Digest, tag, err)
 	}
 	return Signature{Digest: desc.Digest, KeyID: s.keyID, Tag: tag, Descriptor: sd}, nil
 }

@@ -262,29 +262,85 @@ func pushImage(ctx context.Context, st Writer, repo string, img v1.Image) (ocisp
 }
 
 // MergeSignatures points tag, a cosign signature or attestation tag
-// ("sha256-<hex>.sig" or ".att") in repository repo, at a new signature
+// ("sha256-<hex>.sig" or ".att") in repository repo, at a signature
 // manifest holding the signatures it held and those of incoming, a cosign
-// signature manifest already in repo, each once (by payload and signature), the
-// ones it held first. If tag does not exist it is pointed at incoming; if
-// incoming adds nothing, tag is left as it is. It is the registry.MergeFunc
-// with which a copy adds signatures to those the destination has instead
-// of replacing them. Errors wrap ErrInvalidSignature when either manifest
-// is malformed or over the size caps.
+// signature manifest already in repo, each once (by payload and
+// signature), the ones it held first. If tag does not exist it is pointed
+// at incoming; if incoming adds nothing, tag is left as it is. It is the
+// registry.MergeFunc with which a copy adds signatures to those the
+// destination has instead of replacing them. Concurrent writers are
+// handled as by Sign (see addSignatures). Errors wrap ErrInvalidSignature
+// when either manifest is malformed or over the size caps.
 func MergeSignatures(ctx context.Context, st Writer, repo, tag string, incoming ocispec.Descriptor) error {
-	existing, err := loadSignatures(ctx, st, repo, tag)
-	if errors.Is(err, errdef.ErrNotFound) {
-		return st.Move(ctx, repo, incoming, tag)
-	}
-	if err != nil {
-		return fmt.Errorf("merge signatures %s:%s: %w", repo, tag, err)
-	}
 	more, err := loadSignaturesAt(ctx, st, repo, tag, incoming)
+	if err == nil {
+		_, err = addSignatures(ctx, st, repo, tag, more, &incoming)
+	}
 	if err != nil {
 		return fmt.Errorf("merge signatures %s:%s: %w", repo, tag, err)
 	}
-	// A signature is its payload and the signature over it: two keys
-	// signing one digest give the same payload (cosign's own duplicate
-	// check compares both too).
+	return nil
+}
+
+// addSignatures points tag at a cosign signature manifest holding the
+// signatures it holds and those of add that it lacks, and returns that
+// manifest's descriptor. If tag does not exist and from is not nil, tag is
+// pointed at *from, a manifest holding add. The read-modify-write holds
+// the store's lock on mutable tags where it has one (the layout store);
+// on a registry, which has none, the tag is read back after the move and
+// the missing signatures added again if a concurrent writer replaced it,
+// up to ocistore.MutableTagTries times.
+func addSignatures(ctx context.Context, st Writer, repo, tag string, add []oci.Signature, from *ocispec.Descriptor) (ocispec.Descriptor, error) {
+	var out ocispec.Descriptor
+	err := ocistore.WithMutableTagsLocked(st, repo, func() error {
+		for try := range ocistore.MutableTagTries {
+			if err := ocistore.Pause(ctx, try); err != nil {
+				return err
+			}
+			existing, err := loadSignatures(ctx, st, repo, tag)
+			absent := errors.Is(err, errdef.ErrNotFound)
+			if err != nil && !absent {
+				return err
+			}
+			all, err := unionSignatures(existing, add)
+			if err != nil {
+				return err
+			}
+			if len(all) == len(existing) && !absent {
+				if out.Digest == "" {
+					out, err = st.Resolve(ctx, repo, tag)
+				}
+				return err
+			}
+			if len(all) > maxSignatures {
+				return fmt.Errorf("%d signatures under %s: %w (limit %d)", len(all), tag, ErrInvalidSignature, maxSignatures)
+			}
+			if absent && from != nil {
+				out = *from
+			} else {
+				sigs, err := mutate.AppendSignatures(empty.Signatures(), false, all...)
+				if err != nil {
+					return err
+				}
+				if out, err = pushImage(ctx, st, repo, sigs); err != nil {
+					return fmt.Errorf("store %s: %w", tag, err)
+				}
+			}
+			if err := st.Move(ctx, repo, out, tag); err != nil {
+				return fmt.Errorf("tag %s: %w", tag, err)
+			}
+		}
+		return fmt.Errorf("tag %s: other writers kept replacing it %d times", tag, ocistore.MutableTagTries)
+	})
+	return out, err
+}
+
+// unionSignatures returns have followed by the signatures of add that are
+// not in have. A signature is its payload and the signature over it: two
+// keys signing one digest give the same payload (cosign's own duplicate
+// check compares both too); an attestation's payload, a DSSE envelope,
+// holds its signatures.
+func unionSignatures(have, add []oci.Signature) ([]oci.Signature, error) {
 	key := func(s oci.Signature) (string, error) {
 		d, err := s.Digest()
 		if err != nil {
@@ -293,40 +349,26 @@ func MergeSignatures(ctx context.Context, st Writer, repo, tag string, incoming 
 		b64, err := s.Base64Signature()
 		return d.String() + " " + b64, err
 	}
-	have := map[string]bool{}
-	for _, s := range existing {
+	seen := map[string]bool{}
+	for _, s := range have {
 		k, err := key(s)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		have[k] = true
+		seen[k] = true
 	}
-	all := existing
-	for _, s := range more {
+	all := have
+	for _, s := range add {
 		k, err := key(s)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if !have[k] {
-			have[k] = true
+		if !seen[k] {
+			seen[k] = true
 			all = append(all, s)
 		}
 	}
-	if len(all) == len(existing) {
-		return nil
-	}
-	if len(all) > maxSignatures {
-		return fmt.Errorf("merge signatures %s:%s: %d signatures: %w (limit %d)", repo, tag, len(all), ErrInvalidSignature, maxSignatures)
-	}
-	sigs, err := mutate.AppendSignatures(empty.Signatures(), false, all...)
-	if err != nil {
-		return err
-	}
-	d, err := pushImage(ctx, st, repo, sigs)
-	if err != nil {
-		return fmt.Errorf("merge signatures %s:%s: %w", repo, tag, err)
-	}
-	return st.Move(ctx, repo, d, tag)
+	return all, nil
 }
 
 // loadSignatures reads the signatures under tag, each with all its layer

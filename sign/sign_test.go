@@ -332,3 +332,43 @@ func publishManifest(t *testing.T, st interface {
 	}
 	return d
 }
+
+// TestSignConcurrently: four signers signing one artifact at once in a
+// layout store all end up under its signature tag (the read-modify-write
+// holds the layout's lock on mutable tags).
+func TestSignConcurrently(t *testing.T) {
+	ctx := context.Background()
+	st, err := layout.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := publish(t, st, "web", "1.0.0")
+	signers := make([]*sign.Signer, 4)
+	for i := range signers {
+		priv, _, err := sign.GenerateKeyPair([]byte("pw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if signers[i], err = sign.LoadSigner(priv, []byte("pw")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(signers))
+	for _, s := range signers {
+		wg.Go(func() {
+			_, err := s.Sign(ctx, st, "web", "web", d)
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := sigManifest(t, st, "web", sign.SignatureTag(d.Digest)); len(m.Layers) != len(signers) {
+		t.Errorf("signatures after %d concurrent signers: %d", len(signers), len(m.Layers))
+	}
+}

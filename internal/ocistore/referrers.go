@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/internal/errdef"
@@ -73,29 +74,44 @@ func Referrers(ctx context.Context, s Reader, repo string, subject digest.Digest
 	return out, nil
 }
 
-// ReferrersLocker is implemented by stores that can hold off other writers,
-// in this process and others, while a repository's referrers tag schema
-// indexes are read and rewritten (the layout store, with flock(2)).
-// LockReferrers blocks until it has the lock, and returns the function
-// that releases it.
-type ReferrersLocker interface {
-	LockReferrers(repo string) (unlock func(), err error)
+// MutableTagLocker is implemented by stores that can hold off other
+// writers, in this process and others, while a repository's tags that are
+// mutable by design (the referrers tag schema's "sha256-<hex>" indexes and
+// cosign's ".sig" and ".att" tags) are read and rewritten: the layout
+// store, with flock(2). LockMutableTags blocks until it has the lock, and
+// returns the function that releases it.
+type MutableTagLocker interface {
+	LockMutableTags(repo string) (unlock func(), err error)
 }
 
-// tagSchemaTries bounds how often AddReferrer rewrites an index that
-// another writer replaced in the meantime, on stores without a lock.
-const tagSchemaTries = 5
+// WithMutableTagsLocked runs fn holding s's lock on repo's mutable tags if
+// s is a MutableTagLocker, and just runs it otherwise (a registry offers no
+// lock: callers read back what they wrote, see AddReferrer).
+func WithMutableTagsLocked(s any, repo string, fn func() error) error {
+	if l, ok := s.(MutableTagLocker); ok {
+		unlock, err := l.LockMutableTags(repo)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	return fn()
+}
+
+// MutableTagTries bounds how often a read-modify-write of a mutable tag is
+// done again because, read back, another writer had replaced it.
+const MutableTagTries = 5
 
 // AddReferrer records that referrer (a manifest already in repository repo,
 // whose subject is subject) refers to subject. A store with the referrers
 // API indexes it itself when the manifest is pushed; for the others this
 // adds it to the referrers tag schema index, once.
 //
-// The tag schema is read-modify-write. On a ReferrersLocker the update
+// The tag schema is read-modify-write. On a MutableTagLocker the update
 // holds the lock, so concurrent writers lose nothing. A registry has no
 // lock nor compare-and-set for tags: AddReferrer reads the index back after
 // moving the tag and adds its entry again if a concurrent writer's index
-// replaced it, up to tagSchemaTries times, which narrows the window to a
+// replaced it, up to MutableTagTries times (see Pause), which narrows the window to a
 // writer moving the tag between that read and its own move.
 func AddReferrer(ctx context.Context, s Writer, repo string, subject digest.Digest, referrer ocispec.Descriptor) error {
 	if rl, ok := s.(ReferrerLister); ok {
@@ -105,20 +121,37 @@ func AddReferrer(ctx context.Context, s Writer, repo string, subject digest.Dige
 			return nil
 		}
 	}
-	if l, ok := s.(ReferrersLocker); ok {
-		unlock, err := l.LockReferrers(repo)
-		if err != nil {
-			return err
+	return WithMutableTagsLocked(s, repo, func() error {
+		for try := range MutableTagTries {
+			if err := Pause(ctx, try); err != nil {
+				return err
+			}
+			added, err := addToTagSchema(ctx, s, repo, subject, referrer)
+			if err != nil || !added {
+				return err
+			}
 		}
-		defer unlock()
+		return fmt.Errorf("referrers of %s in %s: other writers kept replacing the referrers tag schema index %d times", subject, repo, MutableTagTries)
+	})
+}
+
+// Pause waits before try number try (from 0) of a read-modify-write of a
+// mutable tag: not at all before the first two (the write and its read
+// back), then 50 ms, 100 ms, ..., so that a registry whose reads lag
+// behind its writes has time to catch up. It returns ctx's error if ctx
+// ends first.
+func Pause(ctx context.Context, try int) error {
+	if try < 2 {
+		return nil
 	}
-	for range tagSchemaTries {
-		added, err := addToTagSchema(ctx, s, repo, subject, referrer)
-		if err != nil || !added {
-			return err
-		}
+	t := time.NewTimer(time.Duration(25<<(try-1)) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
-	return fmt.Errorf("referrers of %s in %s: other writers kept replacing the referrers tag schema index %d times", subject, repo, tagSchemaTries)
 }
 
 // addToTagSchema adds referrer to subject's tag schema index unless it is

@@ -243,12 +243,12 @@ func (s *Store) setTag(ctx context.Context, repo string, desc ocispec.Descriptor
 	})
 }
 
-// LockReferrers implements ocistore.ReferrersLocker: an exclusive flock(2)
-// on the repository's .referrers.lock, which serialises updates of its
-// referrers tag schema indexes across goroutines and processes (flock locks
-// belong to each open file, so two opens in one process exclude each other
-// too).
-func (s *Store) LockReferrers(repo string) (func(), error) {
+// LockMutableTags implements ocistore.MutableTagLocker: an exclusive
+// flock(2) on the repository's .mutable-tags.lock, which serialises the
+// updates of its referrers tag schema indexes and cosign signature and
+// attestation tags across goroutines and processes (flock locks belong to
+// each open file, so two opens in one process exclude each other too).
+func (s *Store) LockMutableTags(repo string) (func(), error) {
 	dir, err := s.dir(repo)
 	if err != nil {
 		return nil, err
@@ -256,13 +256,13 @@ func (s *Store) LockReferrers(repo string) (func(), error) {
 	if err := ensureLayout(dir); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, ".referrers.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, ".mutable-tags.lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("lock referrers of %s: %w", dir, err)
+		return nil, fmt.Errorf("lock the mutable tags of %s: %w", dir, err)
 	}
 	return func() {
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
