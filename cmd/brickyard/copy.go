@@ -151,6 +151,7 @@ with the key are recorded too.`,
 func (e *env) recordCopied(ctx context.Context, repo, tag string, keys []string) (string, error) {
 	v, err := artifact.VersionOfTag(tag)
 	if err != nil {
+		fmt.Fprintf(e.err, "not recorded in the catalog: %s:%s: not a version tag\n", repo, tag)
 		return "", nil
 	}
 	if err := e.ensureLogKey(); err != nil {
@@ -165,8 +166,14 @@ func (e *env) recordCopied(ctx context.Context, repo, tag string, keys []string)
 		finder = sign.StoreVerifier{Store: e.store, Verifier: kv}
 	}
 	rep, err := catalog.Rebuild(ctx, e.cat, oneTag{Store: e.store, repo: repo, tag: tag}, "oci-layout", finder)
-	if err != nil || rep.Artifacts == 0 {
+	if err != nil {
 		return "", err
+	}
+	for _, why := range rep.Skipped {
+		fmt.Fprintln(e.err, "not recorded in the catalog:", why)
+	}
+	if rep.Artifacts == 0 {
+		return "", nil
 	}
 	return repo + "@" + v.String(), nil
 }

@@ -290,4 +290,10 @@ func TestTrackImagePushedBySkopeo(t *testing.T) {
 		t.Errorf("subject %s, skopeo pushed %s", out.Manifest.Subject.Digest, want)
 	}
 	c.ok("verify", "app@1.0.0", "--key", c.pubKey())
+
+	// The image itself copied into the home store is stored, and the
+	// command says why it is not in the catalog.
+	if _, errs, code := c.run("copy", host+"/app:"+tag, "plain:"+tag); code != 0 || !strings.Contains(errs, "not recorded in the catalog") {
+		t.Errorf("copy of a plain image into the home store: exit %d, stderr %q", code, errs)
+	}
 }

@@ -1062,9 +1062,9 @@ type chunk struct {
 // only once the first has filled. The channel closes
 // after the piece that ends with an error (io.EOF or io.ErrUnexpectedEOF
 // at the end). stop ends the goroutine and returns once it has, so r is
-// not read after stop returns; once ctx is done, stop returns at once, and
-// a Read of r under way (a source that stalls) may end after it, but none
-// starts.
+// not read after stop returns; once ctx is done, stop returns at once,
+// and one Read of r, under way (a source that stalls) or just starting,
+// may still run after it, but no other.
 func readChunks(ctx context.Context, r io.Reader, size int64) (<-chan chunk, func()) {
 	free := make(chan []byte, 2)
 	first := int64(uploadChunk)
