@@ -144,7 +144,12 @@ func Pause(ctx context.Context, try int) error {
 	if try < 2 {
 		return nil
 	}
-	t := time.NewTimer(time.Duration(25<<(try-1)) * time.Millisecond)
+	return Sleep(ctx, time.Duration(25<<(try-1))*time.Millisecond)
+}
+
+// Sleep waits d, or returns ctx's error if ctx ends first.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

@@ -330,7 +330,7 @@ func (rr *resumingReader) Read(b []byte) (int, error) {
 		}
 		if rr.body == nil {
 			if rr.failures > 0 {
-				if err := sleep(rr.ctx, rr.s.retry.wait(rr.failures-1, nil)); err != nil {
+				if err := ocistore.Sleep(rr.ctx, rr.s.retry.wait(rr.failures-1, nil)); err != nil {
 					return 0, err
 				}
 			}
@@ -883,7 +883,7 @@ func (s *Store) streamBlob(ctx context.Context, r name.Repository, c *http.Clien
 		if attempt+1 >= s.retry.Attempts {
 			return 0, "", nil, s.wrap(r, fmt.Sprintf("%s: gave up after %d tries without progress", step, attempt+1), err)
 		}
-		if err := sleep(ctx, s.retry.wait(attempt, resp)); err != nil {
+		if err := ocistore.Sleep(ctx, s.retry.wait(attempt, resp)); err != nil {
 			return 0, "", nil, err
 		}
 		if n, next, ok := s.uploadStatus(ctx, r, loc); ok {
@@ -1203,7 +1203,7 @@ func (s *Store) uploadChunk(ctx context.Context, r name.Repository, loc *url.URL
 		if attempt+1 >= s.retry.Attempts {
 			return nil, s.wrap(r, fmt.Sprintf("%s: gave up after %d tries", step, attempt+1), err)
 		}
-		if err := sleep(ctx, s.retry.wait(attempt, resp)); err != nil {
+		if err := ocistore.Sleep(ctx, s.retry.wait(attempt, resp)); err != nil {
 			return nil, err
 		}
 		if n, next, ok := s.uploadStatus(ctx, r, loc); ok {
