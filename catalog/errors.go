@@ -21,4 +21,7 @@ var (
 	ErrInvalidSchedule   = errors.New("invalid schedule")
 	ErrCycle             = errors.New("lineage cycle")
 	ErrLogTampered       = errors.New("event log tampered with")
+	// ErrRecordMismatch: a record says something other than the manifest
+	// it names (see Record.Matches).
+	ErrRecordMismatch = errors.New("record contradicts the stored manifest")
 )

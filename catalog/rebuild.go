@@ -79,15 +79,17 @@ func Rebuild(ctx context.Context, dst interface {
 			if err != nil {
 				return rep, fmt.Errorf("rebuild: %s:%s: %w", repo, tag, err)
 			}
-			a, _, _, err := registry.FetchArtifact(ctx, src, repo, desc)
+			_, manifest, cfg, err := registry.FetchArtifact(ctx, src, repo, desc)
+			var rec Record
+			if err == nil {
+				rec, err = RecordOf(storeName, repo, desc, manifest, cfg)
+			}
 			if err != nil {
 				rep.Skipped = append(rep.Skipped, repo+":"+tag+": "+err.Error())
 				continue
 			}
-			pending[desc.Digest] = found{repo: repo, rec: Record{
-				Name: a.Name, Kind: a.Kind, Version: a.Version, Digest: desc.Digest, Platform: a.Platform,
-				Parents: a.Parents, Created: a.Build.Created, Store: storeName, Repository: repo,
-				MediaType: desc.MediaType, Size: desc.Size, Actor: "rebuild"}}
+			rec.Actor = "rebuild"
+			pending[desc.Digest] = found{repo: repo, rec: rec}
 		}
 	}
 	recorded := map[digest.Digest]bool{}

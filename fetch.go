@@ -1,0 +1,155 @@
+package brickyard
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/catalog"
+	"github.com/brickyard/brickyard/internal/sparse"
+	"github.com/brickyard/brickyard/registry"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// FetchOptions tune FetchDisk.
+type FetchOptions struct {
+	// Format, if set, fetches only the disk of this format ("qcow2", ...).
+	Format string
+	// Force replaces files that exist.
+	Force bool
+	// Unverified skips the signature check. Without it, a Client with no
+	// trusted key or policy refuses to fetch (ErrNoTrust).
+	Unverified bool
+}
+
+// FetchedDisk is one disk file FetchDisk wrote.
+type FetchedDisk struct {
+	Path string // the file written, DIR/TITLE
+	Disk artifact.Disk
+}
+
+// FetchDisk writes the disk files of the VM-disk artifact r into dir
+// (created if missing), each under its title: first r is checked not to be
+// revoked and verified (Verify) unless opts.Unverified, and nothing is
+// written if it fails; then each file is streamed from r's store into a
+// temporary file in dir, its size and digest checked as it is read, synced,
+// and renamed into place only if they match, and dir is synced: a failed
+// fetch leaves no partial file. Whole 4 MiB chunks of zeros become holes,
+// so a raw disk stays sparse.
+//
+// Errors: catalog.ErrRevoked; ErrNoTrust and Verify's errors; ErrWrongKind
+// for another kind or no disk of opts.Format; ErrExists for a file that
+// exists without opts.Force; registry.ErrDigestMismatch; the store's and
+// file system's errors. Each names r (and the file).
+func (c *Client) FetchDisk(ctx context.Context, r catalog.Record, dir string, opts FetchOptions) ([]FetchedDisk, error) {
+	if st, ch := r.Status(c.o.now()); st == catalog.StateRevoked {
+		return nil, fmt.Errorf("fetch %s: it is %s: %w", r.Ref(), ch.Describe(), catalog.ErrRevoked)
+	}
+	if !opts.Unverified {
+		if _, err := c.Verify(ctx, r); err != nil {
+			return nil, fmt.Errorf("fetch %s: %w", r.Ref(), err)
+		}
+	}
+	st, err := c.StoreOf(r)
+	if err != nil {
+		return nil, err
+	}
+	a, _, _, err := registry.FetchArtifact(ctx, st, r.Repository, descOf(r))
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", r.Ref(), err)
+	}
+	if a.Kind != artifact.KindVMDisk {
+		return nil, fmt.Errorf("fetch %s: a %s has no disk files to fetch: %w", r.Ref(), a.Kind, ErrWrongKind)
+	}
+	var disks []artifact.Disk
+	var formats []string
+	for _, d := range a.Disks {
+		formats = append(formats, string(d.Format))
+		if opts.Format == "" || string(d.Format) == opts.Format {
+			disks = append(disks, d)
+		}
+	}
+	if len(disks) == 0 {
+		return nil, fmt.Errorf("fetch %s: no %s disk; it has %s: %w", r.Ref(), opts.Format, strings.Join(formats, ", "), ErrWrongKind)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var done []FetchedDisk
+	for _, d := range disks {
+		path, err := c.fetchDisk(ctx, st, r.Repository, d, dir, opts.Force)
+		if err != nil {
+			return done, fmt.Errorf("fetch %s: %s: %w", r.Ref(), d.Title, err)
+		}
+		done = append(done, FetchedDisk{Path: path, Disk: d})
+	}
+	return done, nil
+}
+
+// fetchDisk writes disk d of repository repo in st to dir under its title,
+// through a temporary file that is synced and renamed into place only once
+// the store's reader has checked size and digest. It returns the path.
+func (c *Client) fetchDisk(ctx context.Context, st registry.Fetcher, repo string, d artifact.Disk, dir string, force bool) (string, error) {
+	// The title comes from the manifest: it must name a file in dir, not
+	// a path out of it.
+	if d.Title == "" || d.Title != filepath.Base(d.Title) || d.Title == "." || d.Title == ".." || strings.ContainsAny(d.Title, `/\`) {
+		return "", fmt.Errorf("title %q is not a plain file name: %w", d.Title, artifact.ErrInvalidArtifact)
+	}
+	path := filepath.Join(dir, d.Title)
+	if _, err := os.Lstat(path); err == nil && !force {
+		return "", fmt.Errorf("%s: %w (replace it with Force)", path, ErrExists)
+	}
+	rc, err := st.Fetch(ctx, repo, ocispec.Descriptor{MediaType: d.Format.MediaType(), Digest: d.Digest, Size: d.Size})
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	tmp, err := os.CreateTemp(dir, "."+d.Title+".fetch-*")
+	if err != nil {
+		return "", err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	var progress func(int64)
+	if c.o.progress != nil {
+		progress = func(done int64) { c.o.progress("fetch "+d.Title, done, d.Size) }
+	}
+	n, err := sparse.Copy(tmp, rc, 4<<20, progress)
+	if err != nil {
+		return "", err
+	}
+	if n != d.Size {
+		return "", fmt.Errorf("read %d bytes, the manifest says %d: %w", n, d.Size, registry.ErrDigestMismatch)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		return "", err
+	}
+	if err := tmp.Sync(); err != nil {
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", err
+	}
+	committed = true
+	// The rename is durable once the directory is synced.
+	dirf, err := os.Open(dir)
+	if err != nil {
+		return path, err
+	}
+	defer dirf.Close()
+	if err := dirf.Sync(); err != nil {
+		return path, fmt.Errorf("sync %s after writing %s: %w", dir, d.Title, err)
+	}
+	return path, nil
+}

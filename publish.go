@@ -1,0 +1,289 @@
+package brickyard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/catalog"
+	"github.com/brickyard/brickyard/registry"
+	"github.com/brickyard/brickyard/sign"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Meta is what every published artifact carries, whatever its kind.
+type Meta struct {
+	Name    string // OCI repository-name grammar (artifact.ValidateName)
+	Version string // Semantic Versioning 2.0.0, e.g. "1.2.0" or "1.2.0-rc.1+build.5"
+	// Platform is "os/arch[/variant]", e.g. "linux/amd64"; empty for none.
+	Platform string
+	// Parents are the artifacts this one was built from: NAME@VERSION or
+	// digests, each already in the catalog.
+	Parents []string
+	// Build says what built it; Build.Created defaults to the Client's
+	// clock, to the second.
+	Build       artifact.Build
+	Annotations map[string]string // extra manifest annotations
+	// Sign signs the artifact with the Client's signer once it is stored.
+	Sign bool
+	// Provenance, if not nil, also attaches signed SLSA provenance v1 (see
+	// Client.Attest); it needs Sign.
+	Provenance *ProvenanceRequest
+}
+
+// DiskRequest publishes the disk files of one build as one version of a
+// VM-disk artifact.
+type DiskRequest struct {
+	Meta
+	// Files are paths of disk files (qcow2, vmdk, vhdx, vhd, raw, ova,
+	// box): one manifest layer each, its format and virtual size read from
+	// its header, its title the file's base name.
+	Files    []string
+	Bootable bool   // the disks hold a bootable system
+	Firmware string // "bios", "uefi" or ""
+}
+
+// MachineImageRequest publishes a machine image (an AMI and its copies per
+// region): a record, no bytes.
+type MachineImageRequest struct {
+	Meta
+	MachineImage artifact.MachineImage
+}
+
+// OCIImageRequest tracks a container image as one version: the image is
+// copied into the store and an artifact whose subject it is is published.
+type OCIImageRequest struct {
+	Meta
+	// From is the image: "DIR:TAG", an OCI image layout (as umoci, skopeo
+	// or buildah write it), or "docker://HOST[:PORT]/REPO:TAG", a registry.
+	From string
+}
+
+// Published is what a publish did.
+type Published struct {
+	Record      catalog.Record // as recorded, derived from the stored manifest
+	Tag         string         // the immutable version tag
+	Signature   *sign.Signature
+	Attestation *sign.Signature
+}
+
+// PublishDisk publishes the disk files of req as one version of a VM-disk
+// artifact in the Client's store, streamed (each file read once, hashed as
+// it is written: to a registry store, straight to the registry), recorded
+// in the catalog, and signed and attested if asked to. Name, version,
+// platform, parents and files are all checked before anything is written:
+// an unknown parent or a version already taken writes nothing and burns no
+// tag. The record is derived from the stored manifest.
+//
+// Errors: artifact's validation errors; catalog.ErrNotFound for an unknown
+// parent; catalog.ErrDuplicateVersion for a version taken; ErrNoSigner;
+// disk.DetectFile's errors for a file that is not a disk; the store's and
+// catalog's errors, naming the input.
+func (c *Client) PublishDisk(ctx context.Context, req DiskRequest) (Published, error) {
+	a, err := c.prepare(ctx, artifact.KindVMDisk, req.Meta)
+	if err != nil {
+		return Published{}, err
+	}
+	if len(req.Files) == 0 {
+		return Published{}, fmt.Errorf("publish %s: no disk file: %w", a.Ref(), artifact.ErrInvalidArtifact)
+	}
+	for _, path := range req.Files {
+		if _, err := os.Stat(path); err != nil {
+			return Published{}, fmt.Errorf("disk file: %w", err)
+		}
+	}
+	for _, path := range req.Files {
+		var progress func(done, total int64)
+		if c.o.progress != nil {
+			what := "push " + filepath.Base(path)
+			progress = func(done, total int64) { c.o.progress(what, done, total) }
+		}
+		d, err := registry.PushDisk(ctx, c.store, a.Name, path, progress)
+		if err != nil {
+			return Published{}, err
+		}
+		d.Bootable, d.Firmware = req.Bootable, req.Firmware
+		a.Disks = append(a.Disks, d)
+	}
+	return c.finish(ctx, a, req.Meta)
+}
+
+// PublishMachineImage publishes req's machine image as one version: a
+// manifest with its metadata (provider, owner account, region → image id,
+// snapshots), no blobs. Checks and errors as PublishDisk.
+func (c *Client) PublishMachineImage(ctx context.Context, req MachineImageRequest) (Published, error) {
+	a, err := c.prepare(ctx, artifact.KindMachineImage, req.Meta)
+	if err != nil {
+		return Published{}, err
+	}
+	mi := req.MachineImage
+	a.MachineImage = &mi
+	return c.finish(ctx, a, req.Meta)
+}
+
+// PublishOCIImage copies the container image req.From (manifest or index,
+// with its blobs) into the store and publishes an OCI-image artifact whose
+// subject it is, so that signatures and lineage attach to it. Checks and
+// errors as PublishDisk; ErrInvalidRef for a malformed From;
+// registry.ErrNotFound if the image is not there.
+func (c *Client) PublishOCIImage(ctx context.Context, req OCIImageRequest) (Published, error) {
+	a, err := c.prepare(ctx, artifact.KindOCIImage, req.Meta)
+	if err != nil {
+		return Published{}, err
+	}
+	var desc ocispec.Descriptor
+	if ref, ok := strings.CutPrefix(req.From, "docker://"); ok {
+		src, err := c.endpoint(ref)
+		if err != nil {
+			return Published{}, err
+		}
+		if desc, err = src.store.Resolve(ctx, src.repo, src.tag); err != nil {
+			return Published{}, fmt.Errorf("image %s: %w", req.From, err)
+		}
+		if err := registry.CopyGraph(ctx, src.store, src.repo, c.store, a.Name, desc); err != nil {
+			return Published{}, fmt.Errorf("image %s: %w", req.From, err)
+		}
+	} else {
+		img, err := readLayoutImage(req.From)
+		if err != nil {
+			return Published{}, err
+		}
+		if desc, err = registry.PushImage(ctx, c.store, a.Name, img); err != nil {
+			return Published{}, err
+		}
+	}
+	a.Image = &desc
+	return c.finish(ctx, a, req.Meta)
+}
+
+// prepare builds the common part of an artifact from m and checks all it
+// can before anything is written: name, version, platform, annotations,
+// parents (each in the catalog), the signer, and that the version is not
+// taken.
+func (c *Client) prepare(ctx context.Context, kind artifact.Kind, m Meta) (*artifact.Artifact, error) {
+	if err := artifact.ValidateName(m.Name); err != nil {
+		return nil, err
+	}
+	v, err := artifact.ParseVersion(m.Version)
+	if err != nil {
+		return nil, err
+	}
+	a := &artifact.Artifact{Name: m.Name, Kind: kind, Version: v, Build: m.Build}
+	if m.Platform != "" {
+		if a.Platform, err = artifact.ParsePlatform(m.Platform); err != nil {
+			return nil, err
+		}
+	}
+	if a.Build.Created.IsZero() {
+		a.Build.Created = c.o.now().UTC().Truncate(time.Second)
+	}
+	if (m.Sign || m.Provenance != nil) && c.o.signer == nil {
+		return nil, fmt.Errorf("publish %s: %w", a.Ref(), ErrNoSigner)
+	}
+	if m.Provenance != nil && !m.Sign {
+		return nil, fmt.Errorf("publish %s: provenance is signed: ask for Sign as well: %w", a.Ref(), ErrNoSigner)
+	}
+	for _, p := range m.Parents {
+		r, err := c.Lookup(ctx, p, "")
+		if err != nil {
+			return nil, fmt.Errorf("publish %s: parent %s: %w", a.Ref(), p, err)
+		}
+		if len(a.Parents) == 0 {
+			tag, _ := artifact.Tag(r.Version)
+			a.BaseName = r.Name + ":" + tag
+		}
+		a.Parents = append(a.Parents, r.Digest)
+	}
+	if len(m.Annotations) > 0 {
+		a.Annotations = map[string]string{}
+		for k, val := range m.Annotations {
+			a.Annotations[k] = val
+		}
+	}
+	// Refuse a taken version before any blob moves: versions are immutable.
+	if r, err := c.Lookup(ctx, m.Name+"@"+m.Version, m.Platform); err == nil {
+		return nil, fmt.Errorf("%s is already published (%s %s): versions are immutable, publish a new version: %w",
+			a.Ref(), r.Kind, r.Digest, catalog.ErrDuplicateVersion)
+	} else if !errors.Is(err, catalog.ErrNotFound) && !errors.Is(err, ErrAmbiguous) {
+		return nil, err
+	}
+	return a, nil
+}
+
+// finish stores a (its blobs are in the store already), records the record
+// derived from what was stored, and signs and attests it if m asks. Each
+// step is idempotent, so a publish that failed half-way is completed by
+// running it again.
+func (c *Client) finish(ctx context.Context, a *artifact.Artifact, m Meta) (Published, error) {
+	enc, err := registry.Publish(ctx, c.store, a)
+	if err != nil {
+		return Published{}, err
+	}
+	rec, err := catalog.RecordOf(c.storeName, a.Name, enc.Descriptor, enc.Manifest, enc.Config)
+	if err != nil {
+		return Published{}, err
+	}
+	rec.Actor = c.o.actor
+	if err := c.cat.Record(ctx, rec); err != nil {
+		return Published{}, fmt.Errorf("record %s: %w", a.Ref(), err)
+	}
+	if rec, err = c.cat.Get(ctx, rec.Digest); err != nil {
+		return Published{}, err
+	}
+	out := Published{Record: rec}
+	out.Tag, _ = artifact.Tag(a.Version)
+	if m.Sign {
+		s, err := c.Sign(ctx, rec)
+		if err != nil {
+			return out, err
+		}
+		out.Signature = &s
+	}
+	if m.Provenance != nil {
+		att, err := c.Attest(ctx, rec, *m.Provenance)
+		if err != nil {
+			return out, err
+		}
+		out.Attestation = &att
+	}
+	return out, nil
+}
+
+// readLayoutImage opens the image tagged TAG in the OCI layout DIR, given
+// as "DIR:TAG".
+func readLayoutImage(from string) (v1.Image, error) {
+	i := strings.LastIndex(from, ":")
+	if i <= 0 || i == len(from)-1 {
+		return nil, fmt.Errorf("image %q: want OCI_LAYOUT_DIR:TAG or docker://HOST/REPO:TAG: %w", from, ErrInvalidRef)
+	}
+	dir, tag := from[:i], from[i+1:]
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: not an OCI image layout: %w", dir, err)
+	}
+	idx, err := p.ImageIndex()
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", dir, err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", dir, err)
+	}
+	for _, d := range m.Manifests {
+		if d.Annotations["org.opencontainers.image.ref.name"] == tag {
+			img, err := p.Image(d.Digest)
+			if err != nil {
+				return nil, fmt.Errorf("image %s: tag %s: %w", dir, tag, err)
+			}
+			return img, nil
+		}
+	}
+	return nil, fmt.Errorf("image %s: no image tagged %q in %s/index.json: %w", from, tag, dir, registry.ErrNotFound)
+}
