@@ -1,15 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"strings"
+	"os"
 	"time"
 
+	"github.com/brickyard/brickyard"
 	"github.com/brickyard/brickyard/catalog"
-	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/sign"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
 
@@ -28,70 +26,17 @@ func (f *provenanceFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.started, "started", "", "build start, RFC 3339 (default: the artifact's created time)")
 }
 
-// provenance builds the SLSA provenance of rec from its manifest, its
-// parents in the catalog, and the flags.
-func (f *provenanceFlags) provenance(ctx context.Context, e *env, rec catalog.Record) (sign.Provenance, error) {
-	st, err := e.storeOf(rec)
-	if err != nil {
-		return sign.Provenance{}, err
-	}
-	a, _, _, err := registry.FetchArtifact(ctx, st, rec.Repository, ocispec.Descriptor{MediaType: rec.MediaType, Digest: rec.Digest, Size: rec.Size})
-	if err != nil {
-		return sign.Provenance{}, err
-	}
-	p := sign.Provenance{BuilderID: f.builderID, BuildType: f.buildType, Source: a.Build.Source, Revision: a.Build.Revision,
-		StartedOn: a.Build.Created, FinishedOn: rec.Published}
-	builder := a.Build.Builder
-	if builder == "" {
-		builder = "unknown"
-	}
-	if p.BuilderID == "" {
-		p.BuilderID = "https://brickyard.dev/builders/" + builder
-	}
-	if p.BuildType == "" {
-		p.BuildType = "https://brickyard.dev/build@v1"
-		if strings.HasPrefix(builder, "packer") {
-			p.BuildType = "https://www.packer.io/build@v1"
-		}
-	}
+// request is what the flags ask a provenance statement to claim.
+func (f *provenanceFlags) request() (brickyard.ProvenanceRequest, error) {
+	r := brickyard.ProvenanceRequest{BuilderID: f.builderID, BuildType: f.buildType}
 	if f.started != "" {
-		if p.StartedOn, err = time.Parse(time.RFC3339, f.started); err != nil {
-			return sign.Provenance{}, usageError{fmt.Errorf("--started %q: want RFC 3339", f.started)}
+		t, err := time.Parse(time.RFC3339, f.started)
+		if err != nil {
+			return r, usageError{fmt.Errorf("--started %q: want RFC 3339", f.started)}
 		}
+		r.Started = t
 	}
-	if p.FinishedOn.IsZero() {
-		p.FinishedOn = time.Now().UTC()
-	}
-	for _, d := range rec.Parents {
-		name := d.String()
-		if pr, err := e.cat.Get(ctx, d); err == nil {
-			name = pr.Ref()
-		}
-		p.Dependencies = append(p.Dependencies, sign.Dependency{Name: name, Digest: d})
-	}
-	return p, nil
-}
-
-// attestProvenance signs rec's provenance as an in-toto/DSSE attestation
-// stored next to it, as `cosign attest --type slsaprovenance1` does.
-func attestProvenance(ctx context.Context, e *env, s *sign.Signer, f *provenanceFlags, rec catalog.Record) (sign.Signature, error) {
-	p, err := f.provenance(ctx, e, rec)
-	if err != nil {
-		return sign.Signature{}, err
-	}
-	st, err := e.storeOf(rec)
-	if err != nil {
-		return sign.Signature{}, err
-	}
-	stmt, err := sign.ProvenanceStatement(sign.IdentityOf(st, rec.Repository), rec.Digest, p)
-	if err != nil {
-		return sign.Signature{}, err
-	}
-	att, err := s.Attest(ctx, st, rec.Repository, ocispec.Descriptor{MediaType: rec.MediaType, Digest: rec.Digest, Size: rec.Size}, stmt)
-	if err != nil {
-		return sign.Signature{}, fmt.Errorf("attest %s@%s: %w", rec.Name, rec.Version, err)
-	}
-	return att, nil
+	return r, nil
 }
 
 func newAttestCmd(e *env) *cobra.Command {
@@ -109,15 +54,16 @@ sha256-<hex>.att tag, where cosign verify-attestation finds it.`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
-			signer, err := loadSigner(key)
+			req, err := pf.request()
 			if err != nil {
 				return err
 			}
+			e.opts = append(e.opts, brickyard.WithKeyFile(key, []byte(os.Getenv("COSIGN_PASSWORD"))))
 			rec, err := e.openRecord(ctx, argv[0], platform)
 			if err != nil {
 				return err
 			}
-			att, err := attestProvenance(ctx, e, signer, &pf, rec)
+			att, err := e.c.Attest(ctx, rec, req)
 			if err != nil {
 				return err
 			}
@@ -147,29 +93,18 @@ catalog records. Prints the builder and the base artifacts.`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
-			v, err := loadVerifier(keys, "")
-			if err != nil {
+			if err := e.trustKeys(keys, ""); err != nil {
 				return err
 			}
 			rec, err := e.openRecord(ctx, argv[0], platform)
 			if err != nil {
 				return err
 			}
-			st, err := e.storeOf(rec)
+			vp, err := e.c.VerifyProvenance(ctx, rec)
 			if err != nil {
 				return err
 			}
-			att, err := v.VerifyAttestation(ctx, st, rec.Repository, sign.IdentityOf(st, rec.Repository), rec.Digest, sign.PredicateSLSAProvenance)
-			if err != nil {
-				return fmt.Errorf("verify-attestation %s@%s: %w", rec.Name, rec.Version, err)
-			}
-			p, err := sign.ParseProvenance(att.Statement)
-			if err != nil {
-				return err
-			}
-			if err := p.CheckLineage(rec.Parents); err != nil {
-				return fmt.Errorf("verify-attestation %s@%s: %w", rec.Name, rec.Version, err)
-			}
+			p, att := vp.Provenance, vp
 			if e.json {
 				return e.printJSON(struct {
 					Digest        string          `json:"digest"`
@@ -217,10 +152,10 @@ machine-image account, and provenance where required. Exit 0 if all pass,
 				fmt.Fprintf(e.out, "policy %s: valid, %d rule(s)\n", argv[0], len(pol.Rules))
 				return nil
 			}
+			e.opts = append(e.opts, brickyard.WithPolicy(pol))
 			if err := e.open(ctx); err != nil {
 				return err
 			}
-			pv := perStore{e, func(st sign.Reader) catalog.Verifier { return sign.PolicyVerifier{Store: st, Policy: pol} }}
 			type result struct {
 				Ref     string `json:"ref"`
 				Digest  string `json:"digest,omitempty"`
@@ -231,13 +166,13 @@ machine-image account, and provenance where required. Exit 0 if all pass,
 			var results []result
 			var firstErr error
 			for _, ref := range argv[1:] {
-				rec, err := e.lookup(ctx, ref, platform)
+				rec, err := e.c.Lookup(ctx, ref, platform)
 				if err == nil {
 					if st, ch := rec.Status(time.Now()); st == catalog.StateRevoked {
 						err = fmt.Errorf("%s@%s is %s: %w", rec.Name, rec.Version, ch.Describe(), catalog.ErrRevoked)
 					} else {
 						var id string
-						if id, err = pv.Verify(ctx, rec); err == nil {
+						if id, err = e.c.Verify(ctx, rec); err == nil {
 							results = append(results, result{Ref: ref, Digest: rec.Digest.String(), Trusted: true, KeyID: id})
 							continue
 						}

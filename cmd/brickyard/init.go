@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/brickyard/brickyard"
 	"github.com/brickyard/brickyard/sign"
 	"github.com/spf13/cobra"
 )
@@ -16,20 +17,22 @@ func newInitCmd(e *env) *cobra.Command {
 		Long:  "Create the store and catalog in --home; running it again on an existing home is harmless.\n\n" + homeHelp,
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := os.MkdirAll(e.home, 0o755); err != nil {
-				return err
-			}
 			if err := e.openOrCreate(cmd.Context()); err != nil {
 				return err
 			}
-			if err := e.ensureLogKey(); err != nil {
-				return err
+			store, kind := e.c.StoreName(), "registry"
+			if store == brickyard.LayoutStoreName {
+				store, kind = filepath.Join(e.home, "store"), "OCI image layout"
+				if e.storeTarget != "" {
+					store = e.storeTarget
+				}
 			}
+			logKey, logPub := brickyard.LogKeyFile(e.home), brickyard.LogPublicKeyFile(e.home)
 			if e.json {
-				return e.printJSON(map[string]string{"store": e.storeDir(), "catalog": e.catalogName(), "logKey": e.logKeyPath(), "logPublicKey": e.logPubPath()})
+				return e.printJSON(map[string]string{"store": store, "catalog": e.catalogName(), "logKey": logKey, "logPublicKey": logPub})
 			}
-			fmt.Fprintf(e.out, "store   %s (OCI image layout)\ncatalog %s\nlog key %s (signs event-log checkpoints; verify with %s)\n",
-				e.storeDir(), e.catalogName(), e.logKeyPath(), e.logPubPath())
+			fmt.Fprintf(e.out, "store   %s (%s)\ncatalog %s\nlog key %s (signs event-log checkpoints; verify with %s)\n",
+				store, kind, e.catalogName(), logKey, logPub)
 			return nil
 		},
 	}

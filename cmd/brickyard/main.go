@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/brickyard/brickyard"
 	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/catalog"
 	"github.com/brickyard/brickyard/registry"
@@ -67,7 +68,8 @@ func exitCode(err error) int {
 		return exitUntrusted
 	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, registry.ErrNotFound):
 		return exitNotFound
-	case errors.Is(err, artifact.ErrInvalidName), errors.Is(err, artifact.ErrInvalidVersion), errors.Is(err, artifact.ErrInvalidPlatform),
+	case errors.Is(err, brickyard.ErrInvalidRef), errors.Is(err, brickyard.ErrAmbiguous), errors.Is(err, brickyard.ErrNoTrust),
+		errors.Is(err, artifact.ErrInvalidName), errors.Is(err, artifact.ErrInvalidVersion), errors.Is(err, artifact.ErrInvalidPlatform),
 		errors.Is(err, catalog.ErrInvalidChange), errors.Is(err, catalog.ErrInvalidSchedule):
 		return exitUsage
 	}

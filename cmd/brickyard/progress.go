@@ -2,10 +2,10 @@ package main
 
 import (
 	"os"
-	"path/filepath"
+	"sync"
 	"time"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/brickyard/brickyard"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 )
@@ -41,23 +41,17 @@ func (e *env) newBar(what string, size int64) func(done, total int64) {
 	return func(done, _ int64) { _ = bar.Set64(done) }
 }
 
-// progressFor draws the push of the file at path.
-func (e *env) progressFor(path string) func(done, total int64) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil
-	}
-	return e.newBar("push "+filepath.Base(path), fi.Size())
-}
-
-// blobProgress draws one bar per large blob of a copy.
-func (e *env) blobProgress() func(blob ocispec.Descriptor, done, total int64) {
+// progressBars draws one bar per large transfer the client reports.
+func (e *env) progressBars() brickyard.Progress {
 	bars := map[string]func(int64, int64){}
-	return func(blob ocispec.Descriptor, done, total int64) {
-		fn, ok := bars[blob.Digest.String()]
+	var mu sync.Mutex
+	return func(what string, done, total int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		fn, ok := bars[what]
 		if !ok {
-			fn = e.newBar("copy "+blob.Digest.Encoded()[:12], total)
-			bars[blob.Digest.String()] = fn
+			fn = e.newBar(what, total)
+			bars[what] = fn
 		}
 		if fn != nil {
 			fn(done, total)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"sort"
@@ -9,14 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/brickyard/brickyard"
 	"github.com/brickyard/brickyard/artifact"
-	"github.com/brickyard/brickyard/catalog"
-	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/sign"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
 
@@ -61,53 +56,40 @@ func (f *publishFlags) register(cmd *cobra.Command) {
 	f.prov.register(cmd)
 }
 
-// artifact builds the common part of the artifact from the flags, looking
-// parents up in the catalog. It writes nothing.
-func (f *publishFlags) artifact(ctx context.Context, e *env, kind artifact.Kind, name, version string) (*artifact.Artifact, error) {
-	if err := artifact.ValidateName(name); err != nil {
-		return nil, err
-	}
-	v, err := artifact.ParseVersion(version)
-	if err != nil {
-		return nil, err
-	}
-	a := &artifact.Artifact{Name: name, Kind: kind, Version: v,
+// meta builds what every publish request carries from the flags and
+// adds the signer to the client's options. It writes nothing.
+func (f *publishFlags) meta(e *env, name, version string) (brickyard.Meta, error) {
+	m := brickyard.Meta{Name: name, Version: version, Platform: f.platform, Parents: f.parents,
 		Build: artifact.Build{Builder: f.builder, Source: f.source, Revision: f.revision}}
-	if f.platform != "" {
-		if a.Platform, err = artifact.ParsePlatform(f.platform); err != nil {
-			return nil, err
-		}
-	}
-	if a.Build.Created, err = buildTime(f.created); err != nil {
-		return nil, err
-	}
-	for _, p := range f.parents {
-		r, err := e.lookup(ctx, p, "")
-		if err != nil {
-			return nil, fmt.Errorf("parent %s: %w", p, err)
-		}
-		if len(a.Parents) == 0 {
-			tag, _ := artifact.Tag(r.Version)
-			a.BaseName = r.Name + ":" + tag
-		}
-		a.Parents = append(a.Parents, r.Digest)
+	var err error
+	if m.Build.Created, err = buildTime(f.created); err != nil {
+		return m, err
 	}
 	for _, kv := range f.annotations {
 		k, val, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, usageError{fmt.Errorf("annotation %q: want KEY=VALUE", kv)}
+			return m, usageError{fmt.Errorf("annotation %q: want KEY=VALUE", kv)}
 		}
-		if a.Annotations == nil {
-			a.Annotations = map[string]string{}
+		if m.Annotations == nil {
+			m.Annotations = map[string]string{}
 		}
-		a.Annotations[k] = val
+		m.Annotations[k] = val
 	}
-	// Refuse a taken version before any blob moves: versions are immutable.
-	if r, err := e.lookup(ctx, name+"@"+version, f.platform); err == nil {
-		return nil, fmt.Errorf("%s is already published (%s %s): versions are immutable, publish a new version: %w",
-			a.Ref(), r.Kind, r.Digest, catalog.ErrDuplicateVersion)
+	if f.provenance && f.key == "" {
+		return m, usageError{fmt.Errorf("--provenance needs --key: provenance is signed")}
 	}
-	return a, nil
+	if f.key != "" {
+		m.Sign = true
+		e.opts = append(e.opts, brickyard.WithKeyFile(f.key, []byte(os.Getenv("COSIGN_PASSWORD"))))
+	}
+	if f.provenance {
+		p, err := f.prov.request()
+		if err != nil {
+			return m, err
+		}
+		m.Provenance = &p
+	}
+	return m, nil
 }
 
 func buildTime(s string) (time.Time, error) {
@@ -128,47 +110,15 @@ func buildTime(s string) (time.Time, error) {
 	return time.Now().UTC().Truncate(time.Second), nil
 }
 
-// finish publishes a to the store, records it, and signs it if asked to,
-// then prints the result. Each step is idempotent, so a publish that failed
-// half-way is resumed by running it again.
-func (f *publishFlags) finish(ctx context.Context, e *env, a *artifact.Artifact) error {
-	var signer *sign.Signer
-	if f.provenance && f.key == "" {
-		return usageError{fmt.Errorf("--provenance needs --key: provenance is signed")}
+// print prints what a publish did.
+func (e *env) printPublished(p brickyard.Published) error {
+	r := p.Record
+	res := publishResult{Ref: r.Ref(), Kind: r.Kind, Tag: p.Tag, Digest: r.Digest, Parents: r.Parents}
+	if p.Signature != nil {
+		res.SignedBy = p.Signature.KeyID
 	}
-	if f.key != "" {
-		var err error
-		if signer, err = loadSigner(f.key); err != nil {
-			return err
-		}
-	}
-	enc, err := registry.Publish(ctx, e.store, a)
-	if err != nil {
-		return err
-	}
-	rec := catalog.Record{
-		Name: a.Name, Kind: a.Kind, Version: a.Version, Digest: enc.Descriptor.Digest,
-		Platform: a.Platform, Parents: a.Parents, Created: a.Build.Created,
-		Store: "oci-layout", Repository: a.Name, Actor: defaultActor(),
-		MediaType: enc.Descriptor.MediaType, Size: enc.Descriptor.Size,
-	}
-	if err := e.cat.Record(ctx, rec); err != nil {
-		return fmt.Errorf("record %s: %w", a.Ref(), err)
-	}
-	res := publishResult{Ref: a.Ref(), Kind: a.Kind, Digest: enc.Descriptor.Digest, Parents: a.Parents}
-	res.Tag, _ = artifact.Tag(a.Version)
-	if signer != nil {
-		s, err := signAndRecord(ctx, e, signer, rec)
-		if err != nil {
-			return err
-		}
-		res.SignedBy = s.KeyID
-		if f.provenance {
-			if _, err := attestProvenance(ctx, e, signer, &f.prov, rec); err != nil {
-				return err
-			}
-			res.Provenance = sign.PredicateSLSAProvenance
-		}
+	if p.Attestation != nil {
+		res.Provenance = sign.PredicateSLSAProvenance
 	}
 	if e.json {
 		return e.printJSON(res)
@@ -205,28 +155,18 @@ manifest layer per file, its format and virtual size detected from its header.
 Each file is read once, hashed while it is written to the store.`,
 		Args: args(cobra.MinimumNArgs(3)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			ctx := cmd.Context()
-			if err := e.open(ctx); err != nil {
-				return err
-			}
-			a, err := f.artifact(ctx, e, artifact.KindVMDisk, argv[0], argv[1])
+			m, err := f.meta(e, argv[0], argv[1])
 			if err != nil {
 				return err
 			}
-			for _, path := range argv[2:] {
-				if _, err := os.Stat(path); err != nil {
-					return fmt.Errorf("disk file: %w", err)
-				}
+			if err := e.open(cmd.Context()); err != nil {
+				return err
 			}
-			for _, path := range argv[2:] {
-				d, err := registry.PushDisk(ctx, e.store, a.Name, path, e.progressFor(path))
-				if err != nil {
-					return err
-				}
-				d.Bootable, d.Firmware = bootable, firmware
-				a.Disks = append(a.Disks, d)
+			p, err := e.c.PublishDisk(cmd.Context(), brickyard.DiskRequest{Meta: m, Files: argv[2:], Bootable: bootable, Firmware: firmware})
+			if err != nil {
+				return err
 			}
-			return f.finish(ctx, e, a)
+			return e.printPublished(p)
 		},
 	}
 	f.register(cmd)
@@ -245,14 +185,7 @@ func newPublishMachineImageCmd(e *env) *cobra.Command {
 		Args:  args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
-			if err := e.open(ctx); err != nil {
-				return err
-			}
-			a, err := f.artifact(ctx, e, artifact.KindMachineImage, argv[0], argv[1])
-			if err != nil {
-				return err
-			}
-			mi := &artifact.MachineImage{Provider: provider, Owner: owner, BootMode: bootMode, Images: map[string]string{}}
+			mi := artifact.MachineImage{Provider: provider, Owner: owner, BootMode: bootMode, Images: map[string]string{}}
 			for _, kv := range images {
 				region, id, ok := strings.Cut(kv, "=")
 				if !ok {
@@ -273,8 +206,18 @@ func newPublishMachineImageCmd(e *env) *cobra.Command {
 			for _, s := range mi.Snapshots {
 				sort.Strings(s)
 			}
-			a.MachineImage = mi
-			return f.finish(ctx, e, a)
+			m, err := f.meta(e, argv[0], argv[1])
+			if err != nil {
+				return err
+			}
+			if err := e.open(ctx); err != nil {
+				return err
+			}
+			p, err := e.c.PublishMachineImage(ctx, brickyard.MachineImageRequest{Meta: m, MachineImage: mi})
+			if err != nil {
+				return err
+			}
+			return e.printPublished(p)
 		},
 	}
 	f.register(cmd)
@@ -301,71 +244,22 @@ attach to it.`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
-			if err := e.open(ctx); err != nil {
-				return err
-			}
-			a, err := f.artifact(ctx, e, artifact.KindOCIImage, argv[0], argv[1])
+			m, err := f.meta(e, argv[0], argv[1])
 			if err != nil {
 				return err
 			}
-			var desc ocispec.Descriptor
-			if ref, ok := strings.CutPrefix(from, "docker://"); ok {
-				src, err := e.parseEndpoint(ctx, ref)
-				if err != nil {
-					return err
-				}
-				if desc, err = src.store.Resolve(ctx, src.repo, src.tag); err != nil {
-					return fmt.Errorf("--from %s: %w", from, err)
-				}
-				if err := registry.CopyGraph(ctx, src.store, src.repo, e.store, a.Name, desc); err != nil {
-					return fmt.Errorf("--from %s: %w", from, err)
-				}
-			} else {
-				img, err := readLayoutImage(from)
-				if err != nil {
-					return err
-				}
-				if desc, err = registry.PushImage(ctx, e.store, a.Name, img); err != nil {
-					return err
-				}
+			if err := e.open(ctx); err != nil {
+				return err
 			}
-			a.Image = &desc
-			return f.finish(ctx, e, a)
+			p, err := e.c.PublishOCIImage(ctx, brickyard.OCIImageRequest{Meta: m, From: from})
+			if err != nil {
+				return err
+			}
+			return e.printPublished(p)
 		},
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&from, "from", "", "the image: DIR:TAG (an OCI layout) or docker://HOST/REPO:TAG (a registry) (required)")
 	_ = cmd.MarkFlagRequired("from")
 	return cmd
-}
-
-// readLayoutImage opens the image tagged TAG in the OCI layout DIR, given as "DIR:TAG".
-func readLayoutImage(from string) (v1.Image, error) {
-	i := strings.LastIndex(from, ":")
-	if i <= 0 || i == len(from)-1 {
-		return nil, usageError{fmt.Errorf("--from %q: want OCI_LAYOUT_DIR:TAG", from)}
-	}
-	dir, tag := from[:i], from[i+1:]
-	p, err := layout.FromPath(dir)
-	if err != nil {
-		return nil, fmt.Errorf("--from %s: not an OCI image layout: %w", dir, err)
-	}
-	idx, err := p.ImageIndex()
-	if err != nil {
-		return nil, fmt.Errorf("--from %s: %w", dir, err)
-	}
-	m, err := idx.IndexManifest()
-	if err != nil {
-		return nil, fmt.Errorf("--from %s: %w", dir, err)
-	}
-	for _, d := range m.Manifests {
-		if d.Annotations["org.opencontainers.image.ref.name"] == tag {
-			img, err := p.Image(d.Digest)
-			if err != nil {
-				return nil, fmt.Errorf("--from %s: tag %s: %w", dir, tag, err)
-			}
-			return img, nil
-		}
-	}
-	return nil, fmt.Errorf("--from %s: no image tagged %q in %s/index.json: %w", from, tag, dir, registry.ErrNotFound)
 }

@@ -9,12 +9,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/brickyard/brickyard"
 	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/catalog"
-	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/sign"
 	"github.com/opencontainers/go-digest"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
 
@@ -85,40 +84,23 @@ digest, which is what was verified: deploy by digest, never by tag.`,
 			if len(argv) == 1 && channel == "" {
 				return usageError{fmt.Errorf("resolve %s: give a RANGE (e.g. ^1.0), a --channel, or both", argv[0])}
 			}
-			q := catalog.Query{Name: argv[0]}
+			q := brickyard.Query{Name: argv[0], Channel: channel, Platform: platform}
 			if len(argv) == 2 {
-				q.Constraint = argv[1]
+				q.Range = argv[1]
 			}
-			if platform != "" {
-				var err error
-				if q.Platform, err = artifact.ParsePlatform(platform); err != nil {
-					return err
-				}
-			}
-			if err := e.open(ctx); err != nil {
-				return err
-			}
-			var v catalog.Verifier
 			if policyFile != "" {
 				pol, err := sign.LoadPolicy(policyFile)
 				if err != nil {
 					return err
 				}
-				v = perStore{e, func(st sign.Reader) catalog.Verifier { return sign.PolicyVerifier{Store: st, Policy: pol} }}
-			} else {
-				kv, err := loadVerifier(keys, trustedRoot)
-				if err != nil {
-					return err
-				}
-				v = e.keyVerifier(kv)
+				e.opts = append(e.opts, brickyard.WithPolicy(pol))
+			} else if err := e.trustKeys(keys, trustedRoot); err != nil {
+				return err
 			}
-			var rec catalog.Record
-			var err error
-			if channel != "" {
-				rec, err = catalog.ResolveChannel(ctx, e.cat, q.Name, channel, q.Constraint, q.Platform, v)
-			} else {
-				rec, err = catalog.Resolve(ctx, e.cat, q, v)
+			if err := e.open(ctx); err != nil {
+				return err
 			}
+			rec, err := e.c.Resolve(ctx, q)
 			if err != nil {
 				return err
 			}
@@ -150,22 +132,20 @@ func newListCmd(e *env) *cobra.Command {
 			if err := e.open(ctx); err != nil {
 				return err
 			}
-			names := argv
-			if len(names) == 0 {
-				var err error
-				if names, err = e.cat.Names(ctx); err != nil {
+			var f brickyard.Filter
+			if len(argv) == 1 {
+				if err := artifact.ValidateName(argv[0]); err != nil {
 					return err
 				}
+				f.Name = argv[0]
+			}
+			recs, err := e.c.Find(ctx, f)
+			if err != nil {
+				return err
 			}
 			var all []recordJSON
-			for _, n := range names {
-				recs, err := e.cat.Versions(ctx, n)
-				if err != nil {
-					return err
-				}
-				for _, r := range recs {
-					all = append(all, toJSON(r))
-				}
+			for _, r := range recs {
+				all = append(all, toJSON(r))
 			}
 			if e.json {
 				if all == nil {
@@ -199,7 +179,7 @@ func newInspectCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			manifest, cfg, err := e.fetchArtifact(ctx, rec)
+			_, manifest, cfg, err := e.c.Inspect(ctx, rec)
 			if err != nil {
 				return err
 			}
@@ -213,20 +193,6 @@ func newInspectCmd(e *env) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&platform, "platform", "", "pick the platform when a version has several")
 	return cmd
-}
-
-// fetchArtifact reads an artifact's manifest and config back from the
-// store and decodes them.
-func (e *env) fetchArtifact(ctx context.Context, rec catalog.Record) (manifest, cfg []byte, err error) {
-	st, err := e.storeOf(rec)
-	if err != nil {
-		return nil, nil, err
-	}
-	_, manifest, cfg, err = registry.FetchArtifact(ctx, st, rec.Repository, ocispec.Descriptor{MediaType: rec.MediaType, Digest: rec.Digest, Size: rec.Size})
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s@%s: %w", rec.Name, rec.Version, err)
-	}
-	return manifest, cfg, nil
 }
 
 func newLineageCmd(e *env) *cobra.Command {
@@ -251,24 +217,11 @@ major version; not a prerelease, not revoked).`,
 			if outOfDate {
 				return e.printOutOfDate(ctx, rec)
 			}
-			next := func(r catalog.Record) ([]catalog.Record, error) {
-				var out []catalog.Record
-				for _, p := range r.Parents {
-					pr, err := e.cat.Get(ctx, p)
-					if err != nil {
-						return nil, err
-					}
-					out = append(out, pr)
-				}
-				return out, nil
-			}
-			if descendants {
-				next = func(r catalog.Record) ([]catalog.Record, error) { return e.cat.Children(ctx, r.Digest) }
-			}
-			tree, err := lineageTree(rec, next, map[digest.Digest]bool{})
+			lin, err := e.c.Lineage(ctx, rec, descendants)
 			if err != nil {
 				return err
 			}
+			tree := toNode(lin)
 			switch {
 			case e.json:
 				return e.printJSON(tree)
@@ -295,27 +248,13 @@ type node struct {
 	Next []node `json:"next,omitempty"`
 }
 
-// lineageTree walks next from r. The catalog refuses cycles, but onPath
-// guards the walk anyway so a damaged catalog cannot make it loop.
-func lineageTree(r catalog.Record, next func(catalog.Record) ([]catalog.Record, error), onPath map[digest.Digest]bool) (node, error) {
-	n := node{recordJSON: toJSON(r)}
-	if onPath[r.Digest] {
-		return n, fmt.Errorf("lineage of %s@%s loops back on itself", r.Name, r.Version)
+// toNode turns a lineage tree into its --json shape.
+func toNode(n brickyard.Node) node {
+	out := node{recordJSON: toJSON(n.Record)}
+	for _, x := range n.Next {
+		out.Next = append(out.Next, toNode(x))
 	}
-	onPath[r.Digest] = true
-	defer delete(onPath, r.Digest)
-	rs, err := next(r)
-	if err != nil {
-		return n, err
-	}
-	for _, c := range rs {
-		cn, err := lineageTree(c, next, onPath)
-		if err != nil {
-			return n, err
-		}
-		n.Next = append(n.Next, cn)
-	}
-	return n, nil
+	return out
 }
 
 // printDot prints n's edges, child -> parent, each once.
@@ -335,7 +274,7 @@ func printDot(w io.Writer, n node, descendants bool, seen map[string]bool) {
 }
 
 func (e *env) printOutOfDate(ctx context.Context, rec catalog.Record) error {
-	stale, err := catalog.OutOfDate(ctx, e.cat, rec.Digest)
+	stale, err := e.c.OutOfDate(ctx, rec)
 	if err != nil {
 		return err
 	}

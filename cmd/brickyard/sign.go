@@ -1,79 +1,46 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"time"
 
-	"github.com/brickyard/brickyard/catalog"
+	"github.com/brickyard/brickyard"
 	"github.com/brickyard/brickyard/sign"
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 )
 
-func loadSigner(keyPath string) (*sign.Signer, error) {
-	pem, err := os.ReadFile(keyPath)
-	if err != nil {
-		return nil, fmt.Errorf("signing key: %w", err)
-	}
-	s, err := sign.LoadSigner(pem, []byte(os.Getenv("COSIGN_PASSWORD")))
-	if err != nil {
-		return nil, fmt.Errorf("signing key %s: %w", keyPath, err)
-	}
-	return s, nil
-}
-
-// loadVerifier trusts the public keys in keyPaths and, if trustedRoot is
-// not empty, checks Sigstore bundles' tlog entries and timestamps against
-// the trusted root in that file.
-func loadVerifier(keyPaths []string, trustedRoot string) (*sign.Verifier, error) {
+// trustKeys makes the client trust the public keys in keyPaths and, if
+// trustedRoot is not empty, check Sigstore bundles' tlog entries and
+// timestamps against the trusted root in that file.
+func (e *env) trustKeys(keyPaths []string, trustedRoot string) error {
 	if len(keyPaths) == 0 {
-		return nil, usageError{fmt.Errorf("no trusted public key: give --key PATH (repeatable)")}
+		return usageError{fmt.Errorf("no trusted public key: give --key PATH (repeatable)")}
 	}
 	var pems [][]byte
 	for _, p := range keyPaths {
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("trusted key: %w", err)
+			return fmt.Errorf("trusted key: %w", err)
 		}
 		pems = append(pems, b)
 	}
 	v, err := sign.NewVerifier(pems...)
 	if err != nil {
-		return nil, fmt.Errorf("trusted keys %v: %w", keyPaths, err)
+		return fmt.Errorf("trusted keys %v: %w", keyPaths, err)
 	}
 	if trustedRoot != "" {
 		tr, err := sign.LoadTrustedRoot(trustedRoot)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		v = v.WithTrustedRoot(tr)
 	}
-	return v, nil
+	e.opts = append(e.opts, brickyard.WithVerifier(v))
+	return nil
 }
 
 // trustedRootUsage is the help of the --trusted-root flags.
 const trustedRootUsage = "Sigstore trusted root file (trusted_root.json): check the tlog entries and signed timestamps of Sigstore bundles against it, offline"
-
-// signAndRecord signs the artifact rec names in the store, cosign-style, and
-// appends the signature to the catalog.
-func signAndRecord(ctx context.Context, e *env, s *sign.Signer, rec catalog.Record) (sign.Signature, error) {
-	desc := ocispec.Descriptor{MediaType: rec.MediaType, Digest: rec.Digest, Size: rec.Size}
-	st, err := e.storeOf(rec)
-	if err != nil {
-		return sign.Signature{}, err
-	}
-	sig, err := s.Sign(ctx, st, rec.Repository, sign.IdentityOf(st, rec.Repository), desc)
-	if err != nil {
-		return sign.Signature{}, fmt.Errorf("sign %s@%s: %w", rec.Name, rec.Version, err)
-	}
-	cs := catalog.Signature{KeyID: sig.KeyID, Digest: sig.Descriptor.Digest, At: time.Now().UTC()}
-	if err := e.cat.AddSignature(ctx, rec.Digest, cs); err != nil {
-		return sign.Signature{}, fmt.Errorf("record signature of %s@%s: %w", rec.Name, rec.Version, err)
-	}
-	return sig, nil
-}
 
 func newSignCmd(e *env) *cobra.Command {
 	var key, platform string
@@ -87,15 +54,12 @@ in the catalog.`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
-			signer, err := loadSigner(key)
-			if err != nil {
-				return err
-			}
+			e.opts = append(e.opts, brickyard.WithKeyFile(key, []byte(os.Getenv("COSIGN_PASSWORD"))))
 			rec, err := e.openRecord(ctx, argv[0], platform)
 			if err != nil {
 				return err
 			}
-			sig, err := signAndRecord(ctx, e, signer, rec)
+			sig, err := e.c.Sign(ctx, rec)
 			if err != nil {
 				return err
 			}
@@ -125,17 +89,16 @@ Exit 3 if no signature is trusted, 1 on any other error.`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
-			v, err := loadVerifier(keys, trustedRoot)
-			if err != nil {
+			if err := e.trustKeys(keys, trustedRoot); err != nil {
 				return err
 			}
 			rec, err := e.openRecord(ctx, argv[0], platform)
 			if err != nil {
 				return err
 			}
-			keyID, err := e.keyVerifier(v).Verify(ctx, rec)
+			keyID, err := e.c.Verify(ctx, rec)
 			if err != nil {
-				return fmt.Errorf("verify %s@%s (%s): %w", rec.Name, rec.Version, rec.Digest, err)
+				return err
 			}
 			if e.json {
 				return e.printJSON(map[string]string{"digest": rec.Digest.String(), "keyId": keyID, "verified": "true"})

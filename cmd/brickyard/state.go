@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -12,63 +10,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/brickyard/brickyard"
 	"github.com/brickyard/brickyard/catalog"
-	"github.com/brickyard/brickyard/registry/layout"
-	"github.com/brickyard/brickyard/registry/remote"
-	"github.com/brickyard/brickyard/sign"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
 )
-
-// The event log's checkpoint key pair lives in the home: log.key signs a
-// checkpoint after every command that changed the catalog, log.pub
-// verifies them (give it to auditors; `brickyard log verify --key`).
-func (e *env) logKeyPath() string { return filepath.Join(e.home, "log.key") }
-func (e *env) logPubPath() string { return filepath.Join(e.home, "log.pub") }
-
-// ensureLogKey makes the checkpoint key pair if the home has none.
-func (e *env) ensureLogKey() error {
-	if _, err := os.Stat(e.logKeyPath()); err == nil {
-		return nil
-	}
-	name := "brickyard-catalog"
-	if h, err := os.Hostname(); err == nil && h != "" && !strings.ContainsAny(h, "+ ") {
-		name += "-" + h
-	}
-	skey, vkey, err := note.GenerateKey(rand.Reader, name)
-	if err != nil {
-		return err
-	}
-	if err := writeNew(e.logKeyPath(), []byte(skey+"\n"), 0o600); err != nil {
-		return err
-	}
-	return writeNew(e.logPubPath(), []byte(vkey+"\n"), 0o644)
-}
-
-// checkpointIfChanged signs a checkpoint when the log grew since open.
-func (e *env) checkpointIfChanged(ctx context.Context) error {
-	if e.cat == nil {
-		return nil
-	}
-	n, err := e.cat.LogSize(ctx)
-	if err != nil || n == e.logSize {
-		return err
-	}
-	b, err := os.ReadFile(e.logKeyPath())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil // a home made before the event log: `brickyard init` adds the key
-	}
-	if err != nil {
-		return err
-	}
-	s, err := note.NewSigner(strings.TrimSpace(string(b)))
-	if err != nil {
-		return fmt.Errorf("checkpoint key %s: %w", e.logKeyPath(), err)
-	}
-	_, err = e.cat.Checkpoint(ctx, s)
-	return err
-}
 
 func parseAt(flag, s string) (time.Time, error) {
 	if s == "" {
@@ -102,19 +49,19 @@ func newLifecycleCmd(e *env, state catalog.State, use, short string) *cobra.Comm
 			if err != nil {
 				return err
 			}
-			changed, err := e.cat.ChangeLifecycle(ctx, rec.Digest, catalog.LifecycleChange{
+			changed, err := e.c.ChangeLifecycle(ctx, rec, catalog.LifecycleChange{
 				State: state, Reason: reason, Actor: actor, Secrets: secrets, Effective: eff, NoCascade: noCascade})
 			if err != nil {
-				return fmt.Errorf("%s %s@%s: %w", use, rec.Name, rec.Version, err)
+				return err
 			}
 			var refs []string
-			for _, d := range changed {
-				if r, err := e.cat.Get(ctx, d); err == nil {
-					refs = append(refs, r.Ref())
-				}
+			var digests []digest.Digest
+			for _, r := range changed {
+				refs = append(refs, r.Ref())
+				digests = append(digests, r.Digest)
 			}
 			if e.json {
-				return e.printJSON(map[string]any{"state": state, "changed": refs, "digests": changed, "effective": eff})
+				return e.printJSON(map[string]any{"state": state, "changed": refs, "digests": digests, "effective": eff})
 			}
 			when := "now"
 			if !eff.IsZero() {
@@ -129,7 +76,7 @@ func newLifecycleCmd(e *env, state catalog.State, use, short string) *cobra.Comm
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&reason, "reason", "", "why (required)")
-	fl.StringVar(&actor, "actor", defaultActor(), "who")
+	fl.StringVar(&actor, "actor", "", "who (default: $USER)")
 	fl.StringVar(&platform, "platform", "", "pick the platform when a version has several")
 	if state != catalog.StateActive {
 		fl.StringVar(&at, "at", "", "take effect at this future time, RFC 3339 (default: now)")
@@ -152,15 +99,15 @@ func newChannelCmd(e *env) *cobra.Command {
 			if err := e.open(cmd.Context()); err != nil {
 				return err
 			}
-			ch := catalog.ChannelChange{Name: a[0], Channel: a[1], Version: a[2], Reason: reason, Actor: actor}
-			if err := e.cat.SetChannel(cmd.Context(), ch); err != nil {
+			ch, err := e.c.SetChannel(cmd.Context(), catalog.ChannelChange{Name: a[0], Channel: a[1], Version: a[2], Reason: reason, Actor: actor})
+			if err != nil {
 				return err
 			}
-			return e.printChannel(cmd.Context(), a[0], a[1])
+			return e.printChannel(a[0], a[1], ch)
 		},
 	}
 	set.Flags().StringVar(&reason, "reason", "", "why")
-	set.Flags().StringVar(&actor, "actor", defaultActor(), "who")
+	set.Flags().StringVar(&actor, "actor", "", "who (default: $USER)")
 	get := &cobra.Command{
 		Use:   "get NAME CHANNEL",
 		Short: "Show the version NAME's CHANNEL points at",
@@ -169,7 +116,11 @@ func newChannelCmd(e *env) *cobra.Command {
 			if err := e.open(cmd.Context()); err != nil {
 				return err
 			}
-			return e.printChannel(cmd.Context(), a[0], a[1])
+			ch, err := e.c.Catalog().Channel(cmd.Context(), a[0], a[1])
+			if err != nil {
+				return err
+			}
+			return e.printChannel(a[0], a[1], ch)
 		},
 	}
 	history := &cobra.Command{
@@ -180,7 +131,7 @@ func newChannelCmd(e *env) *cobra.Command {
 			if err := e.open(cmd.Context()); err != nil {
 				return err
 			}
-			h, err := e.cat.ChannelHistory(cmd.Context(), a[0], a[1])
+			h, err := e.c.Catalog().ChannelHistory(cmd.Context(), a[0], a[1])
 			if err != nil {
 				return err
 			}
@@ -207,23 +158,23 @@ func newChannelCmd(e *env) *cobra.Command {
 			if err := e.open(cmd.Context()); err != nil {
 				return err
 			}
-			if _, err := e.cat.RollbackChannel(cmd.Context(), a[0], a[1], rbActor, rbReason); err != nil {
+			if rbActor == "" {
+				rbActor = e.c.Actor()
+			}
+			ch, err := e.c.Catalog().RollbackChannel(cmd.Context(), a[0], a[1], rbActor, rbReason)
+			if err != nil {
 				return err
 			}
-			return e.printChannel(cmd.Context(), a[0], a[1])
+			return e.printChannel(a[0], a[1], ch)
 		},
 	}
 	rollback.Flags().StringVar(&rbReason, "reason", "", "why (default: \"rollback from VERSION\")")
-	rollback.Flags().StringVar(&rbActor, "actor", defaultActor(), "who")
+	rollback.Flags().StringVar(&rbActor, "actor", "", "who (default: $USER)")
 	cmd.AddCommand(set, get, history, rollback)
 	return cmd
 }
 
-func (e *env) printChannel(ctx context.Context, name, channel string) error {
-	c, err := e.cat.Channel(ctx, name, channel)
-	if err != nil {
-		return err
-	}
+func (e *env) printChannel(name, channel string, c catalog.ChannelChange) error {
 	if e.json {
 		return e.printJSON(c)
 	}
@@ -247,13 +198,13 @@ func newVisibilityCmd(e *env) *cobra.Command {
 			if err := e.open(ctx); err != nil {
 				return err
 			}
-			rec, err := e.lookup(ctx, a[0], platform)
+			rec, err := e.c.Lookup(ctx, a[0], platform)
 			if err != nil {
 				return err
 			}
 			v := catalog.VisibilityChange{Level: a[1], Principals: with, Reason: reason, Actor: actor}
-			if err := e.cat.SetVisibility(ctx, rec.Digest, v); err != nil {
-				return fmt.Errorf("visibility of %s@%s: %w", rec.Name, rec.Version, err)
+			if err := e.c.SetVisibility(ctx, rec, v); err != nil {
+				return err
 			}
 			if e.json {
 				return e.printJSON(map[string]any{"digest": rec.Digest, "level": v.Level, "principals": v.Principals})
@@ -268,7 +219,7 @@ func newVisibilityCmd(e *env) *cobra.Command {
 	}
 	set.Flags().StringArrayVar(&with, "with", nil, "for shared: an account, organisation or registry namespace, e.g. aws:123456789012 (repeatable)")
 	set.Flags().StringVar(&reason, "reason", "", "why (required)")
-	set.Flags().StringVar(&actor, "actor", defaultActor(), "who")
+	set.Flags().StringVar(&actor, "actor", "", "who (default: $USER)")
 	set.Flags().StringVar(&platform, "platform", "", "pick the platform when a version has several")
 	cmd.AddCommand(set)
 	return cmd
@@ -289,7 +240,7 @@ fault. --key gives the checkpoint verifier keys (default: HOME/log.pub).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if len(keys) == 0 {
-				keys = []string{e.logPubPath()}
+				keys = []string{brickyard.LogPublicKeyFile(e.home)}
 			}
 			var vs []note.Verifier
 			for _, k := range keys {
@@ -306,7 +257,7 @@ fault. --key gives the checkpoint verifier keys (default: HOME/log.pub).`,
 			if err := e.open(ctx); err != nil {
 				return err
 			}
-			rep, err := catalog.VerifyLog(ctx, e.cat, note.VerifierList(vs...))
+			rep, err := catalog.VerifyLog(ctx, e.c.Catalog(), note.VerifierList(vs...))
 			if err != nil {
 				var unv *note.UnverifiedNoteError
 				if errors.As(err, &unv) {
@@ -330,7 +281,7 @@ fault. --key gives the checkpoint verifier keys (default: HOME/log.pub).`,
 			if err := e.open(cmd.Context()); err != nil {
 				return err
 			}
-			events, err := e.cat.Events(cmd.Context())
+			events, err := e.c.Catalog().Events(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -384,47 +335,28 @@ store does not verify for a copy in a registry; sign there again.
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			if from == "" {
-				from = e.storeDir()
-			}
-			var src interface {
-				catalog.RebuildSource
-				sign.Reader
-			}
-			storeName := "oci-layout"
-			if _, err := os.Stat(from); err == nil {
-				if src, err = layout.New(from); err != nil {
+			if len(keys) > 0 {
+				if err := e.trustKeys(keys, ""); err != nil {
 					return err
 				}
-			} else if first, _, _ := strings.Cut(from, "/"); first != "." && first != ".." && (strings.ContainsAny(first, ".:") || first == "localhost") {
-				rs, err := remote.New(from, e.remoteOptions()...)
-				if err != nil {
-					return err
-				}
-				src, storeName = rs, rs.String()
-			} else {
-				return fmt.Errorf("rebuild --from %s: %w", from, err)
 			}
-			if err := os.MkdirAll(e.home, 0o755); err != nil {
-				return err
+			if from != "" && !brickyard.IsRegistry(from) {
+				if _, err := os.Stat(from); err != nil {
+					return fmt.Errorf("rebuild --from %s: %w", from, err)
+				}
 			}
 			if err := e.openOrCreate(ctx); err != nil {
 				return err
 			}
-			if err := e.ensureLogKey(); err != nil {
-				return err
-			}
-			var finder catalog.SignatureFinder
-			if len(keys) > 0 {
-				v, err := loadVerifier(keys, "")
-				if err != nil {
-					return err
-				}
-				finder = sign.StoreVerifier{Store: src, Verifier: v}
-			}
-			rep, err := catalog.Rebuild(ctx, e.cat, src, storeName, finder)
+			rep, err := e.c.Rebuild(ctx, from)
 			if err != nil {
 				return err
+			}
+			if from == "" {
+				from = e.c.StoreName()
+				if from == brickyard.LayoutStoreName {
+					from = filepath.Join(e.home, "store")
+				}
 			}
 			if e.json {
 				return e.printJSON(rep)
