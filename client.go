@@ -208,7 +208,7 @@ func WithCheckpointSigner(s note.Signer) Option {
 }
 
 // Paths of a home's parts.
-func storeDir(home string) string   { return filepath.Join(home, "store") }
+func storeDir(home string) string    { return filepath.Join(home, "store") }
 func catalogFile(home string) string { return filepath.Join(home, "catalog.db") }
 
 // LogKeyFile and LogPublicKeyFile are the home's event-log checkpoint key
