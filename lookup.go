@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -184,4 +185,22 @@ func (c *Client) FindByBlob(ctx context.Context, d digest.Digest) ([]BlobMatch, 
 		return out, fmt.Errorf("find blob %s: %d record(s) not read: %w", d, len(errs), errors.Join(errs...))
 	}
 	return out, nil
+}
+
+// IdentifyFile hashes the file at path (SHA-256, streamed: a disk is never
+// held in memory) and returns its digest and the recorded artifacts that
+// hold it (see FindByBlob): a disk file found on a host, a share or a
+// bucket becomes an artifact and version, or is unknown (no match).
+func (c *Client) IdentifyFile(ctx context.Context, path string) (digest.Digest, []BlobMatch, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", nil, err
+	}
+	defer f.Close()
+	d, err := digest.FromReader(f)
+	if err != nil {
+		return "", nil, fmt.Errorf("identify %s: %w", path, err)
+	}
+	ms, err := c.FindByBlob(ctx, d)
+	return d, ms, err
 }

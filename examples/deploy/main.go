@@ -1,17 +1,14 @@
 // Command deploy is what an internal deploy tool does with brickyard:
-// resolve "the newest trusted 2.x of web on channel prod for linux/amd64"
-// to a digest, having verified it (signature against the trusted keys, or
-// a whole trust policy: owner, provenance) and checked it is not revoked,
-// and print that digest — the thing to deploy, never a tag that could move
-// between check and use. Rolling back is moving the channel back to its
-// previous version, as a new event, and deploying what it then resolves to.
+// resolve the newest version of NAME in RANGE on a channel for a platform
+// (never an unsigned, untrusted or revoked one), and write its disk files
+// out of the store, verified, ready to boot. It prints what it deployed,
+// by digest: the thing that was verified, never a tag that could move.
 //
-//	deploy -home .brickyard -key cosign.pub -platform linux/amd64 web '^2'
-//	deploy -home .brickyard -policy policy.yaml -channel prod web '2.x'
-//	deploy -home .brickyard -key cosign.pub -channel prod -rollback web
+//	deploy -key cosign.pub -channel prod -platform linux/amd64 -output /var/lib/images web '^1'
 //
-// Exit codes: 0 resolved; 1 error; 2 usage; 3 nothing trusted matches (unsigned,
-// untrusted, revoked, policy refused); 4 nothing matches.
+// $BRICKYARD_STORE and $BRICKYARD_CATALOG name a team's registry
+// (HOST[:PORT]/NAMESPACE) and PostgreSQL catalog (postgres://...) instead of
+// the home's. Exit codes: 0 deployed; 1 error; 3 not trusted; 4 not found.
 package main
 
 import (
@@ -19,112 +16,60 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 
-	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard"
 	"github.com/brickyard/brickyard/catalog"
-	"github.com/brickyard/brickyard/catalog/sqlite"
-	"github.com/brickyard/brickyard/registry/layout"
-	"github.com/brickyard/brickyard/sign"
 )
 
 func main() {
-	var o options
-	flag.StringVar(&o.home, "home", ".brickyard", "brickyard home: HOME/store and HOME/catalog.db")
-	flag.StringVar(&o.key, "key", "", "trusted cosign public key (or -policy)")
-	flag.StringVar(&o.policy, "policy", "", "trust policy file (or -key)")
-	flag.StringVar(&o.platform, "platform", "linux/amd64", "platform to deploy on")
-	flag.StringVar(&o.channel, "channel", "", "deploy what this channel points at, e.g. prod")
-	rollback := flag.Bool("rollback", false, "move -channel back to its previous version first (needs -channel)")
-	flag.Parse()
-	usage := func(msg string) {
-		fmt.Fprintln(os.Stderr, "deploy:", msg)
-		fmt.Fprintln(os.Stderr, "usage: deploy [-key K | -policy P] [-channel C [-rollback]] NAME [RANGE]")
-		os.Exit(2)
-	}
-	if (o.key == "") == (o.policy == "") {
-		usage("give -key or -policy, one of them")
-	}
-	if flag.NArg() < 1 || flag.NArg() > 2 || (flag.NArg() == 1 && o.channel == "") || (*rollback && o.channel == "") {
-		usage("a NAME and a RANGE, or a NAME and a -channel")
-	}
-	o.name, o.constraint = flag.Arg(0), flag.Arg(1)
-	ctx := context.Background()
-	rec, err := deploy(ctx, o, *rollback)
-	switch {
-	case errors.Is(err, catalog.ErrNotFound):
+	err := run(context.Background(), os.Args[1:], os.Stdout)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "deploy:", err)
-		os.Exit(4)
-	case errors.Is(err, catalog.ErrUnsigned), errors.Is(err, catalog.ErrUntrusted), errors.Is(err, catalog.ErrRevoked),
-		errors.Is(err, sign.ErrOwnerMismatch), errors.Is(err, sign.ErrNoPolicy), errors.Is(err, sign.ErrInvalidSignature),
-		errors.Is(err, sign.ErrProvenanceMissing), errors.Is(err, sign.ErrProvenanceMismatch):
-		fmt.Fprintln(os.Stderr, "deploy:", err)
-		os.Exit(3)
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "deploy:", err)
-		os.Exit(1)
+	}
+	os.Exit(exitCode(err))
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("deploy", flag.ContinueOnError)
+	home := fs.String("home", ".brickyard", "brickyard home")
+	key := fs.String("key", "cosign.pub", "trusted public key")
+	q := brickyard.Query{}
+	fs.StringVar(&q.Channel, "channel", "prod", "deploy what this channel points at")
+	fs.StringVar(&q.Platform, "platform", "linux/amd64", "platform to deploy on")
+	output := fs.String("output", ".", "directory to write the disk files into")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 2 {
+		return fmt.Errorf("usage: deploy [flags] NAME RANGE")
+	}
+	q.Name, q.Range = fs.Arg(0), fs.Arg(1)
+	c, err := brickyard.Open(ctx, *home, brickyard.WithStore(os.Getenv("BRICKYARD_STORE")), brickyard.WithCatalog(os.Getenv("BRICKYARD_CATALOG")), brickyard.WithPublicKeyFiles(*key))
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	rec, err := c.Resolve(ctx, q)
+	if err != nil {
+		return err
 	}
 	for _, w := range rec.Warnings {
 		fmt.Fprintln(os.Stderr, "warning:", w)
 	}
-	fmt.Printf("deploy %s@%s %s\n", rec.Name, rec.Version, rec.Digest)
+	disks, err := c.FetchDisk(ctx, rec, *output, brickyard.FetchOptions{Force: true})
+	for _, d := range disks {
+		fmt.Fprintf(stdout, "deployed %s %s %s\n", rec.Ref(), rec.Digest, d.Path)
+	}
+	return err
 }
 
-type options struct {
-	home, key, policy, platform, channel, name, constraint string
-}
-
-// deploy opens the home, optionally rolls the channel back, and resolves.
-func deploy(ctx context.Context, o options, rollback bool) (catalog.Record, error) {
-	p, err := artifact.ParsePlatform(o.platform)
-	if err != nil {
-		return catalog.Record{}, err
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, catalog.ErrUnsigned), errors.Is(err, catalog.ErrUntrusted), errors.Is(err, catalog.ErrRevoked):
+		return 3
+	case errors.Is(err, catalog.ErrNotFound):
+		return 4
 	}
-	store, err := layout.New(filepath.Join(o.home, "store"))
-	if err != nil {
-		return catalog.Record{}, err
-	}
-	var v catalog.Verifier
-	if o.policy != "" {
-		pol, err := sign.LoadPolicy(o.policy)
-		if err != nil {
-			return catalog.Record{}, err
-		}
-		v = sign.PolicyVerifier{Store: store, Policy: pol}
-	} else {
-		pub, err := os.ReadFile(o.key)
-		if err != nil {
-			return catalog.Record{}, err
-		}
-		kv, err := sign.NewVerifier(pub)
-		if err != nil {
-			return catalog.Record{}, err
-		}
-		v = sign.StoreVerifier{Store: store, Verifier: kv}
-	}
-	dbPath := filepath.Join(o.home, "catalog.db")
-	if _, err := os.Stat(dbPath); err != nil {
-		return catalog.Record{}, fmt.Errorf("no catalog at %s (publish with brickyard first): %w", dbPath, err)
-	}
-	cat, err := sqlite.Open(ctx, dbPath)
-	if err != nil {
-		return catalog.Record{}, err
-	}
-	defer cat.Close()
-	if rollback {
-		actor := os.Getenv("USER")
-		if actor == "" {
-			actor = "deploy"
-		}
-		ch, err := cat.RollbackChannel(ctx, o.name, o.channel, actor, "")
-		if err != nil {
-			return catalog.Record{}, err
-		}
-		fmt.Fprintf(os.Stderr, "rolled %s/%s back to %s\n", o.name, o.channel, ch.Version)
-	}
-	if o.channel != "" {
-		return catalog.ResolveChannel(ctx, cat, o.name, o.channel, o.constraint, p, v)
-	}
-	return catalog.Resolve(ctx, cat, catalog.Query{Name: o.name, Constraint: o.constraint, Platform: p}, v)
+	return 1
 }
