@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -166,6 +168,27 @@ func WithPublicKeyFiles(files ...string) Option {
 		v, err := sign.NewVerifier(pems...)
 		if err != nil {
 			return fmt.Errorf("trusted keys %v: %w", files, err)
+		}
+		o.keys = v
+		return nil
+	}
+}
+
+// WithPublicKeys trusts the public keys keys (ECDSA, Ed25519 or RSA), such
+// as a KMS key's (see WithVerifier). Errors wrap sign.ErrInvalidKey.
+func WithPublicKeys(keys ...crypto.PublicKey) Option {
+	return func(o *options) error {
+		var pems [][]byte
+		for i, k := range keys {
+			der, err := x509.MarshalPKIXPublicKey(k)
+			if err != nil {
+				return fmt.Errorf("public key %d: %w: %v", i+1, sign.ErrInvalidKey, err)
+			}
+			pems = append(pems, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+		}
+		v, err := sign.NewVerifier(pems...)
+		if err != nil {
+			return err
 		}
 		o.keys = v
 		return nil

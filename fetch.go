@@ -45,6 +45,12 @@ type FetchedDisk struct {
 // exists without opts.Force; registry.ErrDigestMismatch; the store's and
 // file system's errors. Each names r (and the file).
 func (c *Client) FetchDisk(ctx context.Context, r catalog.Record, dir string, opts FetchOptions) ([]FetchedDisk, error) {
+	// The lifecycle as it stands now, not as it was when r was read.
+	now, err := c.cat.Get(ctx, r.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", r.Ref(), err)
+	}
+	r = now
 	if st, ch := r.Status(c.o.now()); st == catalog.StateRevoked {
 		return nil, fmt.Errorf("fetch %s: it is %s: %w", r.Ref(), ch.Describe(), catalog.ErrRevoked)
 	}

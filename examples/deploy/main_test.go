@@ -37,7 +37,7 @@ func TestDeploy(t *testing.T) {
 	}
 	for _, v := range []string{"1.0.0", "1.1.0", "1.2.0"} {
 		disk := filepath.Join(dir, "web-"+v+".qcow2")
-		if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", disk, "64M").CombinedOutput(); err != nil {
+		if out, err := exec.Command("sh", "-c", `printf %s "$1" > "$1.raw" && qemu-img resize -q -f raw "$1.raw" 64M && qemu-img convert -q -f raw -O qcow2 "$1.raw" "$1"`, "sh", disk).CombinedOutput(); err != nil {
 			t.Fatalf("qemu-img: %v\n%s", err, out)
 		}
 		p, err := c.PublishDisk(ctx, brickyard.DiskRequest{Meta: brickyard.Meta{Name: "web", Version: v, Platform: "linux/amd64", Sign: v != "1.2.0"}, Files: []string{disk}})

@@ -40,7 +40,7 @@ func TestPublish(t *testing.T) {
 	os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644)
 	disk := func(name string) string {
 		p := filepath.Join(dir, name)
-		if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", p, "64M").CombinedOutput(); err != nil {
+		if out, err := exec.Command("sh", "-c", `printf %s "$1" > "$1.raw" && qemu-img resize -q -f raw "$1.raw" 64M && qemu-img convert -q -f raw -O qcow2 "$1.raw" "$1"`, "sh", p).CombinedOutput(); err != nil {
 			t.Fatalf("qemu-img: %v\n%s", err, out)
 		}
 		return p
