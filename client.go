@@ -246,11 +246,15 @@ func IsPostgresURL(dsn string) bool {
 }
 
 // IsRegistry reports whether target names a registry, HOST[:PORT][/...],
-// rather than a directory: its first component has a '.' or ':' or is
-// "localhost", as docker reads image references, and is not "." or "..".
+// rather than a directory: it is not an existing path, and its first
+// component has a '.' or ':' or is "localhost", as docker reads image
+// references.
 func IsRegistry(target string) bool {
 	first, _, _ := strings.Cut(target, "/")
 	if first == "." || first == ".." || first == "" {
+		return false
+	}
+	if _, err := os.Stat(target); err == nil {
 		return false
 	}
 	return strings.ContainsAny(first, ".:") || first == "localhost"

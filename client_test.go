@@ -239,3 +239,19 @@ func fileDigest(t testing.TB, path string) digest.Digest {
 	}
 	return d
 }
+
+func TestIsRegistry(t *testing.T) {
+	dir := t.TempDir()
+	dotted := filepath.Join(dir, "my.store")
+	if err := os.Mkdir(dotted, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for target, want := range map[string]bool{
+		"127.0.0.1:5000/team": true, "registry.example/golden": true, "localhost/x": true, "localhost:5000": true,
+		"store": false, "./store": false, "../x.y/z": false, "/abs/x.y": false, dotted: false,
+	} {
+		if got := brickyard.IsRegistry(target); got != want {
+			t.Errorf("IsRegistry(%q) = %v, want %v", target, got, want)
+		}
+	}
+}

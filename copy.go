@@ -62,8 +62,24 @@ func (c *Client) endpoint(ref string) (endpoint, error) {
 		ep.store, ep.where = s, first+"/"+ep.repo
 		return ep, nil
 	}
+	if c.store == nil {
+		return ep, fmt.Errorf("reference %q names the home store, and there is no home: %w", ref, ErrNoHome)
+	}
 	ep.store, ep.home, ep.where = c.store, true, "home store "+ep.repo
 	return ep, nil
+}
+
+// Copy copies between two registries, with no home (see Client.Copy: src
+// and dst are HOST[:PORT]/NAME:TAG). Of opts, only WithRemoteOptions and
+// WithProgress apply. Errors: ErrNoHome if src or dst names a home store;
+// otherwise as Client.Copy.
+func Copy(ctx context.Context, src, dst string, opts ...Option) (Copied, error) {
+	o, err := collect(opts)
+	if err != nil {
+		return Copied{}, err
+	}
+	c := &Client{o: o, remotes: map[string]*remote.Store{}}
+	return c.Copy(ctx, src, dst)
 }
 
 // Copied is what Copy did.

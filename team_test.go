@@ -107,6 +107,15 @@ func TestTeam(t *testing.T) {
 		t.Errorf("bob identifies the fetched disk: %+v %v", ms, err)
 	}
 
+	// A mirror, registry to registry, with no home at all.
+	cp, err := brickyard.Copy(ctx, host+"/team/web:1.1.0", host+"/mirror/web:1.1.0")
+	if err != nil || cp.Descriptor.Digest != web.Digest {
+		t.Errorf("copy to a mirror: %+v %v", cp, err)
+	}
+	if _, err := brickyard.Copy(ctx, "web:1.1.0", host+"/mirror/web:1.1.0"); !errors.Is(err, brickyard.ErrNoHome) {
+		t.Errorf("copy from a home store with no home: %v", err)
+	}
+
 	// Alice revokes base; Bob's next deploy refuses web, built on it.
 	if _, err := alice.ChangeLifecycle(ctx, base, catalog.LifecycleChange{State: catalog.StateRevoked, Reason: "CVE-2026-0001"}); err != nil {
 		t.Fatal(err)

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
+	"github.com/brickyard/brickyard"
 	"github.com/spf13/cobra"
 )
 
@@ -39,10 +41,14 @@ with the key are recorded too.`,
 					return err
 				}
 			}
-			if err := e.open(ctx); err != nil {
-				return err
+			var res brickyard.Copied
+			err := e.open(ctx)
+			switch {
+			case errors.Is(err, brickyard.ErrNoHome):
+				res, err = brickyard.Copy(ctx, argv[0], argv[1], e.options()...) // registry to registry
+			case err == nil:
+				res, err = e.c.Copy(ctx, argv[0], argv[1])
 			}
-			res, err := e.c.Copy(ctx, argv[0], argv[1])
 			for _, why := range res.NotRecorded {
 				fmt.Fprintln(e.err, "not recorded in the catalog:", why)
 			}
