@@ -84,12 +84,16 @@ func (f *fixture) publish(t testing.TB, name, version string, parents ...string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.signer.Sign(ctx, f.store, name, name, e.Descriptor); err != nil {
+	sig, err := f.signer.Sign(ctx, f.store, name, name, e.Descriptor)
+	if err != nil {
 		t.Fatal(err)
 	}
 	r := catalog.Record{Name: name, Kind: a.Kind, Version: v, Digest: e.Descriptor.Digest, Platform: a.Platform, Parents: ps, Created: created,
 		Store: f.storeName, Repository: name, MediaType: e.Descriptor.MediaType, Size: e.Descriptor.Size, Actor: "test"}
 	if err := f.cat.Record(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.cat.AddSignature(ctx, r.Digest, catalog.Signature{KeyID: sig.KeyID, Digest: sig.Descriptor.Digest, At: created}); err != nil {
 		t.Fatal(err)
 	}
 	f.recs[r.Ref()] = r

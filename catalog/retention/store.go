@@ -35,7 +35,6 @@ type StoreBytes struct {
 // blobs reached from every tag that stays. (Repositories of one registry
 // may share blobs; each repository is counted on its own.)
 func (p *Plan) Measure(ctx context.Context, stores Stores) error {
-	type repoKey struct{ store, repo string }
 	dels := map[repoKey][]Decision{}
 	var keys []repoKey
 	for _, d := range p.Decisions {
