@@ -230,3 +230,52 @@ func attachments(ctx context.Context, s registry.Store, repo string, d digest.Di
 	}
 	return out, walk(d, 0)
 }
+
+// StoreIdentities is an Identifier that reads each artifact's manifest
+// and config from its store (artifact.Decode, strict): a machine image's
+// region image ids, an OCI-image artifact's tracked image digest.
+type StoreIdentities Stores
+
+var _ Identifier = StoreIdentities(nil)
+
+// Identities implements Identifier.
+func (si StoreIdentities) Identities(ctx context.Context, d Decision) ([]string, error) {
+	s, err := si(d.Store)
+	if err != nil {
+		return nil, err
+	}
+	mb, err := fetchManifest(ctx, s, d.Repository, d.Descriptor())
+	if err != nil {
+		return nil, err
+	}
+	m, _, err := artifact.ParseManifest(mb)
+	if err != nil {
+		return nil, err
+	}
+	if m.Config.Size > artifact.MaxConfigSize {
+		return nil, fmt.Errorf("%s: config of %d bytes: %w", d.Ref(), m.Config.Size, registry.ErrTooLarge)
+	}
+	rc, err := s.Fetch(ctx, d.Repository, m.Config)
+	if err != nil {
+		return nil, err
+	}
+	cb, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		return nil, err
+	}
+	a, err := artifact.Decode(mb, cb)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d.Ref(), err)
+	}
+	var ids []string
+	if a.MachineImage != nil {
+		for _, id := range a.MachineImage.Images {
+			ids = append(ids, id)
+		}
+	}
+	if a.Image != nil {
+		ids = append(ids, a.Image.Digest.String())
+	}
+	return ids, nil
+}
