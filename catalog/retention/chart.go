@@ -40,7 +40,7 @@ func (r *Report) Chart(w io.Writer, format string) error {
 	bottom.Title.Text = "Stored bytes per name"
 	bottom.Y.Label.Text = "MiB"
 	for _, p := range []*plot.Plot{top, bottom} {
-		p.X.Tick.Marker = plot.TimeTicks{Format: "2006-01-02"}
+		p.X.Tick.Marker = plot.TimeTicks{Format: "2006-01-02\n15:04"}
 		p.Add(plotter.NewGrid())
 		p.Legend.Top, p.Legend.Left = true, true
 	}

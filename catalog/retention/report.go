@@ -296,10 +296,14 @@ func orphans(ctx context.Context, stores Stores, known map[repoKey]map[digest.Di
 	return nil
 }
 
-// attachedTo reports whether tag is a signature, attestation or referrers
-// index tag of a known manifest.
+// attachedTo reports whether tag is a signature or attestation tag of a
+// known manifest, or a referrers tag schema index (of a known artifact or
+// of the image an OCI-image artifact tracks).
 func attachedTo(tag string, known map[digest.Digest]bool) bool {
 	base := strings.TrimSuffix(strings.TrimSuffix(tag, ".sig"), ".att")
 	alg, hex, ok := strings.Cut(base, "-")
-	return ok && known[digest.Digest(alg+":"+hex)]
+	if !ok || digest.Digest(alg+":"+hex).Validate() != nil {
+		return false
+	}
+	return base == tag || known[digest.Digest(alg+":"+hex)]
 }
