@@ -30,7 +30,7 @@ type Plan struct {
 	Inputs Inputs        `json:"inputs"`
 	// Decided is the digest of Decisions, checked by Apply.
 	Decided   digest.Digest `json:"decided"`
-	Decisions []Decision    `json:"decisions"` // by name, version, platform
+	Decisions []Decision    `json:"decisions"` // in publication order: parents first
 	Reclaim   []StoreBytes  `json:"reclaim,omitempty"`
 }
 
@@ -218,6 +218,7 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 			continue
 		}
 		at := fmt.Sprintf(" (rule line %d)", rule.Line)
+		noRule := "kept by no rule" + at
 		for _, i := range members {
 			n := &nodes[i]
 			age := now.Sub(n.since)
@@ -257,7 +258,7 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 			case rule.YoungerThan > 0 && age < rule.YoungerThan:
 				decide(i, false, "younger than "+human(rule.YoungerThan)+at)
 			}
-			decide(i, true, "kept by no rule"+at)
+			decide(i, true, noRule)
 		}
 	}
 
@@ -286,14 +287,11 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 	}
 
 	pl.Decisions = make([]Decision, 0, len(nodes))
-	vers := make([]*semver.Version, 0, len(nodes))
 	for i := range nodes {
 		if !nodes[i].gone {
 			pl.Decisions = append(pl.Decisions, nodes[i].d)
-			vers = append(vers, nodes[i].version)
 		}
 	}
-	sort.Sort(byRef{pl.Decisions, vers})
 	pl.Decided = decidedDigest(pl.Decisions)
 	return pl, nil
 }
@@ -304,26 +302,6 @@ func days(d time.Duration) string {
 		return fmt.Sprintf("%dh", int64(d/time.Hour))
 	}
 	return fmt.Sprintf("%dd", int64(d/(24*time.Hour)))
-}
-
-type byRef struct {
-	ds []Decision
-	vs []*semver.Version
-}
-
-func (b byRef) Len() int { return len(b.ds) }
-func (b byRef) Swap(i, j int) {
-	b.ds[i], b.ds[j] = b.ds[j], b.ds[i]
-	b.vs[i], b.vs[j] = b.vs[j], b.vs[i]
-}
-func (b byRef) Less(i, j int) bool {
-	if b.ds[i].Name != b.ds[j].Name {
-		return b.ds[i].Name < b.ds[j].Name
-	}
-	if c := b.vs[i].Compare(b.vs[j]); c != 0 {
-		return c < 0
-	}
-	return b.ds[i].Platform < b.ds[j].Platform
 }
 
 // keepNewest applies the rule's newest_per_* counts to one name's records:

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/Masterminds/semver/v3"
 	"github.com/brickyard/brickyard/catalog"
 	"github.com/brickyard/brickyard/catalog/retention"
 	"github.com/brickyard/brickyard/registry"
@@ -165,7 +167,19 @@ func printPlan(e *env, pl *retention.Plan) {
 	tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ACTION\tARTIFACT\tPLATFORM\tDIGEST\tWHY")
 	dels := 0
-	for _, d := range pl.Decisions {
+	ds := append([]retention.Decision(nil), pl.Decisions...)
+	sort.SliceStable(ds, func(i, j int) bool {
+		if ds[i].Name != ds[j].Name {
+			return ds[i].Name < ds[j].Name
+		}
+		vi, erri := semver.StrictNewVersion(ds[i].Version)
+		vj, errj := semver.StrictNewVersion(ds[j].Version)
+		if erri == nil && errj == nil && !vi.Equal(vj) {
+			return vi.LessThan(vj)
+		}
+		return ds[i].Platform < ds[j].Platform
+	})
+	for _, d := range ds {
 		why := d.Rule
 		if d.HeldBy != "" {
 			why += ": " + d.HeldBy
