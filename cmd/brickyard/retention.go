@@ -76,9 +76,12 @@ func readPolicy(path string) (*retention.Policy, error) {
 	return p, nil
 }
 
-// stores opens stores by the names records give them (see storeOf).
+// anyVersion stands in for the version of the record stores asks about.
+var anyVersion = semver.New(0, 0, 0, "", "")
+
+// stores opens stores by the names records give them (Client.StoreOf).
 func (e *env) stores(name string) (registry.Store, error) {
-	return e.storeOf(catalog.Record{Store: name, Name: "store", Version: nil})
+	return e.c.StoreOf(catalog.Record{Store: name, Name: name, Version: anyVersion})
 }
 
 // makePlan opens the home and makes (and measures) a plan.
@@ -98,7 +101,7 @@ func (e *env) makePlan(ctx context.Context, policyPath string, inUse []string, a
 	if err := e.open(ctx); err != nil {
 		return nil, err
 	}
-	pl, err := retention.MakePlan(ctx, e.cat, p, retention.Options{Now: now, InUse: in, Identify: retention.StoreIdentities(e.stores)})
+	pl, err := retention.MakePlan(ctx, e.c.Catalog(), p, retention.Options{Now: now, InUse: in, Identify: retention.StoreIdentities(e.stores)})
 	if err != nil {
 		return nil, err
 	}
@@ -229,12 +232,15 @@ kill -9), apply the same plan again to finish.`,
 			if err := e.open(ctx); err != nil {
 				return err
 			}
+			if actor == "" {
+				actor = e.c.Actor()
+			}
 			dir := filepath.Join(e.home, "retention")
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
 			}
 			start := time.Now()
-			rep, err := retention.Apply(ctx, e.cat, pl, retention.ApplyOptions{
+			rep, err := retention.Apply(ctx, e.c.Catalog(), pl, retention.ApplyOptions{
 				Stores: e.stores, Policy: p, InUse: in, Identify: retention.StoreIdentities(e.stores), Actor: actor,
 				Journal: filepath.Join(dir, pl.Digest.Encoded()+".journal"),
 				Progress: func(d retention.Decision) {
@@ -257,7 +263,7 @@ kill -9), apply the same plan again to finish.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&actor, "actor", defaultActor(), "who deletes, for the catalog's event log")
+	cmd.Flags().StringVar(&actor, "actor", "", "who deletes, for the catalog's event log (default: the user)")
 	return cmd
 }
 
@@ -292,7 +298,7 @@ bytes over time per name (SVG or PNG, by the file's extension).
 			if err != nil {
 				return err
 			}
-			rep, err := retention.MakeReport(ctx, e.cat, pl, e.stores)
+			rep, err := retention.MakeReport(ctx, e.c.Catalog(), pl, e.stores)
 			if err != nil {
 				return err
 			}
