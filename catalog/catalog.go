@@ -42,6 +42,9 @@ type Record struct {
 	// Visibility is the current visibility intent, nil if never set
 	// (private).
 	Visibility *VisibilityChange
+	// Deleted is the tombstone of an artifact deleted from its store, nil
+	// while it is stored (set by the catalog).
+	Deleted *Deletion
 	// Warnings are set by Resolve, e.g. for a deprecated artifact.
 	Warnings []string
 }
@@ -180,6 +183,8 @@ type Catalog interface {
 	Lifecycler
 	Visibilities
 	Channels
+	Tombstones
+	Scanner
 	Getter
 	Lister
 	Lineage

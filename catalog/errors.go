@@ -24,4 +24,5 @@ var (
 	// ErrRecordMismatch: a record says something other than the manifest
 	// it names (see Record.Matches).
 	ErrRecordMismatch = errors.New("record contradicts the stored manifest")
+	ErrDeleted        = errors.New("deleted from its store")
 )

@@ -37,10 +37,10 @@ type Query struct {
 // Resolve returns the highest version of q.Name that matches q.Constraint
 // and q.Platform, is not revoked now, and that v verifies in the store, trying
 // candidates from the highest down (the catalog's own signature records are
-// not trusted for this). The record returned carries the digest that was
-// verified: hand that on, never a tag. A deprecated artifact is returned
-// with a warning in Record.Warnings. v must not be nil: resolution never
-// skips verification.
+// not trusted for this), skipping tombstones (ErrDeleted). The record
+// returned carries the digest that was verified: hand that on, never a
+// tag. A deprecated artifact is returned with a warning in Record.Warnings.
+// v must not be nil: resolution never skips verification.
 //
 // Errors: ErrInvalidConstraint for a bad range; ErrNotFound when no version
 // matches. When versions match but none passes, the error names each
@@ -88,7 +88,9 @@ func Resolve(ctx context.Context, c Lister, q Query, v Verifier) (Record, error)
 			return Record{}, err
 		}
 		state, change := r.Status(now)
-		if state == StateRevoked {
+		if r.Deleted != nil {
+			err = fmt.Errorf("deleted by %s at %s under plan %s: %w", r.Deleted.Actor, r.Deleted.At.Format(time.RFC3339), r.Deleted.Plan, ErrDeleted)
+		} else if state == StateRevoked {
 			err = fmt.Errorf("%s: %w", change.Describe(), ErrRevoked)
 		} else if _, err = v.Verify(ctx, r); err == nil {
 			if state == StateDeprecated {

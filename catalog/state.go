@@ -153,7 +153,8 @@ type ChannelChange struct {
 type Channels interface {
 	// SetChannel points c.Name's channel c.Channel at c.Version. Errors,
 	// with nothing written: ErrNotFound if no such version is recorded;
-	// ErrRevoked if a record of that version is revoked now;
+	// ErrRevoked if a record of that version is revoked now; ErrDeleted if
+	// one was deleted from its store (Tombstones);
 	// ErrInvalidChange for a malformed channel name or a missing actor.
 	SetChannel(ctx context.Context, c ChannelChange) error
 	// Channel returns the channel's current target, or ErrNotFound.

@@ -40,6 +40,8 @@ func Run(t *testing.T, open func(t *testing.T) catalog.Catalog) {
 		{"EventLog", testEventLog},
 		{"ConcurrentRecord", testConcurrentRecord},
 		{"RecordBatch", testRecordBatch},
+		{"Tombstone", testTombstone},
+		{"Scan", testScan},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -84,7 +84,8 @@ mismatch, revoked, event log tampered with); 4 not found.`,
 		newLifecycleCmd(e, catalog.StateDeprecated, "deprecate", "Deprecate an artifact: resolve still returns it, with a warning"),
 		newLifecycleCmd(e, catalog.StateRevoked, "revoke", "Revoke an artifact and everything built on it: resolve never returns them"),
 		newLifecycleCmd(e, catalog.StateActive, "reinstate", "Make a deprecated or revoked artifact active again (a new event)"),
-		newChannelCmd(e), newVisibilityCmd(e), newLogCmd(e), newCatalogCmd(e))
+		newChannelCmd(e), newVisibilityCmd(e), newLogCmd(e), newCatalogCmd(e),
+		newRetentionCmd(e), newReportCmd(e))
 	return root
 }
 

@@ -457,6 +457,13 @@ func setChannel(ctx context.Context, tx *Tx, ch catalog.ChannelChange, now time.
 		return fmt.Errorf("channel %s/%s: %s@%s is not in the catalog: %w", ch.Name, ch.Channel, ch.Name, ch.Version, catalog.ErrNotFound)
 	}
 	for _, d := range ds {
+		var gone int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM deletions WHERE artifact = ?`, d.String()).Scan(&gone); err != nil {
+			return err
+		}
+		if gone > 0 {
+			return fmt.Errorf("channel %s/%s: %s@%s (%s): %w", ch.Name, ch.Channel, ch.Name, ch.Version, d, catalog.ErrDeleted)
+		}
 		if s, cur, err := statusOf(ctx, tx, d, now); err != nil {
 			return err
 		} else if s == StateRevoked {

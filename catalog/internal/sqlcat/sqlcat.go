@@ -516,7 +516,7 @@ func (c *DB) fill(ctx context.Context, r *catalog.Record) error {
 	return nil
 }
 
-// fillAll loads the parents, lifecycle, visibility and signatures of rs
+// fillAll loads the parents, lifecycle, visibility, tombstones and signatures of rs
 // with one query per table per chunk of 500 digests, not per record.
 func (c *DB) fillAll(ctx context.Context, rs []catalog.Record) error {
 	const chunk = 500
@@ -583,6 +583,20 @@ func (c *DB) fillAll(ctx context.Context, rs []catalog.Record) error {
 			}
 			v.At = time.Unix(at, 0).UTC()
 			idx[a].Visibility = &v // ordered by seq: the last one wins
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = scan(`SELECT artifact, plan, rule, actor, at FROM deletions WHERE artifact IN `+in, func(_ *catalog.Record, rows *sql.Rows) error {
+			var a string
+			var x catalog.Deletion
+			var at int64
+			if err := rows.Scan(&a, &x.Plan, &x.Rule, &x.Actor, &at); err != nil {
+				return err
+			}
+			x.At = time.Unix(at, 0).UTC()
+			idx[a].Deleted = &x
 			return nil
 		})
 		if err != nil {

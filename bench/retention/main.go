@@ -1,0 +1,336 @@
+// Command retention is the retention benchmark (issue 22). It builds
+// bench/catalog's catalog (-names × -versions artifacts, 1,000,000 by
+// default: lineage chains of 50 crossing names, three channels per name
+// with history) in SQLite and in a real PostgreSQL in the same run, revokes
+// one artifact in a thousand, and on each backend times, best of -runs:
+//
+//   - the floor: a plain full scan of the records (SELECT of every
+//     artifacts row, each read into a catalog.Record with its version
+//     parsed), the least any plan must read;
+//   - retention.MakePlan under a policy for every name (newest 2 per
+//     major.minor stream, prereleases 14 days, 2 channel targets back,
+//     revoked deleted after 7 days), whose scan reads the parents,
+//     lifecycle, signatures, tombstones and channels too;
+//
+// and prints plan/floor (goal ≤ 2, and under 2 s where the floor allows).
+// Then it publishes -apply-names × (-apply-versions+1) small artifacts into
+// a layout store and catalog, plans "newest 1 per major" (deleting
+// -apply-names × -apply-versions, 10,000 by default) and times
+// retention.Apply: deletions per second.
+//
+//	scripts/bench-retention                 # go run ./bench/retention
+//	go run ./bench/retention -names 20 -versions 1000 -apply-versions 10
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/catalog"
+	"github.com/brickyard/brickyard/catalog/postgres"
+	"github.com/brickyard/brickyard/catalog/postgres/pgtest"
+	"github.com/brickyard/brickyard/catalog/retention"
+	"github.com/brickyard/brickyard/catalog/sqlite"
+	"github.com/brickyard/brickyard/registry"
+	"github.com/brickyard/brickyard/registry/layout"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+const planPolicy = `version: 1
+rules:
+  - names: ["*"]
+    keep:
+      newest_per_stream: 2
+      prereleases: 14d
+      channel_history: 2
+    delete:
+      revoked_after: 7d
+`
+
+func main() {
+	names := flag.Int("names", 100, "artifact names")
+	versions := flag.Int("versions", 10000, "versions per name")
+	runs := flag.Int("runs", 3, "timed runs of each figure (the best is printed)")
+	applyNames := flag.Int("apply-names", 100, "names in the apply benchmark's layout store")
+	applyVersions := flag.Int("apply-versions", 100, "versions per name deleted by the apply benchmark")
+	only := flag.String("backend", "", "plan only on `sqlite` or `postgres` (default both)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the plans to `file`")
+	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "retention:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if err := run(*names, *versions, *runs, *applyNames, *applyVersions, *only); err != nil {
+		pprof.StopCPUProfile()
+		fmt.Fprintln(os.Stderr, "retention:", err)
+		os.Exit(1)
+	}
+}
+
+type scanner interface {
+	catalog.Catalog
+	SQL() *sql.DB
+}
+
+type figures struct{ floor, plan time.Duration }
+
+func run(names, versions, runs, applyNames, applyVersions int, only string) error {
+	ctx := context.Background()
+	work, err := os.MkdirTemp("", "brickyard-bench-retention-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	policy, err := retention.ParsePolicy([]byte(planPolicy))
+	if err != nil {
+		return err
+	}
+	var fs, fp figures
+	if only != "postgres" {
+		sq, err := sqlite.Open(ctx, filepath.Join(work, "catalog.db"))
+		if err != nil {
+			return err
+		}
+		fmt.Printf("SQLite: ingesting %d artifacts...\n", names*versions)
+		if fs, err = measure(ctx, sq, names, versions, runs, policy); err != nil {
+			return fmt.Errorf("sqlite: %w", err)
+		}
+		sq.Close()
+	}
+	if only != "sqlite" {
+		srv, err := pgtest.Run(filepath.Join(work, "pg"), "shared_buffers=256MB", "max_wal_size=4GB")
+		if err != nil {
+			return err
+		}
+		defer srv.Stop()
+		pg, err := postgres.Open(ctx, srv.DSN)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("PostgreSQL: ingesting %d artifacts...\n", names*versions)
+		if fp, err = measure(ctx, pg, names, versions, runs, policy); err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
+		pg.Close()
+	}
+	deleted, took, err := applyBench(ctx, filepath.Join(work, "apply"), applyNames, applyVersions)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	fmt.Printf("\nretention plan over %d artifacts (%d names × %d versions), best of %d\n", names*versions, names, versions, runs)
+	fmt.Printf("%-34s %12s %12s  %s\n", "", "SQLite", "PostgreSQL", "goal")
+	s := func(d time.Duration) string { return fmt.Sprintf("%.3f s", d.Seconds()) }
+	r := func(f figures) string {
+		if f.floor == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", f.plan.Seconds()/f.floor.Seconds())
+	}
+	fmt.Printf("%-34s %12s %12s  %s\n", "floor: full scan of the records", s(fs.floor), s(fp.floor), "")
+	fmt.Printf("%-34s %12s %12s  %s\n", "plan", s(fs.plan), s(fp.plan), "< 2 s where the floor allows")
+	fmt.Printf("%-34s %12s %12s  %s\n", "plan / floor", r(fs), r(fp), "≤ 2")
+	fmt.Printf("\nretention apply on the layout store: %d versions deleted in %.2f s: %.0f deletions/s\n", deleted, took.Seconds(), float64(deleted)/took.Seconds())
+	return nil
+}
+
+func version(i int) string { return fmt.Sprintf("%d.%d.%d", i/1000+1, (i%1000)/10, i%10) }
+
+func dig(name, i int) digest.Digest { return digest.FromString(fmt.Sprintf("bench %d %d", name, i)) }
+
+func measure(ctx context.Context, c scanner, names, versions, runs int, policy *retention.Policy) (figures, error) {
+	var f figures
+	platform := artifact.Platform{OS: "linux", Architecture: "amd64"}
+	created := time.Unix(1795510800, 0)
+	var buf []catalog.Record
+	start := time.Now()
+	for i := 0; i < versions; i++ {
+		for n := 0; n < names; n++ {
+			v, _ := artifact.ParseVersion(version(i))
+			r := catalog.Record{Name: fmt.Sprintf("app%03d", n), Kind: artifact.KindMachineImage, Version: v, Digest: dig(n, i),
+				Platform: platform, Created: created, Store: "oci-layout", Repository: fmt.Sprintf("app%03d", n),
+				MediaType: ocispec.MediaTypeImageManifest, Size: 1024, Actor: "bench"}
+			switch {
+			case i%50 != 0:
+				r.Parents = []digest.Digest{dig(n, i-1)}
+			case n > 0:
+				r.Parents = []digest.Digest{dig(0, i)}
+			}
+			buf = append(buf, r)
+			if len(buf) == 50000 {
+				if err := c.RecordBatch(ctx, buf); err != nil {
+					return f, err
+				}
+				buf = buf[:0]
+			}
+		}
+	}
+	if len(buf) > 0 {
+		if err := c.RecordBatch(ctx, buf); err != nil {
+			return f, err
+		}
+	}
+	for n := 0; n < names; n++ {
+		for _, ch := range []string{"dev", "staging", "prod"} {
+			for k := 0; k < 3; k++ {
+				err := c.SetChannel(ctx, catalog.ChannelChange{Name: fmt.Sprintf("app%03d", n), Channel: ch,
+					Version: version(versions - 1 - k*7 - len(ch)), Actor: "bench"})
+				if err != nil {
+					return f, err
+				}
+			}
+		}
+	}
+	revoked := 0
+	for i := 500; i < versions; i += 1000 {
+		for n := 0; n < names; n += 10 {
+			if _, err := c.ChangeLifecycle(ctx, dig(n, i), catalog.LifecycleChange{State: catalog.StateRevoked, Reason: "bench", Actor: "bench", NoCascade: true}); err != nil {
+				return f, err
+			}
+			revoked++
+		}
+	}
+	if pg, ok := c.(*postgres.Catalog); ok {
+		if _, err := pg.SQL().ExecContext(ctx, `VACUUM ANALYZE`); err != nil {
+			return f, err
+		}
+	}
+	fmt.Printf("  ingested in %.1f s, %d revoked\n", time.Since(start).Seconds(), revoked)
+	best := func(fn func() error) (time.Duration, error) {
+		var b time.Duration
+		for i := 0; i < runs; i++ {
+			t := time.Now()
+			if err := fn(); err != nil {
+				return 0, err
+			}
+			if d := time.Since(t); b == 0 || d < b {
+				b = d
+			}
+		}
+		return b, nil
+	}
+	var err error
+	if f.floor, err = best(func() error { return fullScan(ctx, c.SQL(), names*versions) }); err != nil {
+		return f, err
+	}
+	var pl *retention.Plan
+	now := created.Add(30 * 24 * time.Hour)
+	if f.plan, err = best(func() error {
+		pl, err = retention.MakePlan(ctx, c, policy, retention.Options{Now: now})
+		return err
+	}); err != nil {
+		return f, err
+	}
+	dels := 0
+	for _, d := range pl.Decisions {
+		if d.Delete {
+			dels++
+		}
+	}
+	fmt.Printf("  floor %.3f s, plan %.3f s (%d decisions, %d deletions)\n", f.floor.Seconds(), f.plan.Seconds(), len(pl.Decisions), dels)
+	return f, nil
+}
+
+// fullScan is the floor: every artifacts row read into a catalog.Record,
+// version and platform parsed, the least a plan must do.
+func fullScan(ctx context.Context, db *sql.DB, want int) error {
+	rows, err := db.QueryContext(ctx, `SELECT digest, name, kind, version, platform, created, published, store, repository, media_type, size FROM artifacts`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var r catalog.Record
+		var d, kind, v, platform string
+		var created, published int64
+		if err := rows.Scan(&d, &r.Name, &kind, &v, &platform, &created, &published, &r.Store, &r.Repository, &r.MediaType, &r.Size); err != nil {
+			return err
+		}
+		if r.Version, err = semver.StrictNewVersion(v); err != nil {
+			return err
+		}
+		if platform != "" {
+			if r.Platform, err = artifact.ParsePlatform(platform); err != nil {
+				return err
+			}
+		}
+		r.Digest, r.Kind = digest.Digest(d), artifact.Kind(kind)
+		r.Created, r.Published = time.Unix(created, 0), time.Unix(published, 0)
+		n++
+	}
+	if n != want {
+		return fmt.Errorf("full scan read %d records, want %d", n, want)
+	}
+	return rows.Err()
+}
+
+// applyBench publishes names × (versions+1) small VM-disk artifacts into
+// a layout store and a SQLite catalog, plans "newest 1 per major" and
+// times Apply deleting names × versions of them.
+func applyBench(ctx context.Context, dir string, names, versions int) (int, time.Duration, error) {
+	st, err := layout.New(filepath.Join(dir, "store"))
+	if err != nil {
+		return 0, 0, err
+	}
+	cat, err := sqlite.Open(ctx, filepath.Join(dir, "catalog.db"))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer cat.Close()
+	fmt.Printf("layout store: publishing %d artifacts...\n", names*(versions+1))
+	var recs []catalog.Record
+	for n := 0; n < names; n++ {
+		name := fmt.Sprintf("app%03d", n)
+		for i := 0; i <= versions; i++ {
+			v, _ := artifact.ParseVersion(fmt.Sprintf("1.0.%d", i))
+			body := []byte(fmt.Sprintf("disk %s %d", name, i))
+			desc, err := st.PushBlob(ctx, name, ocispec.Descriptor{MediaType: artifact.DiskFormat("raw").MediaType()}, bytes.NewReader(body))
+			if err != nil {
+				return 0, 0, err
+			}
+			a := &artifact.Artifact{Name: name, Kind: artifact.KindVMDisk, Version: v, Build: artifact.Build{Created: time.Unix(1795510800, 0)},
+				Disks: []artifact.Disk{{Format: "raw", VirtualSize: desc.Size, Title: "disk.raw", Digest: desc.Digest, Size: desc.Size}}}
+			e, err := registry.Publish(ctx, st, a)
+			if err != nil {
+				return 0, 0, err
+			}
+			recs = append(recs, catalog.Record{Name: name, Kind: a.Kind, Version: v, Digest: e.Descriptor.Digest, Created: a.Build.Created,
+				Store: "oci-layout", Repository: name, MediaType: e.Descriptor.MediaType, Size: e.Descriptor.Size, Actor: "bench"})
+		}
+	}
+	if err := cat.RecordBatch(ctx, recs); err != nil {
+		return 0, 0, err
+	}
+	policy, err := retention.ParsePolicy([]byte("version: 1\nrules:\n  - names: [\"*\"]\n    keep: {newest_per_major: 1}\n"))
+	if err != nil {
+		return 0, 0, err
+	}
+	pl, err := retention.MakePlan(ctx, cat, policy, retention.Options{})
+	if err != nil {
+		return 0, 0, err
+	}
+	stores := func(string) (registry.Store, error) { return st, nil }
+	start := time.Now()
+	rep, err := retention.Apply(ctx, cat, pl, retention.ApplyOptions{Stores: stores, Policy: policy, Journal: filepath.Join(dir, "journal"), Actor: "bench"})
+	if err != nil {
+		return 0, 0, err
+	}
+	return rep.Deleted, time.Since(start), nil
+}

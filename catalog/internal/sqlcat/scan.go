@@ -1,0 +1,164 @@
+package sqlcat
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/brickyard/brickyard/catalog"
+	"github.com/opencontainers/go-digest"
+)
+
+var _ catalog.Scanner = (*DB)(nil)
+
+// Scan implements catalog.Scanner in one read-only transaction (SQLite: a
+// WAL snapshot; PostgreSQL: REPEATABLE READ): the parents table is read
+// first into two parallel slices ordered by child, then the artifacts
+// table streams in seq order and each record takes its parents by a merge
+// on seq (a parent's seq is always lower than its child's). The small side
+// tables (lifecycle, tombstones, signatures, channels) are read whole.
+func (c *DB) Scan(ctx context.Context, fn func(*catalog.Record) error) (catalog.Snapshot, error) {
+	var snap catalog.Snapshot
+	opts := &sql.TxOptions{ReadOnly: true}
+	if c.d.Name != "sqlite" {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	tx, err := c.db.db.BeginTx(ctx, opts)
+	if err != nil {
+		return snap, err
+	}
+	defer tx.Rollback()
+	query := func(q string, each func(*sql.Rows) error) error {
+		rows, err := tx.QueryContext(ctx, c.d.Rebind(q))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := each(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
+	var seq int64
+	err = tx.QueryRowContext(ctx, `SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &snap.Head.Hash)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return snap, err
+	default:
+		snap.Head.Size = seq + 1
+	}
+	var children, parents []int64
+	err = query(`SELECT child, parent FROM parents ORDER BY child, position`, func(rows *sql.Rows) error {
+		var ch, p int64
+		if err := rows.Scan(&ch, &p); err != nil {
+			return err
+		}
+		children, parents = append(children, ch), append(parents, p)
+		return nil
+	})
+	if err != nil {
+		return snap, err
+	}
+	lifecycle := map[string][]catalog.LifecycleChange{}
+	err = query(`SELECT artifact, state, reason, actor, at, effective, secrets, cause FROM lifecycle ORDER BY seq`, func(rows *sql.Rows) error {
+		var a, state, cause string
+		var lc catalog.LifecycleChange
+		var at, eff int64
+		if err := rows.Scan(&a, &state, &lc.Reason, &lc.Actor, &at, &eff, &lc.Secrets, &cause); err != nil {
+			return err
+		}
+		lc.State, lc.At, lc.Cause = catalog.State(state), time.Unix(at, 0).UTC(), digest.Digest(cause)
+		if eff != 0 {
+			lc.Effective = time.Unix(eff, 0).UTC()
+		}
+		lifecycle[a] = append(lifecycle[a], lc)
+		return nil
+	})
+	if err != nil {
+		return snap, err
+	}
+	deleted := map[string]*catalog.Deletion{}
+	err = query(`SELECT artifact, plan, rule, actor, at FROM deletions`, func(rows *sql.Rows) error {
+		var a string
+		var x catalog.Deletion
+		var at int64
+		if err := rows.Scan(&a, &x.Plan, &x.Rule, &x.Actor, &at); err != nil {
+			return err
+		}
+		x.At = time.Unix(at, 0).UTC()
+		deleted[a] = &x
+		return nil
+	})
+	if err != nil {
+		return snap, err
+	}
+	sigs := map[string][]catalog.Signature{}
+	err = query(`SELECT artifact, key_id, sig_digest, at FROM signatures ORDER BY seq`, func(rows *sql.Rows) error {
+		var a, d string
+		var s catalog.Signature
+		var at int64
+		if err := rows.Scan(&a, &s.KeyID, &d, &at); err != nil {
+			return err
+		}
+		s.Digest, s.At = digest.Digest(d), time.Unix(at, 0).UTC()
+		sigs[a] = append(sigs[a], s)
+		return nil
+	})
+	if err != nil {
+		return snap, err
+	}
+	err = query(`SELECT name, channel, version, reason, actor, at FROM channels ORDER BY seq`, func(rows *sql.Rows) error {
+		var ch catalog.ChannelChange
+		var at int64
+		if err := rows.Scan(&ch.Name, &ch.Channel, &ch.Version, &ch.Reason, &ch.Actor, &at); err != nil {
+			return err
+		}
+		ch.At = time.Unix(at, 0).UTC()
+		snap.Channels = append(snap.Channels, ch)
+		return nil
+	})
+	if err != nil {
+		return snap, err
+	}
+	// Parents are looked up by seq: keep the digest of every artifact
+	// that is one.
+	bySeq := make(map[int64]digest.Digest, len(parents))
+	for _, p := range parents {
+		bySeq[p] = ""
+	}
+	next := 0 // the first parents row not yet taken
+	var r catalog.Record
+	err = query(`SELECT seq, `+columns+` FROM artifacts ORDER BY seq`, func(rows *sql.Rows) error {
+		var s int64
+		var err error
+		if r, err = scanRecord(seqScanner{rows, &s}); err != nil {
+			return err
+		}
+		if _, ok := bySeq[s]; ok {
+			bySeq[s] = r.Digest
+		}
+		for next < len(children) && children[next] < s {
+			next++ // rows of artifacts this read does not see
+		}
+		for ; next < len(children) && children[next] == s; next++ {
+			r.Parents = append(r.Parents, bySeq[parents[next]])
+		}
+		d := r.Digest.String()
+		r.Lifecycle, r.Deleted, r.Signatures = lifecycle[d], deleted[d], sigs[d]
+		return fn(&r)
+	})
+	return snap, err
+}
+
+// seqScanner scans a leading seq column into seq, the rest as scanRecord
+// expects.
+type seqScanner struct {
+	rows *sql.Rows
+	seq  *int64
+}
+
+func (s seqScanner) Scan(dest ...any) error { return s.rows.Scan(append([]any{s.seq}, dest...)...) }

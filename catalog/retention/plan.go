@@ -1,0 +1,483 @@
+package retention
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/catalog"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// PlanFormat is the format number of Plan's JSON.
+const PlanFormat = 1
+
+// Plan is a dry run: a decision for every artifact still stored, and what
+// deleting would reclaim. Apply executes it.
+type Plan struct {
+	Format int `json:"format"`
+	// Digest is over Inputs (catalog head, policy, in-use set, time):
+	// equal inputs make equal decisions.
+	Digest digest.Digest `json:"digest"`
+	Inputs Inputs        `json:"inputs"`
+	// Decided is the digest of Decisions, checked by Apply.
+	Decided   digest.Digest `json:"decided"`
+	Decisions []Decision    `json:"decisions"` // in publication order: parents first
+	Reclaim   []StoreBytes  `json:"reclaim,omitempty"`
+}
+
+// Inputs are what a plan was made from.
+type Inputs struct {
+	Catalog catalog.LogHead `json:"catalog"`
+	Policy  digest.Digest   `json:"policy"`
+	InUse   digest.Digest   `json:"inUse"`
+	Now     time.Time       `json:"now"` // ages are counted to this time, to the second
+	// PolicyFile and Sources say where the policy and the in-use set came
+	// from (for the CLI to read them again at apply); not in Digest.
+	PolicyFile string   `json:"policyFile,omitempty"`
+	Sources    []string `json:"sources,omitempty"`
+}
+
+// Decision is what the plan does with one artifact, and why.
+type Decision struct {
+	Digest     digest.Digest `json:"digest"`
+	Name       string        `json:"name"`
+	Version    string        `json:"version"`
+	Platform   string        `json:"platform,omitempty"`
+	Kind       artifact.Kind `json:"kind"`
+	Store      string        `json:"store"`
+	Repository string        `json:"repository"`
+	MediaType  string        `json:"mediaType"` // of the manifest
+	Size       int64         `json:"size"`      // of the manifest, in bytes
+	Delete     bool          `json:"delete"`
+	// Rule says why: the protection, or the policy rule and its line.
+	Rule string `json:"rule"`
+	// HeldBy, for an ancestor kept because a kept artifact was built on
+	// it, is that artifact: "NAME@VERSION (sha256:...)".
+	HeldBy string `json:"heldBy,omitempty"`
+	// Order is the artifact's place in the catalog's publication order:
+	// parents come before their children.
+	Order int `json:"order"`
+}
+
+// Descriptor returns the descriptor of the artifact's manifest.
+func (d Decision) Descriptor() ocispec.Descriptor {
+	return ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
+}
+
+// Ref returns "name@version".
+func (d Decision) Ref() string { return d.Name + "@" + d.Version }
+
+// Action is "keep" or "delete".
+func (d Decision) Action() string {
+	if d.Delete {
+		return "delete"
+	}
+	return "keep"
+}
+
+// Options are the inputs of MakePlan besides the catalog and the policy.
+type Options struct {
+	Now   time.Time // zero: time.Now()
+	InUse InUseSet
+	// Identify, if set, is asked for the other identities of machine
+	// images and OCI-image artifacts (image ids, the tracked image's
+	// digest) when some use matches no record directly.
+	Identify Identifier
+	// Resume names a plan being applied: its own tombstones count as
+	// still stored, so the plan is made again as it was.
+	Resume digest.Digest
+}
+
+// Identifier gives the identities of an artifact that the catalog does
+// not hold: the region image ids of a machine image, the digest of the
+// image an OCI-image artifact tracks.
+type Identifier interface {
+	Identities(ctx context.Context, d Decision) ([]string, error)
+}
+
+// node is one record as the plan needs it.
+type node struct {
+	d       Decision
+	version *semver.Version
+	parents []int32
+	state   catalog.State
+	since   time.Time // when state took effect
+	at      time.Time // published
+	gone    bool      // a tombstone
+	keep    bool
+	decided bool
+	holder  int32 // for a kept ancestor: the kept artifact holding it; -1
+}
+
+// MakePlan decides, for every stored artifact of c, keep or delete under
+// p (see Policy for the rules), from one consistent scan of the catalog.
+func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Plan, error) {
+	now := o.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	now = now.UTC().Truncate(time.Second)
+	var nodes []node
+	idx := map[digest.Digest]int32{}
+	byName := map[string][]int32{}
+	snap, err := c.Scan(ctx, func(r *catalog.Record) error {
+		n := node{version: r.Version, at: r.Published, holder: -1,
+			d: Decision{Digest: r.Digest, Name: r.Name, Version: r.Version.Original(), Kind: r.Kind, Store: r.Store, Repository: r.Repository,
+				MediaType: r.MediaType, Size: r.Size, Order: len(nodes)}}
+		if !r.Platform.IsZero() {
+			n.d.Platform = r.Platform.String()
+		}
+		if len(r.Parents) > 0 {
+			n.parents = make([]int32, 0, len(r.Parents))
+			for _, pd := range r.Parents {
+				if i, ok := idx[pd]; ok {
+					n.parents = append(n.parents, i)
+				}
+			}
+		}
+		n.state = catalog.StateActive
+		if len(r.Lifecycle) > 0 {
+			st, ch := r.Status(now)
+			if ch != nil {
+				n.state, n.since = st, ch.Effective
+				if n.since.IsZero() {
+					n.since = ch.At
+				}
+			}
+		}
+		n.gone = r.Deleted != nil && (o.Resume == "" || digest.Digest(r.Deleted.Plan) != o.Resume)
+		i := int32(len(nodes))
+		idx[r.Digest] = i
+		byName[r.Name] = append(byName[r.Name], i)
+		nodes = append(nodes, n)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("retention plan: scan the catalog: %w", err)
+	}
+	pl := &Plan{Format: PlanFormat, Inputs: Inputs{Catalog: snap.Head, Policy: p.Digest, InUse: o.InUse.Digest, Now: now}}
+	pl.Digest = pl.Inputs.digest()
+	decide := func(i int32, del bool, why string) {
+		n := &nodes[i]
+		if !n.decided {
+			n.decided, n.keep, n.d.Delete, n.d.Rule = true, !del, del, why
+		}
+	}
+
+	// Protections first: pinned, in use, channel targets.
+	for _, pin := range p.Pinned {
+		for _, i := range matchRef(pin.Ref, nodes, idx, byName) {
+			decide(i, false, fmt.Sprintf("pinned (policy line %d)", pin.Line))
+		}
+	}
+	if err := markInUse(ctx, o, nodes, idx, byName, decide); err != nil {
+		return nil, err
+	}
+	type chanKey struct{ name, channel string }
+	history := map[chanKey][]string{}
+	var chanOrder []chanKey
+	for _, ch := range snap.Channels {
+		k := chanKey{ch.Name, ch.Channel}
+		if _, ok := history[k]; !ok {
+			chanOrder = append(chanOrder, k)
+		}
+		history[k] = append(history[k], ch.Version)
+	}
+	for _, k := range chanOrder {
+		h := history[k]
+		cur := h[len(h)-1]
+		for _, i := range byName[k.name] {
+			if nodes[i].d.Version == cur {
+				decide(i, false, "channel "+k.channel+"'s current target")
+			}
+		}
+	}
+
+	// Then the first rule matching each name.
+	for name, members := range byName {
+		var rule *Rule
+		for ri := range p.Rules {
+			if p.Rules[ri].Matches(name) {
+				rule = &p.Rules[ri]
+				break
+			}
+		}
+		if rule == nil {
+			for _, i := range members {
+				decide(i, false, "no rule matches "+name)
+			}
+			continue
+		}
+		at := fmt.Sprintf(" (rule line %d)", rule.Line)
+		noRule := "kept by no rule" + at
+		for _, i := range members {
+			n := &nodes[i]
+			age := now.Sub(n.since)
+			switch {
+			case rule.revokedSet && n.state == catalog.StateRevoked && age >= rule.RevokedAfter:
+				decide(i, true, "revoked for "+days(age)+", delete after "+human(rule.RevokedAfter)+at)
+			case rule.deprecatedSet && n.state == catalog.StateDeprecated && age >= rule.DeprecatedAfter:
+				decide(i, true, "deprecated for "+days(age)+", delete after "+human(rule.DeprecatedAfter)+at)
+			}
+		}
+		keepNewest(nodes, members, rule, at, decide)
+		if rule.ChannelHistory > 0 {
+			for _, k := range chanOrder {
+				if k.name != name {
+					continue
+				}
+				h := history[k]
+				back := map[string]int{}
+				for j := len(h) - 2; j >= 0 && len(back) < rule.ChannelHistory; j-- {
+					if _, seen := back[h[j]]; !seen && h[j] != h[len(h)-1] {
+						back[h[j]] = len(back) + 1
+					}
+				}
+				for _, i := range members {
+					if b, ok := back[nodes[i].d.Version]; ok {
+						decide(i, false, fmt.Sprintf("channel %s's target %d back (of the last %d)%s", k.channel, b, rule.ChannelHistory, at))
+					}
+				}
+			}
+		}
+		for _, i := range members {
+			n := &nodes[i]
+			age := now.Sub(n.at)
+			switch {
+			case rule.Prereleases > 0 && n.version.Prerelease() != "" && age < rule.Prereleases:
+				decide(i, false, "prerelease younger than "+human(rule.Prereleases)+at)
+			case rule.YoungerThan > 0 && age < rule.YoungerThan:
+				decide(i, false, "younger than "+human(rule.YoungerThan)+at)
+			}
+			decide(i, true, noRule)
+		}
+	}
+
+	// A kept artifact keeps its whole ancestry: children come after their
+	// parents in publication order, so walking it backwards reaches every
+	// kept artifact before its ancestors.
+	for i := len(nodes) - 1; i >= 0; i-- {
+		n := &nodes[i]
+		if !n.keep || n.gone {
+			continue
+		}
+		holder := int32(i)
+		if n.holder >= 0 {
+			holder = n.holder
+		}
+		for _, pi := range n.parents {
+			par := &nodes[pi]
+			if par.keep || par.gone {
+				continue
+			}
+			h := &nodes[holder].d
+			par.keep, par.d.Delete, par.holder = true, false, holder
+			par.d.Rule = "ancestor of a kept artifact"
+			par.d.HeldBy = h.Ref() + " (" + h.Digest.String() + ")"
+		}
+	}
+
+	pl.Decisions = make([]Decision, 0, len(nodes))
+	for i := range nodes {
+		if !nodes[i].gone {
+			pl.Decisions = append(pl.Decisions, nodes[i].d)
+		}
+	}
+	pl.Decided = decidedDigest(pl.Decisions)
+	return pl, nil
+}
+
+// days writes an age in whole days (hours under a day).
+func days(d time.Duration) string {
+	if d < 24*time.Hour {
+		return fmt.Sprintf("%dh", int64(d/time.Hour))
+	}
+	return fmt.Sprintf("%dd", int64(d/(24*time.Hour)))
+}
+
+// keepNewest applies the rule's newest_per_* counts to one name's records:
+// releases only (no prerelease), not revoked, counted by version (all the
+// platforms of a version are one).
+func keepNewest(nodes []node, members []int32, rule *Rule, at string, decide func(int32, bool, string)) {
+	if rule.NewestPerMajor == 0 && rule.NewestPerMinor == 0 && rule.NewestPerStream == 0 {
+		return
+	}
+	var cand []int32
+	for _, i := range members {
+		n := &nodes[i]
+		if n.version.Prerelease() == "" && n.state != catalog.StateRevoked && !n.gone {
+			cand = append(cand, i)
+		}
+	}
+	sort.SliceStable(cand, func(a, b int) bool { return nodes[cand[a]].version.GreaterThan(nodes[cand[b]].version) })
+	type key struct{ major, minor uint64 }
+	perMajor := map[uint64][]*semver.Version{}
+	perStream := map[key][]*semver.Version{}
+	minors := map[uint64][]uint64{}
+	newestPatch := map[key]*semver.Version{}
+	within := func(list []*semver.Version, v *semver.Version, n int) ([]*semver.Version, bool) {
+		for _, x := range list {
+			if x.Equal(v) {
+				return list, true
+			}
+		}
+		if len(list) < n {
+			return append(list, v), true
+		}
+		return list, false
+	}
+	for _, i := range cand {
+		v := nodes[i].version
+		var ok bool
+		if rule.NewestPerMajor > 0 {
+			perMajor[v.Major()], ok = within(perMajor[v.Major()], v, rule.NewestPerMajor)
+			if ok {
+				decide(i, false, fmt.Sprintf("newest %d of major %d%s", rule.NewestPerMajor, v.Major(), at))
+			}
+		}
+		if rule.NewestPerStream > 0 {
+			k := key{v.Major(), v.Minor()}
+			perStream[k], ok = within(perStream[k], v, rule.NewestPerStream)
+			if ok {
+				decide(i, false, fmt.Sprintf("newest %d of stream %d.%d%s", rule.NewestPerStream, v.Major(), v.Minor(), at))
+			}
+		}
+		if rule.NewestPerMinor > 0 {
+			// Sorted newest first: the first version of a major.minor
+			// seen is its newest patch.
+			k := key{v.Major(), v.Minor()}
+			top, seen := newestPatch[k]
+			if !seen && len(minors[v.Major()]) < rule.NewestPerMinor {
+				minors[v.Major()] = append(minors[v.Major()], v.Minor())
+				newestPatch[k], top, seen = v, v, true
+			}
+			if seen && top.Equal(v) {
+				decide(i, false, fmt.Sprintf("newest patch of the %d newest minors of major %d%s", rule.NewestPerMinor, v.Major(), at))
+			}
+		}
+	}
+}
+
+// matchRef returns the records a pinned reference names: a digest, or
+// NAME@VERSION (build metadata must match if given).
+func matchRef(ref string, nodes []node, idx map[digest.Digest]int32, byName map[string][]int32) []int32 {
+	if d, err := digest.Parse(ref); err == nil {
+		if i, ok := idx[d]; ok {
+			return []int32{i}
+		}
+		return nil
+	}
+	nm, vs, ok := strings.Cut(ref, "@")
+	if !ok {
+		return nil
+	}
+	v, err := semver.StrictNewVersion(vs)
+	if err != nil {
+		return nil
+	}
+	var out []int32
+	for _, i := range byName[nm] {
+		w := nodes[i].version
+		if w.Equal(v) && (v.Metadata() == "" || v.Metadata() == w.Metadata()) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// markInUse keeps every record a use names: by digest, NAME@VERSION, an
+// image reference whose repository's last component (or whole path) and
+// tag are the record's name or repository and version tag, or (through
+// o.Identify) an image id or tracked image digest.
+func markInUse(ctx context.Context, o Options, nodes []node, idx map[digest.Digest]int32, byName map[string][]int32, decide func(int32, bool, string)) error {
+	if len(o.InUse.Uses) == 0 {
+		return nil
+	}
+	byTag := map[string][]Use{} // "name:tag" or "repository:tag"
+	other := map[string][]Use{} // digests and ids no record has
+	for _, u := range o.InUse.Uses {
+		why := "in use: " + u.Ref + " at " + u.Where
+		if i := matchRef(u.Ref, nodes, idx, byName); len(i) > 0 {
+			for _, x := range i {
+				decide(x, false, why)
+			}
+			continue
+		}
+		if d, err := digest.Parse(u.Ref); err == nil {
+			other[d.String()] = append(other[d.String()], u)
+			continue
+		}
+		ref, err := name.ParseReference(u.Ref, name.WeakValidation)
+		if err != nil || !strings.ContainsAny(u.Ref, "/:@") {
+			other[u.Ref] = append(other[u.Ref], u) // an image id, e.g. ami-0abc...
+			continue
+		}
+		repo := ref.Context().RepositoryStr()
+		switch r := ref.(type) {
+		case name.Digest:
+			if i, ok := idx[digest.Digest(r.DigestStr())]; ok {
+				decide(i, false, why)
+			} else {
+				other[r.DigestStr()] = append(other[r.DigestStr()], u)
+			}
+		case name.Tag:
+			last := repo[strings.LastIndex(repo, "/")+1:]
+			byTag[last+":"+r.TagStr()] = append(byTag[last+":"+r.TagStr()], u)
+			if last != repo {
+				byTag[repo+":"+r.TagStr()] = append(byTag[repo+":"+r.TagStr()], u)
+			}
+		}
+	}
+	for i := range nodes {
+		n := &nodes[i]
+		if len(byTag) > 0 {
+			if tag, err := artifact.Tag(n.version); err == nil {
+				for _, k := range []string{n.d.Name + ":" + tag, n.d.Repository + ":" + tag} {
+					if us := byTag[k]; len(us) > 0 {
+						decide(int32(i), false, "in use: "+us[0].Ref+" at "+us[0].Where)
+					}
+				}
+			}
+		}
+		if len(other) == 0 || o.Identify == nil || n.gone || (n.d.Kind != artifact.KindMachineImage && n.d.Kind != artifact.KindOCIImage) {
+			continue
+		}
+		ids, err := o.Identify.Identities(ctx, n.d)
+		if err != nil {
+			return fmt.Errorf("retention plan: identities of %s: %w", n.d.Ref(), err)
+		}
+		for _, id := range ids {
+			if us := other[id]; len(us) > 0 {
+				decide(int32(i), false, "in use: "+us[0].Ref+" at "+us[0].Where)
+			}
+		}
+	}
+	return nil
+}
+
+func (in Inputs) digest() digest.Digest {
+	b, _ := json.Marshal(struct {
+		Catalog catalog.LogHead `json:"catalog"`
+		Policy  digest.Digest   `json:"policy"`
+		InUse   digest.Digest   `json:"inUse"`
+		Now     int64           `json:"now"`
+	}{in.Catalog, in.Policy, in.InUse, in.Now.Unix()})
+	return digest.FromBytes(b)
+}
+
+func decidedDigest(ds []Decision) digest.Digest {
+	h := sha256.New()
+	for _, d := range ds {
+		fmt.Fprintf(h, "%s %t %s %s\n", d.Digest, d.Delete, d.Rule, d.HeldBy)
+	}
+	return digest.NewDigest(digest.SHA256, h)
+}
