@@ -109,3 +109,58 @@ func FuzzParseManifest(f *testing.F) {
 		}
 	})
 }
+
+func TestStageLastBuildPublishes(t *testing.T) {
+	dir := t.TempDir()
+	expected := []string{"qemu.web", "file.web"}
+	qemu := packer.Build{Name: "qemu.web", BuilderID: "transcend.qemu", Files: []packer.File{{Name: "web.qcow2"}}}
+	file := packer.Build{Name: "file.web", BuilderID: "packer.file", Files: []packer.File{{Name: "web.raw"}}}
+	if _, last, err := packer.Stage(dir, "run-1", expected, qemu); err != nil || last {
+		t.Fatalf("first build: last=%v err=%v, want staged only", last, err)
+	}
+	builds, last, err := packer.Stage(dir, "run-1", expected, file)
+	if err != nil || !last || len(builds) != 2 {
+		t.Fatalf("second build: %d builds, last=%v, err=%v; want both, last", len(builds), last, err)
+	}
+	if builds[0].Name != "file.web" || builds[1].BuilderID != "transcend.qemu" {
+		t.Fatalf("staged builds = %+v", builds)
+	}
+	// The set is claimed once: staging again (a retried post-processor)
+	// does not publish twice.
+	if _, last, err := packer.Stage(dir, "run-1", expected, file); err != nil || last {
+		t.Fatalf("restaged: last=%v err=%v", last, err)
+	}
+	// Another run starts afresh.
+	if _, last, _ := packer.Stage(dir, "run-2", expected, file); last {
+		t.Fatal("a new run completed with one build")
+	}
+	if _, _, err := packer.Stage(dir, "run-2", expected, packer.Build{Name: "other"}); !errors.Is(err, packer.ErrUnexpectedBuild) {
+		t.Fatalf("unexpected build: %v", err)
+	}
+}
+
+func TestStageConcurrentBuildsPublishOnce(t *testing.T) {
+	for round := 0; round < 20; round++ {
+		dir := t.TempDir()
+		names := []string{"a", "b", "c", "d"}
+		lasts := make(chan bool, len(names))
+		for _, n := range names {
+			go func() {
+				_, last, err := packer.Stage(dir, "run", names, packer.Build{Name: n, BuilderID: "packer.file"})
+				if err != nil {
+					t.Error(err)
+				}
+				lasts <- last
+			}()
+		}
+		n := 0
+		for range names {
+			if <-lasts {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("round %d: %d builds published, want 1", round, n)
+		}
+	}
+}
