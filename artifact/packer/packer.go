@@ -162,7 +162,7 @@ var diskBuilders = map[string]bool{
 	"mitchellh.virtualbox": true, "virtualbox-iso": true, "virtualbox-ovf": true, "virtualbox-vm": true,
 	"packer.post-processor.artifice": true, "artifice": true,
 	"packer.post-processor.compress": true,
-	"packer.post-processor.vagrant": true, "vagrant": true,
+	"packer.post-processor.vagrant":  true, "vagrant": true,
 	"null": true, // null + shell-local + artifice: the files come from artifice
 }
 
