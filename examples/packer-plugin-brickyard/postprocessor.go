@@ -9,7 +9,6 @@ import (
 
 	"github.com/brickyard/brickyard"
 	"github.com/brickyard/brickyard/artifact"
-	"github.com/brickyard/brickyard/artifact/disk"
 	bpacker "github.com/brickyard/brickyard/artifact/packer"
 	"github.com/brickyard/brickyard/catalog"
 	"github.com/hashicorp/hcl/v2/hcldec"
@@ -100,11 +99,15 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packer.Ui, source pa
 	c := &p.config
 	b := bpacker.Build{Name: c.PackerBuildName, BuilderID: source.BuilderId(), ArtifactID: source.Id()}
 	for _, f := range source.Files() {
-		fi, err := os.Stat(f)
+		abs, err := filepath.Abs(f) // staged for another plugin process
+		if err != nil {
+			return nil, true, false, err
+		}
+		fi, err := os.Stat(abs)
 		if err != nil {
 			return nil, true, false, fmt.Errorf("build %s: file %w", b.Name, err)
 		}
-		b.Files = append(b.Files, bpacker.File{Name: f, Size: fi.Size()})
+		b.Files = append(b.Files, bpacker.File{Name: abs, Size: fi.Size()})
 	}
 	if _, err := bpacker.Classify(b); err != nil {
 		return nil, true, false, err
@@ -118,32 +121,23 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packer.Ui, source pa
 		ui.Say(fmt.Sprintf("brickyard: staged build %s of %s@%s; the last of %q publishes", b.Name, c.Name, c.Version, c.Builds))
 		return source, true, false, nil
 	}
-	out, err := bpacker.Merge(builds)
-	if err != nil {
-		return nil, true, false, err
-	}
 	cl, err := p.open(ctx)
 	if err != nil {
 		return nil, true, false, err
 	}
 	defer cl.Close(context.Background())
 	meta := brickyard.Meta{Name: c.Name, Version: c.Version, Platform: c.Platform, Parents: c.Parent,
-		Sign: c.Key != "", Build: artifact.Build{Builder: "packer/" + source.BuilderId(), Source: c.Source, Revision: c.Revision}}
+		Sign: c.Key != "", Build: artifact.Build{Source: c.Source, Revision: c.Revision}}
 	if len(meta.Parents) == 0 {
 		meta.Parents = generatedParent(source)
 	}
-	var pub brickyard.Published
-	switch out.Kind {
-	case artifact.KindVMDisk:
-		pub, err = cl.PublishDisk(ctx, brickyard.DiskRequest{Meta: meta, Files: disks(ui, out.Disks)})
-	case artifact.KindMachineImage:
-		pub, err = cl.PublishMachineImage(ctx, brickyard.MachineImageRequest{Meta: meta,
-			MachineImage: artifact.MachineImage{Provider: "aws", Owner: c.Owner, Images: out.Images}})
-	case artifact.KindOCIImage:
-		pub, err = cl.PublishOCIImage(ctx, brickyard.OCIImageRequest{Meta: meta, From: "docker://" + out.ImageRef})
-	}
+	res, err := cl.PublishPacker(ctx, brickyard.PackerRequest{Meta: meta, Builds: builds, Owner: c.Owner})
 	if err != nil {
 		return nil, true, false, err
+	}
+	pub := res.Published
+	for _, f := range res.Skipped {
+		ui.Message(fmt.Sprintf("brickyard: %s is not a disk, left out", f))
 	}
 	ui.Say(fmt.Sprintf("brickyard: published %s %s", pub.Record.Ref(), pub.Record.Digest))
 	if pub.Signature != nil {
@@ -156,20 +150,6 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packer.Ui, source pa
 		ui.Say(fmt.Sprintf("brickyard: channel %s → %s", c.Channel, pub.Record.Version.Original()))
 	}
 	return &Artifact{rec: pub.Record, files: source.Files()}, true, false, nil
-}
-
-// disks keeps the files that are disks: a vmware or virtualbox build also
-// lists its .vmx, .ovf, .nvram and logs.
-func disks(ui packer.Ui, files []string) []string {
-	var out []string
-	for _, f := range files {
-		if _, err := disk.DetectFile(f); err != nil && errors.Is(err, disk.ErrNotDisk) {
-			ui.Message(fmt.Sprintf("brickyard: %s is not a disk, left out", f))
-			continue
-		}
-		out = append(out, f)
-	}
-	return out
 }
 
 // generatedParent is the source image digest a builder reports in its
