@@ -297,3 +297,21 @@ func TestTrackImagePushedBySkopeo(t *testing.T) {
 		t.Errorf("copy of a plain image into the home store: exit %d, stderr %q", code, errs)
 	}
 }
+
+func TestImportPackerManifest(t *testing.T) {
+	c := newCLI(t)
+	qcow2 := c.disk("web.qcow2", "qcow2")
+	man := filepath.Join(c.dir, "packer-manifest.json")
+	body := `{"builds":[{"name":"web","builder_type":"qemu","build_time":1764750000,"files":[{"name":"` + filepath.Base(qcow2) +
+		`","size":1}],"artifact_id":"VM","packer_run_uuid":"r1","custom_data":{"name":"web","version":"1.4.0"}}],"last_run_uuid":"r1"}`
+	if err := os.WriteFile(man, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := c.ok("import", "packer-manifest", man, "--key", c.key(), "--channel", "dev")
+	if !strings.Contains(out, "published web@1.4.0 (vm-disk)") || !strings.Contains(out, "signed") {
+		t.Fatalf("import packer-manifest printed:\n%s", out)
+	}
+	c.ok("verify", "web@1.4.0", "--key", c.pubKey())
+	c.fail(1, []string{"web@1.4.0", "already published"}, "import", "packer-manifest", man, "web", "1.4.0")
+	c.fail(1, []string{"no.json"}, "import", "packer-manifest", filepath.Join(c.dir, "no.json"), "web", "1.5.0")
+}

@@ -80,7 +80,7 @@ mismatch, revoked, event log tampered with); 4 not found.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newInitCmd(e), newKeygenCmd(e), newPublishCmd(e), newSignCmd(e), newVerifyCmd(e),
 		newResolveCmd(e), newListCmd(e), newInspectCmd(e), newLineageCmd(e), newCopyCmd(e), newFetchCmd(e),
-		newAttestCmd(e), newVerifyAttestationCmd(e), newPolicyCmd(e),
+		newAttestCmd(e), newVerifyAttestationCmd(e), newPolicyCmd(e), newImportCmd(e),
 		newLifecycleCmd(e, catalog.StateDeprecated, "deprecate", "Deprecate an artifact: resolve still returns it, with a warning"),
 		newLifecycleCmd(e, catalog.StateRevoked, "revoke", "Revoke an artifact and everything built on it: resolve never returns them"),
 		newLifecycleCmd(e, catalog.StateActive, "reinstate", "Make a deprecated or revoked artifact active again (a new event)"),
