@@ -37,10 +37,15 @@ type FetchedDisk struct {
 // written if it fails; then each file is streamed from r's store into a
 // temporary file in dir, its size and digest checked as it is read, synced,
 // and renamed into place only if they match, and dir is synced: a failed
-// fetch leaves no partial file. Whole 4 MiB chunks of zeros become holes,
-// so a raw disk stays sparse.
+// fetch leaves no partial file. Before the rename, the disk inspector reads
+// the file's headers (registry.CheckDisk): a disk unsafe to hand to a
+// hypervisor (a backing file the signed record does not name, a data file,
+// extent files, a format other than the recorded one...) is refused, even
+// when signed, and leaves no file. Whole 4 MiB chunks of zeros become
+// holes, so a raw disk stays sparse.
 //
-// Errors: catalog.ErrRevoked; ErrNoTrust and Verify's errors; ErrWrongKind
+// Errors: catalog.ErrRevoked; ErrNoTrust and Verify's errors;
+// disk.ErrUnsafeDisk (and the inspector's other errors); ErrWrongKind
 // for another kind or no disk of opts.Format; ErrExists for a file that
 // exists without opts.Force; registry.ErrDigestMismatch; the store's and
 // file system's errors. Each names r (and the file).
@@ -86,7 +91,7 @@ func (c *Client) FetchDisk(ctx context.Context, r catalog.Record, dir string, op
 	}
 	var done []FetchedDisk
 	for _, d := range disks {
-		path, err := c.fetchDisk(ctx, st, r.Repository, d, dir, opts.Force)
+		path, err := c.fetchDisk(ctx, st, r.Repository, a, d, dir, opts.Force)
 		if err != nil {
 			return done, fmt.Errorf("fetch %s: %s: %w", r.Ref(), d.Title, err)
 		}
@@ -97,8 +102,9 @@ func (c *Client) FetchDisk(ctx context.Context, r catalog.Record, dir string, op
 
 // fetchDisk writes disk d of repository repo in st to dir under its title,
 // through a temporary file that is synced and renamed into place only once
-// the store's reader has checked size and digest. It returns the path.
-func (c *Client) fetchDisk(ctx context.Context, st registry.Fetcher, repo string, d artifact.Disk, dir string, force bool) (string, error) {
+// the store's reader has checked size and digest and the disk inspector
+// has found it safe (registry.CheckDisk). It returns the path.
+func (c *Client) fetchDisk(ctx context.Context, st registry.Fetcher, repo string, a *artifact.Artifact, d artifact.Disk, dir string, force bool) (string, error) {
 	// The title comes from the manifest: it must name a file in dir, not
 	// a path out of it.
 	if d.Title == "" || d.Title != filepath.Base(d.Title) || d.Title == "." || d.Title == ".." || strings.ContainsAny(d.Title, `/\`) {
@@ -134,6 +140,9 @@ func (c *Client) fetchDisk(ctx context.Context, st registry.Fetcher, repo string
 	}
 	if n != d.Size {
 		return "", fmt.Errorf("read %d bytes, the manifest says %d: %w", n, d.Size, registry.ErrDigestMismatch)
+	}
+	if _, err := registry.CheckDisk(a, d, tmp, n); err != nil {
+		return "", err
 	}
 	if err := tmp.Chmod(0o644); err != nil {
 		return "", err

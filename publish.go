@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/artifact/disk"
 	"github.com/brickyard/brickyard/catalog"
 	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/sign"
@@ -43,11 +44,16 @@ type Meta struct {
 type DiskRequest struct {
 	Meta
 	// Files are paths of disk files (qcow2, vmdk, vhdx, vhd, raw, ova,
-	// box): one manifest layer each, its format and virtual size read from
-	// its header, its title the file's base name.
+	// box): one manifest layer each, its format, virtual size and safety
+	// facts read from its headers (artifact/disk), its title the file's
+	// base name.
 	Files    []string
 	Bootable bool   // the disks hold a bootable system
 	Firmware string // "bios", "uefi" or ""
+	// AllowBackingFile lets a qcow2 overlay be published when its header
+	// names, by file name and format, a disk of one of Parents as its
+	// backing file (registry.BackingFromParents); never a host path.
+	AllowBackingFile bool
 }
 
 // MachineImageRequest publishes a machine image (an AMI and its copies per
@@ -84,7 +90,9 @@ type Published struct {
 //
 // Errors: artifact's validation errors; catalog.ErrNotFound for an unknown
 // parent; catalog.ErrDuplicateVersion for a version taken; ErrNoSigner;
-// disk.DetectFile's errors for a file that is not a disk; the store's and
+// disk.ErrUnsafeDisk (naming the file and each reason) for a disk unsafe to
+// hand to a hypervisor, and disk.Inspect's other errors for a file that is
+// not a readable disk, before any file is written; the store's and
 // catalog's errors, naming the input.
 func (c *Client) PublishDisk(ctx context.Context, req DiskRequest) (Published, error) {
 	a, err := c.prepare(ctx, artifact.KindVMDisk, req.Meta)
@@ -99,16 +107,41 @@ func (c *Client) PublishDisk(ctx context.Context, req DiskRequest) (Published, e
 			return Published{}, fmt.Errorf("disk file: %w", err)
 		}
 	}
-	for _, path := range req.Files {
-		var progress func(done, total int64)
-		if c.o.progress != nil {
+	var opts []disk.Option
+	if req.AllowBackingFile {
+		if len(req.Parents) == 0 {
+			return Published{}, fmt.Errorf("publish %s: an overlay's backing file must be a disk of a parent, and none is given: %w", a.Ref(), artifact.ErrInvalidArtifact)
+		}
+		var parents []*artifact.Artifact
+		for _, p := range req.Parents {
+			r, err := c.Lookup(ctx, p, "")
+			if err != nil {
+				return Published{}, fmt.Errorf("publish %s: parent %s: %w", a.Ref(), p, err)
+			}
+			st, err := c.StoreOf(r)
+			if err != nil {
+				return Published{}, err
+			}
+			pa, _, _, err := registry.FetchArtifact(ctx, st, r.Repository, descOf(r))
+			if err != nil {
+				return Published{}, fmt.Errorf("publish %s: parent %s: %w", a.Ref(), p, err)
+			}
+			parents = append(parents, pa)
+		}
+		opts = append(opts, registry.BackingFromParents(parents...))
+	}
+	var progress func(path string) func(done, total int64)
+	if c.o.progress != nil {
+		progress = func(path string) func(done, total int64) {
 			what := "push " + filepath.Base(path)
-			progress = func(done, total int64) { c.o.progress(what, done, total) }
+			return func(done, total int64) { c.o.progress(what, done, total) }
 		}
-		d, err := registry.PushDisk(ctx, c.store, a.Name, path, progress)
-		if err != nil {
-			return Published{}, err
-		}
+	}
+	disks, err := registry.PushDisks(ctx, c.store, a.Name, req.Files, progress, opts...)
+	if err != nil {
+		return Published{}, err
+	}
+	for _, d := range disks {
 		d.Bootable, d.Firmware = req.Bootable, req.Firmware
 		a.Disks = append(a.Disks, d)
 	}

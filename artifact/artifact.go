@@ -63,6 +63,42 @@ type Disk struct {
 	Size        int64         `json:"size"`        // of the file's bytes, as pushed
 	Bootable    bool          `json:"bootable,omitempty"`
 	Firmware    string        `json:"firmware,omitempty"` // "bios", "uefi" or ""
+	// Facts is what the disk inspector (artifact/disk) found in the file's
+	// headers when it was published; nil in artifacts published before
+	// brickyard inspected disks.
+	Facts *DiskFacts `json:"facts,omitempty"`
+}
+
+// DiskFacts are the facts about a disk file that decide whether it is safe
+// to hand to a hypervisor, as the disk inspector (artifact/disk) read them
+// from its headers. Published disks carry them in the config blob, so they
+// are covered by the artifact's signature.
+type DiskFacts struct {
+	// Inspector names the rule set that produced the facts, e.g. "brickyard-disk/1".
+	Inspector string `json:"inspector"`
+	// Subformat: "v2"/"v3" (qcow2), the createType (vmdk), "fixed"/"dynamic" (vhd).
+	Subformat string `json:"subformat,omitempty"`
+	// ClusterSize is the qcow2 cluster size or vhdx block size, in bytes.
+	ClusterSize int64 `json:"clusterSize,omitempty"`
+	// Features lists the feature bits set (qcow2: "lazy_refcounts",
+	// "extended_l2", "compression_type=zstd", "bitmaps"...).
+	Features []string `json:"features,omitempty"`
+	// BackingFile and BackingFormat are set only for an overlay published
+	// with explicit consent; BackingDigest is then the digest of the disk
+	// of a parent artifact that the backing file names.
+	BackingFile   string        `json:"backingFile,omitempty"`
+	BackingFormat DiskFormat    `json:"backingFormat,omitempty"`
+	BackingDigest digest.Digest `json:"backingDigest,omitempty"`
+	// Members are the disks inside an OVA or a Vagrant box.
+	Members []DiskMember `json:"members,omitempty"`
+}
+
+// DiskMember is one disk file inside an OVA or a Vagrant box.
+type DiskMember struct {
+	Name        string `json:"name"`   // member name in the archive
+	Format      string `json:"format"` // as qemu-img names it: qcow2, vmdk, vpc, vhdx, raw
+	Subformat   string `json:"subformat,omitempty"`
+	VirtualSize int64  `json:"virtualSize"` // bytes the guest sees
 }
 
 // Ref returns "name@version", the human form of an artifact's identity.
@@ -128,8 +164,12 @@ func (a *Artifact) Validate() error {
 		return a.MachineImage.validate(ref)
 	case KindVMDisk:
 		for i := range a.Disks {
-			if err := a.Disks[i].validate(ref); err != nil {
+			d := &a.Disks[i]
+			if err := d.validate(ref); err != nil {
 				return err
+			}
+			if d.Facts != nil && d.Facts.BackingFile != "" && len(a.Parents) == 0 {
+				return fmt.Errorf("artifact %s: disk %q is an overlay of %q but the artifact records no parent: %w", ref, d.Title, d.Facts.BackingFile, ErrInvalidArtifact)
 			}
 		}
 	case KindOCIImage:
@@ -178,6 +218,14 @@ func (d *Disk) validate(ref string) error {
 	}
 	if d.Size <= 0 || d.VirtualSize < 0 {
 		return fmt.Errorf("artifact %s: disk %q: size %d, virtual size %d: %w", ref, d.Title, d.Size, d.VirtualSize, ErrInvalidArtifact)
+	}
+	if f := d.Facts; f != nil && (f.BackingFile != "" || f.BackingDigest != "") {
+		if f.BackingFile == "" || !f.BackingFormat.Valid() {
+			return fmt.Errorf("artifact %s: disk %q: backing file %q of format %q: %w", ref, d.Title, f.BackingFile, f.BackingFormat, ErrInvalidArtifact)
+		}
+		if err := f.BackingDigest.Validate(); err != nil {
+			return fmt.Errorf("artifact %s: disk %q: backing digest %q: %w: %v", ref, d.Title, f.BackingDigest, ErrInvalidDigest, err)
+		}
 	}
 	return nil
 }

@@ -28,8 +28,9 @@ or a digest) into --output, each under its own file name (the layer's
 org.opencontainers.image.title), as a deploy step does after resolve. Each
 file is read once from the store the record names, its size and digest are
 checked as it is read, and it is written to a temporary file, synced, and
-renamed into place only if they match: a failed fetch leaves no partial
-file. Whole 4 MiB chunks of zeros are left as holes, so a raw disk stays
+renamed into place only if they match and the disk inspector finds it safe
+to hand to a hypervisor (else exit 3, naming each reason): a failed fetch
+leaves no partial file. Whole 4 MiB chunks of zeros are left as holes, so a raw disk stays
 sparse. With --key, the artifact's signature is checked first and nothing
 is written unless it verifies. An existing file is not replaced unless
 --force is given.

@@ -10,7 +10,7 @@
 //	2  usage error (unknown command or flag, wrong or malformed arguments)
 //	3  not trusted: unsigned, untrusted or invalid signature, owner mismatch,
 //	   provenance missing or mismatched, no policy rule for the name, revoked,
-//	   event log tampered with
+//	   event log tampered with, a disk unsafe to hand to a hypervisor
 //	4  not found: no such artifact, version or tag
 package main
 
@@ -24,6 +24,7 @@ import (
 
 	"github.com/brickyard/brickyard"
 	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/artifact/disk"
 	"github.com/brickyard/brickyard/catalog"
 	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/sign"
@@ -64,7 +65,7 @@ func exitCode(err error) int {
 		errors.Is(err, catalog.ErrUnsigned), errors.Is(err, catalog.ErrUntrusted), errors.Is(err, catalog.ErrRevoked),
 		errors.Is(err, sign.ErrOwnerMismatch), errors.Is(err, sign.ErrNoPolicy),
 		errors.Is(err, sign.ErrProvenanceMissing), errors.Is(err, sign.ErrProvenanceMismatch),
-		errors.Is(err, catalog.ErrLogTampered):
+		errors.Is(err, catalog.ErrLogTampered), errors.Is(err, disk.ErrUnsafeDisk):
 		return exitUntrusted
 	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, registry.ErrNotFound):
 		return exitNotFound

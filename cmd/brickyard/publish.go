@@ -145,14 +145,21 @@ type publishResult struct {
 
 func newPublishVMDiskCmd(e *env) *cobra.Command {
 	var f publishFlags
-	var bootable bool
+	var bootable, allowBacking bool
 	var firmware string
 	cmd := &cobra.Command{
 		Use:   "vm-disk NAME VERSION FILE...",
 		Short: "Publish disk files (qcow2, vmdk, vhdx, vhd, raw, ova, box) of one build as one version",
 		Long: `Publish the disk files of one build as one version of a VM-disk artifact: one
-manifest layer per file, its format and virtual size detected from its header.
-Each file is read once, hashed while it is written to the store.`,
+manifest layer per file, its format, virtual size and safety facts read from
+its headers. A disk that is unsafe to hand to a hypervisor is refused (exit 3)
+before anything is written: a qcow2 naming a backing or data file, a vmdk
+whose descriptor names extent files, an encrypted disk, unknown incompatible
+features, a format brickyard does not publish (qed, vdi, iso...), a file two
+formats claim. With --allow-backing-file, a qcow2 overlay is published when
+its backing file is a disk of a --parent artifact, named by its file name
+and format in the header. Each file is read once, hashed while it is
+written to the store.`,
 		Args: args(cobra.MinimumNArgs(3)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			m, err := f.meta(e, argv[0], argv[1])
@@ -162,7 +169,7 @@ Each file is read once, hashed while it is written to the store.`,
 			if err := e.open(cmd.Context()); err != nil {
 				return err
 			}
-			p, err := e.c.PublishDisk(cmd.Context(), brickyard.DiskRequest{Meta: m, Files: argv[2:], Bootable: bootable, Firmware: firmware})
+			p, err := e.c.PublishDisk(cmd.Context(), brickyard.DiskRequest{Meta: m, Files: argv[2:], Bootable: bootable, Firmware: firmware, AllowBackingFile: allowBacking})
 			if err != nil {
 				return err
 			}
@@ -172,6 +179,7 @@ Each file is read once, hashed while it is written to the store.`,
 	f.register(cmd)
 	cmd.Flags().BoolVar(&bootable, "bootable", false, "the disks hold a bootable system")
 	cmd.Flags().StringVar(&firmware, "firmware", "", "firmware the disks boot with: bios or uefi")
+	cmd.Flags().BoolVar(&allowBacking, "allow-backing-file", false, "publish a qcow2 overlay whose backing file is a disk of a --parent artifact")
 	return cmd
 }
 

@@ -55,7 +55,7 @@ knows its lineage.
 
 Exit codes: 0 success; 1 error; 2 usage error or malformed argument;
 3 not trusted (unsigned, untrusted or invalid signature, owner or provenance
-mismatch, revoked, event log tampered with); 4 not found.`,
+mismatch, revoked, event log tampered with, unsafe disk image); 4 not found.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPostRunE: func(cmd *cobra.Command, _ []string) error {
