@@ -21,8 +21,12 @@ import (
 // envelope; a Vagrant box is a tar, usually gzip-compressed, holding
 // metadata.json. The disks inside both are inspected like any disk file.
 
-// maxMembers bounds the members of an archive that are looked at.
-const maxMembers = 1024
+// maxMembers bounds the members of an archive that are looked at, and
+// maxDiskMembers those inspected as disks (each read costs its headers).
+const (
+	maxMembers     = 1024
+	maxDiskMembers = 16
+)
 
 // maxArchiveScan bounds how many decompressed bytes of a gzip Vagrant box
 // are read: 64 GiB. A compressed stream cannot be read at offsets, so the
@@ -151,6 +155,9 @@ func inspectTar(f *file) (Info, error) {
 	default:
 		return info, fmt.Errorf("tar archive with neither an .ovf envelope first nor metadata.json, so neither an OVA nor a Vagrant box: %w", ErrNotDisk)
 	}
+	if len(members) > maxDiskMembers {
+		return info, fmt.Errorf("archive of %d files besides its envelope or metadata (at most %d are inspected): %w", len(members), maxDiskMembers, ErrCorrupt)
+	}
 	for _, m := range members {
 		sub := &file{r: io.NewSectionReader(f.r, m.off, m.size), size: m.size, name: m.name}
 		mi, err := inspect(sub, 1)
@@ -212,6 +219,9 @@ func inspectBox(f *file) (Info, error) {
 			found = true
 		case path.Ext(name) == ".ovf" || path.Ext(name) == ".mf" || name == "Vagrantfile":
 		default:
+			if len(info.Members) >= maxDiskMembers {
+				return info, fmt.Errorf("box of more than %d files besides its metadata: %w", maxDiskMembers, ErrCorrupt)
+			}
 			c, err := capture(tr, hdr.Size)
 			if err != nil {
 				return info, fmt.Errorf("box member %q: %v: %w", name, err, ErrTruncated)

@@ -242,8 +242,9 @@ func qcow2Table(f *file, what string, off, entries, entryLen, maxBytes, cs uint6
 
 // maxPointerTable bounds how much of a table of pointers (qcow2 L1 and
 // refcount tables, vmdk grain directory) is read to check where its
-// entries point: 1 MiB, the L1 table of a 64 TiB disk with 64 KiB clusters.
-const maxPointerTable = 1 << 20
+// entries point: 64 KiB, 8192 entries, the L1 table of a 4 TiB disk with
+// 64 KiB clusters, or refcounts for 16 TiB of file.
+const maxPointerTable = 64 << 10
 
 // qcow2Pointers checks that each cluster the first entries of the table at
 // off points to (entry & mask, 0 for none) is aligned and inside the file.
