@@ -20,7 +20,7 @@ func FuzzInspect(f *testing.F) {
 		if err != nil && !errors.Is(err, ErrNotDisk) && !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnsafeDisk) {
 			t.Fatalf("error wraps no sentinel: %v", err)
 		}
-		if errors.Is(err, ErrUnsafeDisk) != (len(info.Reasons) > 0 || errors.Is(err, ErrAmbiguousFormat)) {
+		if (err == nil && len(info.Reasons) > 0) || (errors.Is(err, ErrUnsafeDisk) && !errors.Is(err, ErrAmbiguousFormat) && len(info.Reasons) == 0) {
 			t.Fatalf("error %v with reasons %v", err, info.Reasons)
 		}
 		if err != nil && !errors.Is(err, ErrUnsafeDisk) {
