@@ -10,6 +10,10 @@
 //
 // Publish pushes an encoded artifact blobs first, manifest next, immutable
 // version tag last, so that a tag never points at a manifest whose blobs are
-// missing, and a failed publish leaves no tag. PushDisk streams a disk file
-// in one pass, hashing it on the way; PushImage copies a container image in.
+// missing, and a failed publish leaves no tag. PushDisk inspects a disk file
+// (artifact/disk) and refuses one unsafe to hand to a hypervisor before
+// writing anything, then streams it in one pass, hashing it on the way;
+// PushDisks inspects several before pushing any; CheckDisk re-inspects a
+// disk read back from a store before a deploy tool gets it. PushImage
+// copies a container image in.
 package registry

@@ -115,6 +115,24 @@ var realDisks = []realDisk{
 	{"sparse.vmdk", "vmdk", artifact.DiskVMDK, "monolithicSparse", create("vmdk", "100M")},
 	{"sparse-data.vmdk", "vmdk", artifact.DiskVMDK, "monolithicSparse", convert("vmdk")},
 	{"stream.vmdk", "vmdk", artifact.DiskVMDK, "streamOptimized", convert("vmdk", "-o", "subformat=streamOptimized")},
+	{"footer-stream.vmdk", "vmdk", artifact.DiskVMDK, "streamOptimized", func(t testing.TB, dir, path string) {
+		// As VMware writes it: the header's grain directory offset ~0, the
+		// real header in a footer before the end-of-stream marker.
+		convert("vmdk", "-o", "subformat=streamOptimized")(t, dir, path)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		footer := bytes.Clone(b[:512])
+		marker := make([]byte, 512)
+		le.PutUint64(marker, 1)
+		le.PutUint32(marker[12:], 3)
+		le.PutUint64(b[56:], vmdkGDAtEnd)
+		b = append(append(append(b[:len(b)-512], marker...), footer...), make([]byte, 512)...)
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}},
 	{"disk.vhdx", "vhdx", artifact.DiskVHDX, "", create("vhdx", "1G")},
 	{"odd.vhdx", "vhdx", artifact.DiskVHDX, "", create("vhdx", "3147264")},
 	{"data.vhdx", "vhdx", artifact.DiskVHDX, "", convert("vhdx")},

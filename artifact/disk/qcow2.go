@@ -26,6 +26,9 @@ const (
 	qcow2MaxRefTable    = 8 << 20  // bytes
 	qcow2MaxSnapshots   = 65536
 	qcow2SnapshotHeader = 40 // bytes of a snapshot table entry, at least
+	// qcow2MaxExtensions bounds the header extensions read; qemu-img
+	// writes at most five, qemu has no limit.
+	qcow2MaxExtensions = 64
 
 	// incompatible feature bits qemu knows: dirty, corrupt, external
 	// data file, compression type, extended L2 entries.
@@ -282,7 +285,10 @@ func qcow2Extensions(f *file, info *Info, start, end uint64, crypt uint32) error
 	br := bufio.NewReaderSize(io.NewSectionReader(f.r, int64(start), int64(limit-start)), 4096)
 	off := start
 	var h [8]byte
-	for off < end {
+	for i := 0; off < end; i++ {
+		if i == qcow2MaxExtensions {
+			return fmt.Errorf("qcow2 header lists more than %d extensions: %w", qcow2MaxExtensions, ErrCorrupt)
+		}
 		if _, err := io.ReadFull(br, h[:]); err != nil {
 			return fmt.Errorf("qcow2 header extension at offset %d: %w", off, truncated(err))
 		}

@@ -135,6 +135,13 @@ var unsafeDisks = []struct {
 	{"truncated-100.qcow2", edit("create -q -f qcow2 %s 1G", cut(100)), ErrTruncated, ""},
 	{"truncated-511.qcow2", edit("create -q -f qcow2 %s 1G", cut(511)), ErrTruncated, ""},
 	{"truncated-v2-60.qcow2", edit("create -q -f qcow2 -o compat=0.10 %s 1G", cut(60)), ErrTruncated, ""},
+	{"many-extensions.qcow2", edit("create -q -f qcow2 %s 1G", func(t testing.TB, b []byte) []byte {
+		for off := 112; off < 0x8000; off += 8 {
+			be.PutUint32(b[off:], 0x0badcafe) // unknown, empty
+			be.PutUint32(b[off+4:], 0)
+		}
+		return b
+	}), ErrCorrupt, ""},
 	{"backing-offset-outside.qcow2", edit("create -q -f qcow2 %s 1G", put64(8, 1<<20)), ErrCorrupt, ""},
 	{"qcow-v1.qcow", edit("create -q -f qcow %s 1G", nil), ErrUnsafeDisk, ruleBanned},
 	{"flat.vmdk", edit("create -q -f vmdk -o subformat=monolithicFlat %s 5M", nil), ErrUnsafeDisk, ruleVMDKExtent},
