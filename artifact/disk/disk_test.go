@@ -165,8 +165,10 @@ func TestQemuImgAgreement(t *testing.T) {
 			}
 			want := qemuImgInfo(t, p, d.qemuFormat)
 			probed := qemuImgInfo(t, p, "")
+			shown := probed.Format
 			if d.subformat == "fixed" && d.format == artifact.DiskVHD {
 				probed.Format = "vpc" // qemu probes a fixed vhd as raw; -f vpc reads it
+				shown = "raw probed, vpc with -f"
 			}
 			match := info.VirtualSize == want.VirtualSize && probed.Format == info.Probe
 			if !match {
@@ -175,7 +177,7 @@ func TestQemuImgAgreement(t *testing.T) {
 			if fi, _ := os.Stat(p); info.Size != fi.Size() {
 				t.Errorf("size %d, file has %d", info.Size, fi.Size())
 			}
-			table = append(table, fmt.Sprintf("| %s | %s | %s | %d | %s %d | %v |", d.file, info.Subformat, want.Format, want.VirtualSize, info.Probe, info.VirtualSize, match))
+			table = append(table, fmt.Sprintf("| %s | %s | %s | %d | %s %d | %v |", d.file, info.Subformat, shown, want.VirtualSize, info.Probe, info.VirtualSize, match))
 		})
 	}
 	t.Log("qemu-img agreement:\n" + strings.Join(table, "\n"))
