@@ -80,7 +80,7 @@ func TestWorkflow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pb.Signature == nil || len(pb.Record.Signatures) != 0 && pb.Record.Signatures[0].KeyID == "" {
+	if pb.Signature == nil || len(pb.Record.Signatures) != 1 || pb.Record.Signatures[0].KeyID != pb.Signature.KeyID {
 		t.Fatalf("published %+v: not signed", pb)
 	}
 	if pb.Record.Store != brickyard.LayoutStoreName || pb.Record.Kind != artifact.KindVMDisk {

@@ -143,8 +143,9 @@ type BlobMatch struct {
 	Blob   ocispec.Descriptor
 }
 
-// FindByBlob returns every recorded artifact whose manifest holds the blob
-// d as a layer or as its config: a disk file found somewhere, hashed,
+// FindByBlob returns every recorded artifact whose own manifest holds the
+// blob d as a layer or as its config (for an OCI-image artifact, not the
+// tracked image's layers): a disk file found somewhere, hashed,
 // names the artifact and version it came from. It reads each recorded
 // manifest from its store (one small read per record); records whose store
 // cannot be reached are skipped, and their errors joined in the error

@@ -286,6 +286,11 @@ func (c *Client) finish(ctx context.Context, a *artifact.Artifact, m Meta) (Publ
 		}
 		out.Attestation = &att
 	}
+	if m.Sign {
+		if out.Record, err = c.cat.Get(ctx, rec.Digest); err != nil { // with its signature
+			return out, err
+		}
+	}
 	return out, nil
 }
 
