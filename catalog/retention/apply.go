@@ -12,8 +12,10 @@ import (
 
 	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/catalog"
+	"github.com/brickyard/brickyard/internal/ocistore"
 	"github.com/brickyard/brickyard/registry"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // ImageDeleter deletes the cloud images a machine-image artifact stands
@@ -191,6 +193,12 @@ func deleteOne(ctx context.Context, s registry.Store, o ApplyOptions, d Decision
 			return fmt.Errorf("delete %s@%s, attached to %s: %w", d.Repository, a.Digest, d.Ref(), err)
 		}
 	}
+	if d.Kind == artifact.KindOCIImage {
+		hook("subject")
+		if err := unrefer(ctx, s, d); err != nil {
+			return fmt.Errorf("remove %s from its image's referrers: %w", d.Ref(), err)
+		}
+	}
 	hook("manifest")
 	if err := s.Delete(ctx, d.Repository, d.Descriptor()); err != nil && !errors.Is(err, registry.ErrNotFound) {
 		return fmt.Errorf("delete %s (%s@%s): %w", d.Ref(), d.Repository, d.Digest, err)
@@ -285,4 +293,66 @@ func ReadPlan(b []byte) (*Plan, error) {
 		return nil, fmt.Errorf("%w: format %d, this program knows %d", ErrInvalidPlan, p.Format, PlanFormat)
 	}
 	return &p, nil
+}
+
+// unrefer removes an OCI-image artifact from the referrers tag schema
+// index of the image it tracks (its subject), before the artifact's own
+// manifest goes: the index is rewritten without it, or deleted if it held
+// nothing else. It holds the store's lock on mutable tags if it has one.
+// A manifest already gone (a resumed apply) has nothing left to remove.
+func unrefer(ctx context.Context, s registry.Store, d Decision) error {
+	b, err := fetchManifest(ctx, s, d.Repository, d.Descriptor())
+	if errors.Is(err, registry.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(b, &m); err != nil || m.Subject == nil {
+		return nil // not an artifact with a subject: nothing refers
+	}
+	return ocistore.WithMutableTagsLocked(s, d.Repository, func() error {
+		tag := registry.ReferrersTag(m.Subject.Digest)
+		idxDesc, err := s.Resolve(ctx, d.Repository, tag)
+		if errors.Is(err, registry.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		ib, err := fetchManifest(ctx, s, d.Repository, idxDesc)
+		if err != nil {
+			return err
+		}
+		var idx ocispec.Index
+		if err := json.Unmarshal(ib, &idx); err != nil {
+			return fmt.Errorf("%s:%s: %w: %v", d.Repository, tag, artifact.ErrInvalidManifest, err)
+		}
+		kept := idx.Manifests[:0]
+		for _, r := range idx.Manifests {
+			if r.Digest != d.Digest {
+				kept = append(kept, r)
+			}
+		}
+		switch {
+		case len(kept) == len(idx.Manifests):
+			return nil
+		case len(kept) == 0:
+			if err := s.Delete(ctx, d.Repository, idxDesc); err != nil && !errors.Is(err, registry.ErrNotFound) {
+				return err
+			}
+			return nil
+		}
+		idx.Manifests = kept
+		nb, err := json.Marshal(idx)
+		if err != nil {
+			return err
+		}
+		nd, err := s.PushManifest(ctx, d.Repository, ocispec.MediaTypeImageIndex, nb)
+		if err != nil {
+			return err
+		}
+		return s.Move(ctx, d.Repository, nd, tag)
+	})
 }
