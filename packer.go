@@ -69,7 +69,7 @@ func (c *Client) PublishPacker(ctx context.Context, req PackerRequest) (PackerPu
 			if !filepath.IsAbs(f) && req.Dir != "" {
 				f = filepath.Join(req.Dir, f)
 			}
-			if _, err := disk.DetectFile(f); errors.Is(err, disk.ErrNotDisk) {
+			if _, err := disk.InspectFile(f); errors.Is(err, disk.ErrNotDisk) {
 				res.Skipped = append(res.Skipped, f)
 				continue
 			}
