@@ -237,3 +237,25 @@ var trackableMediaTypes = map[string]bool{
 	"application/vnd.docker.distribution.manifest.v2+json":      true,
 	"application/vnd.docker.distribution.manifest.list.v2+json": true,
 }
+
+// Stored names an artifact where a store holds it: what checking it there
+// needs (its signature, its owner, its provenance), with no catalog at hand.
+// catalog.Record.Stored returns it; package sign's verifiers take it, so
+// that sign and catalog need not import each other.
+type Stored struct {
+	Name    string
+	Version string // semver, as published
+	Kind    Kind
+	// Store is the store's name as the catalog records it, e.g.
+	// "oci-layout" or "registry.example:5000/team"; Repository is the
+	// repository within it.
+	Store      string
+	Repository string
+	// Manifest is the artifact's manifest: media type, digest (its
+	// identity) and size in bytes.
+	Manifest ocispec.Descriptor
+	Parents  []digest.Digest // the artifacts it was built from
+}
+
+// Ref returns "name@version".
+func (s Stored) Ref() string { return s.Name + "@" + s.Version }

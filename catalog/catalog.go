@@ -9,6 +9,7 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"github.com/brickyard/brickyard/artifact"
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // Record is what the catalog knows of one published artifact. Records are
@@ -58,6 +59,17 @@ type Signature struct {
 
 // Ref returns "name@version".
 func (r Record) Ref() string { return r.Name + "@" + r.Version.Original() }
+
+// Stored returns where r's artifact is stored and what checking it there
+// needs: what a Verifier is given.
+func (r Record) Stored() artifact.Stored {
+	s := artifact.Stored{Name: r.Name, Kind: r.Kind, Store: r.Store, Repository: r.Repository,
+		Manifest: ocispec.Descriptor{MediaType: r.MediaType, Digest: r.Digest, Size: r.Size}, Parents: r.Parents}
+	if r.Version != nil {
+		s.Version = r.Version.Original()
+	}
+	return s
+}
 
 // Validate checks a record before it is written: valid name, version, kind,
 // digest, platform and parent digests. Errors wrap the artifact package's

@@ -19,8 +19,8 @@ func (v versions) Names(context.Context) ([]string, error)                    { 
 // signedOnly stands in for sign.StoreVerifier: it trusts the digests it holds.
 type signedOnly map[digest.Digest]bool
 
-func (s signedOnly) Verify(_ context.Context, r catalog.Record) (string, error) {
-	if !s[r.Digest] {
+func (s signedOnly) Verify(_ context.Context, r artifact.Stored) (string, error) {
+	if !s[r.Manifest.Digest] {
 		return "", catalog.ErrUnsigned
 	}
 	return "SHA256:example", nil

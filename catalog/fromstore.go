@@ -3,10 +3,11 @@ package catalog
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 
 	"github.com/brickyard/brickyard/artifact"
-	"github.com/brickyard/brickyard/registry"
+	"github.com/brickyard/brickyard/internal/ocistore"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -34,6 +35,11 @@ func RecordOf(store, repo string, desc ocispec.Descriptor, manifest, cfg []byte)
 		MediaType: desc.MediaType, Size: desc.Size}, nil
 }
 
+// Fetcher reads content back from a store; registry stores satisfy it.
+type Fetcher interface {
+	Fetch(ctx context.Context, repo string, desc ocispec.Descriptor) (io.ReadCloser, error)
+}
+
 // FetchRecord reads the manifest r names (r.Digest in r.Repository) back
 // from st and checks that r says what the manifest says: the same name,
 // kind, version (build metadata included), platform, parents and build
@@ -41,10 +47,10 @@ func RecordOf(store, repo string, desc ocispec.Descriptor, manifest, cfg []byte)
 // so that no record contradicts what is stored.
 //
 // Errors: ErrRecordMismatch naming the first field that differs; the
-// store's errors (registry.ErrNotFound if the manifest is absent).
-func FetchRecord(ctx context.Context, st registry.Fetcher, r Record) error {
+// store's errors (ErrNotFound if the manifest is absent).
+func FetchRecord(ctx context.Context, st Fetcher, r Record) error {
 	desc := ocispec.Descriptor{MediaType: r.MediaType, Digest: r.Digest, Size: r.Size}
-	_, manifest, cfg, err := registry.FetchArtifact(ctx, st, r.Repository, desc)
+	_, manifest, cfg, err := ocistore.FetchArtifact(ctx, st, r.Repository, desc)
 	if err != nil {
 		return fmt.Errorf("check record %s against the store: %w", r.Ref(), err)
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/brickyard/brickyard/artifact"
-	"github.com/brickyard/brickyard/registry"
+	"github.com/brickyard/brickyard/internal/ocistore"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -24,8 +24,9 @@ type RebuildSource interface {
 
 // SignatureFinder returns the signatures of manifest d in repository repo
 // that verify with a trusted key, as catalog signatures (key id and the
-// digest of the signature manifest). sign.StoreVerifier satisfies it; the
-// catalog does not import sign.
+// digest of the signature manifest; At is set by Rebuild if zero). The
+// catalog does not import sign: the workflow adapts sign.StoreVerifier's
+// FindSignatures to it.
 type SignatureFinder interface {
 	FindSignatures(ctx context.Context, repo string, d digest.Digest) ([]Signature, error)
 }
@@ -79,7 +80,7 @@ func Rebuild(ctx context.Context, dst interface {
 			if err != nil {
 				return rep, fmt.Errorf("rebuild: %s:%s: %w", repo, tag, err)
 			}
-			_, manifest, cfg, err := registry.FetchArtifact(ctx, src, repo, desc)
+			_, manifest, cfg, err := ocistore.FetchArtifact(ctx, src, repo, desc)
 			var rec Record
 			if err == nil {
 				rec, err = RecordOf(storeName, repo, desc, manifest, cfg)

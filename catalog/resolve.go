@@ -14,13 +14,15 @@ import (
 
 // Verifier checks an artifact in the store where it lives: its signature,
 // and whatever else a trust policy demands (owner, provenance). It returns
-// the id of the trusted key that verified the manifest digest r.Digest in
-// repository r.Repository, or an error: wrapping ErrUnsigned if there is no
-// signature at all, ErrUntrusted if none verifies with a trusted key, or
-// the policy's own errors. Package sign satisfies it (sign.StoreVerifier,
-// sign.PolicyVerifier); the catalog never imports sign.
+// the id of the trusted key that verified the manifest digest
+// a.Manifest.Digest in repository a.Repository, or an error: wrapping
+// ErrUnsigned if there is no signature at all, ErrUntrusted if none
+// verifies with a trusted key, or the policy's own errors. Package sign
+// satisfies it (sign.StoreVerifier, sign.PolicyVerifier); the catalog never
+// imports sign, nor sign the catalog: both know artifact.Stored
+// (Record.Stored).
 type Verifier interface {
-	Verify(ctx context.Context, r Record) (keyID string, err error)
+	Verify(ctx context.Context, a artifact.Stored) (keyID string, err error)
 }
 
 // Query asks for the newest version of Name within Constraint for Platform.
@@ -92,7 +94,7 @@ func Resolve(ctx context.Context, c Lister, q Query, v Verifier) (Record, error)
 			err = fmt.Errorf("deleted by %s at %s under plan %s: %w", r.Deleted.Actor, r.Deleted.At.Format(time.RFC3339), r.Deleted.Plan, ErrDeleted)
 		} else if state == StateRevoked {
 			err = fmt.Errorf("%s: %w", change.Describe(), ErrRevoked)
-		} else if _, err = v.Verify(ctx, r); err == nil {
+		} else if _, err = v.Verify(ctx, r.Stored()); err == nil {
 			if state == StateDeprecated {
 				r.Warnings = append(r.Warnings, r.Ref()+" is "+change.Describe())
 			}

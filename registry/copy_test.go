@@ -14,6 +14,7 @@ import (
 	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/registry/remote"
 	"github.com/brickyard/brickyard/sign"
+	"github.com/brickyard/brickyard/sign/cosignkey"
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -59,11 +60,11 @@ func pushImage(t *testing.T, s registry.Store, repo, content string) ocispec.Des
 
 func keys(t *testing.T) (*sign.Signer, *sign.Verifier) {
 	t.Helper()
-	priv, pub, err := sign.GenerateKeyPair([]byte("pw"))
+	priv, pub, err := cosignkey.GenerateKeyPair([]byte("pw"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := sign.LoadSigner(priv, []byte("pw"))
+	s, err := cosignkey.LoadSigner(priv, []byte("pw"))
 	if err != nil {
 		t.Fatal(err)
 	}

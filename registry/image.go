@@ -1,13 +1,12 @@
 package registry
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/brickyard/brickyard/internal/ocistore"
 )
 
 // ImagePusher is what PushImage needs of a store.
@@ -24,58 +23,5 @@ type ImagePusher interface {
 // returns the manifest's descriptor, ready to be an OCI-image artifact's
 // subject (artifact.Artifact.Image).
 func PushImage(ctx context.Context, s ImagePusher, repo string, img v1.Image) (ocispec.Descriptor, error) {
-	layers, err := img.Layers()
-	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("push image to %s: %w", repo, err)
-	}
-	for _, l := range layers {
-		d, err := l.Digest()
-		if err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("push image to %s: layer digest: %w", repo, err)
-		}
-		size, err := l.Size()
-		if err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("push image to %s: layer %s: %w", repo, d, err)
-		}
-		mt, err := l.MediaType()
-		if err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("push image to %s: layer %s: %w", repo, d, err)
-		}
-		desc := ocispec.Descriptor{MediaType: string(mt), Digest: digest.Digest(d.String()), Size: size}
-		if ok, err := s.Exists(ctx, repo, desc); err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("push image to %s: layer %s: %w", repo, d, err)
-		} else if ok {
-			continue
-		}
-		rc, err := l.Compressed()
-		if err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("push image to %s: layer %s: %w", repo, d, err)
-		}
-		_, err = s.PushBlob(ctx, repo, desc, rc)
-		rc.Close()
-		if err != nil {
-			return ocispec.Descriptor{}, fmt.Errorf("push image to %s: layer %s: %w", repo, d, err)
-		}
-	}
-	m, err := img.Manifest()
-	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("push image to %s: %w", repo, err)
-	}
-	cfg, err := img.RawConfigFile()
-	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("push image to %s: config: %w", repo, err)
-	}
-	cfgDesc := ocispec.Descriptor{MediaType: string(m.Config.MediaType), Digest: digest.Digest(m.Config.Digest.String()), Size: m.Config.Size}
-	if _, err := s.PushBlob(ctx, repo, cfgDesc, bytes.NewReader(cfg)); err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("push image to %s: config: %w", repo, err)
-	}
-	raw, err := img.RawManifest()
-	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("push image to %s: %w", repo, err)
-	}
-	mt, err := img.MediaType()
-	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("push image to %s: %w", repo, err)
-	}
-	return s.PushManifest(ctx, repo, string(mt), raw)
+	return ocistore.PushImage(ctx, s, repo, img)
 }

@@ -10,16 +10,11 @@ import (
 	"slices"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/in-toto/in-toto-golang/in_toto"
 	"github.com/in-toto/in-toto-golang/in_toto/slsa_provenance/common"
 	slsa1 "github.com/in-toto/in-toto-golang/in_toto/slsa_provenance/v1"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"github.com/sigstore/cosign/v2/pkg/cosign"
-	"github.com/sigstore/cosign/v2/pkg/oci"
-	"github.com/sigstore/cosign/v2/pkg/oci/static"
-	"github.com/sigstore/cosign/v2/pkg/types"
 	"github.com/sigstore/sigstore/pkg/signature/dsse"
 
 	"github.com/brickyard/brickyard/internal/errdef"
@@ -32,6 +27,13 @@ const (
 	// PredicateSLSAProvenance is the SLSA provenance v1 predicate type,
 	// what `cosign verify-attestation --type slsaprovenance1` expects.
 	PredicateSLSAProvenance = slsa1.PredicateSLSAProvenance
+)
+
+// What cosign writes for an attestation: the DSSE payload type of an
+// in-toto statement and the media type of the layer holding the envelope.
+const (
+	intotoPayloadType = "application/vnd.in-toto+json"
+	dsseMediaType     = "application/vnd.dsse.envelope.v1+json"
 )
 
 // statementTypes are the in-toto Statement types accepted on read: v1, and
@@ -201,21 +203,17 @@ func (s *Signer) Attest(ctx context.Context, st Writer, repo string, desc ocispe
 	if !subjectsInclude(hdr.Subject, desc.Digest) {
 		return Signature{}, fmt.Errorf("attest %s@%s: the statement's subjects do not include %s", repo, desc.Digest, desc.Digest)
 	}
-	env, err := dsse.WrapSigner(s.sv, types.IntotoPayloadType).SignMessage(bytes.NewReader(statement))
+	env, err := dsse.WrapSigner(s.sv, intotoPayloadType).SignMessage(bytes.NewReader(statement))
 	if err != nil {
 		return Signature{}, fmt.Errorf("attest %s@%s: %w", repo, desc.Digest, err)
 	}
-	att, err := static.NewAttestation(env, static.WithLayerMediaType(types.DssePayloadType),
-		static.WithAnnotations(map[string]string{"predicateType": hdr.PredicateType}))
-	if err != nil {
-		return Signature{}, err
-	}
+	att := sigLayer{payload: env, mediaType: dsseMediaType, annotations: map[string]string{"predicateType": hdr.PredicateType}}
 	return s.store(ctx, st, repo, desc, AttestationTag(desc.Digest), att)
 }
 
 // store appends sig to the signatures or attestations under tag.
-func (s *Signer) store(ctx context.Context, st Writer, repo string, desc ocispec.Descriptor, tag string, sig oci.Signature) (Signature, error) {
-	sd, err := addSignatures(ctx, st, repo, tag, []oci.Signature{sig}, nil)
+func (s *Signer) store(ctx context.Context, st Writer, repo string, desc ocispec.Descriptor, tag string, sig sigLayer) (Signature, error) {
+	sd, err := addSignatures(ctx, st, repo, tag, []sigLayer{sig}, nil)
 	if err != nil {
 		return Signature{}, fmt.Errorf("sign %s@%s: %w", repo, desc.Digest, err)
 	}
@@ -242,15 +240,15 @@ type Attestation struct {
 // VerifyAttestation checks that manifest d in repository repo has an
 // attestation of predicateType, stored under AttestationTag(d) as
 // `cosign attest` stores it, whose DSSE envelope verifies with a trusted key
-// (cosign's own check, offline) and whose statement names d and identity
+// (as cosign checks it: payload type application/vnd.in-toto+json, a
+// signature over its DSSE pre-authentication encoding; offline) and whose statement names d and identity
 // as its subject. It returns the first that does.
 //
 // Errors: ErrProvenanceMissing if there is no attestation of that type;
 // ErrUntrusted if none verifies with a trusted key; ErrInvalidSignature if
 // one verifies but is for another digest or repository, or is malformed.
 func (v *Verifier) VerifyAttestation(ctx context.Context, st Reader, repo, identity string, d digest.Digest, predicateType string) (Attestation, error) {
-	h, err := v1.NewHash(d.String())
-	if err != nil {
+	if err := d.Validate(); err != nil {
 		return Attestation{}, fmt.Errorf("verify attestation %s@%s: %w", repo, d, err)
 	}
 	atts, err := loadSignatures(ctx, st, repo, AttestationTag(d))
@@ -260,13 +258,12 @@ func (v *Verifier) VerifyAttestation(ctx context.Context, st Reader, repo, ident
 	var invalid error
 	n := 0
 	for _, att := range atts {
-		if ann, _ := att.Annotations(); ann["predicateType"] != "" && ann["predicateType"] != predicateType {
+		if pt := att.annotations["predicateType"]; pt != "" && pt != predicateType {
 			continue
 		}
 		n++
 		for _, k := range v.keys {
-			co := &cosign.CheckOpts{SigVerifier: k.v, IgnoreTlog: true, IgnoreSCT: true, Offline: true, ClaimVerifier: noClaims}
-			if _, err := cosign.VerifyBlobAttestation(ctx, att, h, co); err != nil {
+			if !k.verifiesEnvelope(att) {
 				continue
 			}
 			stmt, err := checkStatement(att, d, identity, predicateType)
@@ -274,7 +271,7 @@ func (v *Verifier) VerifyAttestation(ctx context.Context, st Reader, repo, ident
 				invalid = err
 				continue
 			}
-			return Attestation{Digest: d, KeyID: k.id, PredicateType: predicateType, Statement: stmt}, nil
+			return Attestation{Digest: d, KeyID: k.ID, PredicateType: predicateType, Statement: stmt}, nil
 		}
 	}
 	switch {
@@ -288,15 +285,11 @@ func (v *Verifier) VerifyAttestation(ctx context.Context, st Reader, repo, ident
 
 // checkStatement decodes a verified envelope and checks its statement's
 // type, predicate type and subject.
-func checkStatement(att oci.Signature, d digest.Digest, identity, predicateType string) ([]byte, error) {
-	body, err := att.Payload()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidSignature, err)
-	}
+func checkStatement(att sigLayer, d digest.Digest, identity, predicateType string) ([]byte, error) {
 	var env struct {
 		Payload string `json:"payload"`
 	}
-	if err := json.Unmarshal(body, &env); err != nil {
+	if err := json.Unmarshal(att.payload, &env); err != nil {
 		return nil, fmt.Errorf("%w: envelope: %v", ErrInvalidSignature, err)
 	}
 	stmt, err := base64.StdEncoding.DecodeString(env.Payload)
@@ -322,4 +315,21 @@ func checkStatement(att oci.Signature, d digest.Digest, identity, predicateType 
 		}
 	}
 	return nil, fmt.Errorf("%w: the statement's subjects do not include %s", ErrInvalidSignature, d)
+}
+
+// verifiesEnvelope reports whether att, a DSSE envelope of an in-toto
+// statement, is signed by k, as cosign's verifyOCIAttestation checks it.
+func (k trustedKey) verifiesEnvelope(att sigLayer) bool {
+	var env struct {
+		PayloadType string `json:"payloadType"`
+	}
+	if json.Unmarshal(att.payload, &env) != nil || env.PayloadType != intotoPayloadType {
+		return false
+	}
+	for _, sv := range k.vs {
+		if dsse.WrapVerifier(sv).VerifySignature(bytes.NewReader(att.payload), nil) == nil {
+			return true
+		}
+	}
+	return false
 }

@@ -107,7 +107,7 @@ func TestCosignInterop(t *testing.T) {
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("cosign sign: %v\n%s", err, out)
 			}
-			got, err := sign.StoreVerifier{Store: st, Verifier: trustCosign}.Verify(ctx, catalog.Record{Name: a.Name, Repository: a.Name, Digest: e.Descriptor.Digest})
+			got, err := sign.StoreVerifier{Store: st, Verifier: trustCosign}.Verify(ctx, catalog.Record{Name: a.Name, Repository: a.Name, Digest: e.Descriptor.Digest}.Stored())
 			if err != nil {
 				t.Fatalf("brickyard verify of cosign's signature: %v", err)
 			}

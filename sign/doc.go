@@ -4,22 +4,27 @@
 // container images.
 //
 // A signature is cosign's simple-signing payload for the artifact's
-// manifest digest, signed with a cosign key (GenerateKeyPair, LoadSigner)
-// and stored under cosign's "sha256-<hex>.sig" tag in the same store.
-// Everything works offline: no transparency log, no Fulcio. Verify returns
-// the digest it verified, to be used from then on instead of any tag.
+// manifest digest (critical.image.docker-manifest-digest, naming the
+// repository in critical.identity.docker-reference), signed with a key
+// (NewSigner takes any crypto.Signer: an in-memory key, a KMS, an HSM;
+// package sign/cosignkey reads and writes cosign's encrypted key files)
+// and stored under cosign's "sha256-<hex>.sig" tag in the same store, the
+// base64 signature in the layer's dev.cosignproject.cosign/signature
+// annotation. Attestations are DSSE envelopes of in-toto statements under
+// the ".att" tag, as `cosign attest` stores them. Everything works
+// offline: no transparency log, no Fulcio. Verify returns the digest it
+// verified, to be used from then on instead of any tag; PolicyVerifier
+// applies a trust policy (keys, owner, provenance) per artifact name.
 //
-// Verify also accepts a Sigstore bundle (v0.3) attached as an OCI referrer,
-// as `cosign sign --new-bundle-format` attaches it: its DSSE statement must
-// name the digest and be signed by a trusted key, and, given a trusted root
-// file (LoadTrustedRoot, Verifier.WithTrustedRoot), its transparency-log
-// entries and RFC 3161 timestamps must verify against that root, offline
-// (sigstore-go does the checking).
+// Package sign is light: it is built on go-containerregistry,
+// sigstore/sigstore and in-toto, not on cosign's Go packages (hundreds of
+// modules), so a deploy tool that verifies stays small. Sigstore bundles
+// (`cosign sign --new-bundle-format`) are verified by package sign/bundle
+// (sigstore-go, ~25 MB) when a program plugs it in (Verifier.WithBundles,
+// bundle.PolicyOption).
 //
-// Package sign is the only brickyard package that imports cosign and
-// sigstore (hundreds of modules): a deploy tool that imports artifact,
-// registry or catalog alone does not compile them. It declares the small
-// Reader and Writer interfaces it needs, and registry stores satisfy them;
-// it uses registry's functions to read artifacts and list referrers, and
-// registry never imports sign.
+// sign imports neither registry nor catalog: it declares the small Reader
+// and Writer interfaces it needs, which registry stores satisfy, and its
+// verifiers take an artifact.Stored, which catalog.Record.Stored returns,
+// so they satisfy catalog.Verifier.
 package sign

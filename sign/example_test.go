@@ -9,6 +9,7 @@ import (
 	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/registry/layout"
 	"github.com/brickyard/brickyard/sign"
+	"github.com/brickyard/brickyard/sign/cosignkey"
 )
 
 // Sign an artifact in a layout store with a cosign key, then verify it.
@@ -25,8 +26,8 @@ func Example() {
 		panic(err)
 	}
 
-	priv, pub, _ := sign.GenerateKeyPair([]byte("example password"))
-	signer, err := sign.LoadSigner(priv, []byte("example password"))
+	priv, pub, _ := cosignkey.GenerateKeyPair([]byte("example password"))
+	signer, err := cosignkey.LoadSigner(priv, []byte("example password"))
 	if err != nil {
 		panic(err)
 	}

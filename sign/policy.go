@@ -11,12 +11,9 @@ import (
 	"slices"
 	"strings"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"github.com/sigstore/sigstore-go/pkg/root"
 	"sigs.k8s.io/yaml"
 
 	"github.com/brickyard/brickyard/artifact"
-	"github.com/brickyard/brickyard/catalog"
 	"github.com/brickyard/brickyard/internal/ocistore"
 )
 
@@ -48,8 +45,8 @@ const MaxPolicySize = 1 << 20
 type Policy struct {
 	Version int `json:"version"`
 	// TrustedRoot, if set, is a Sigstore trusted root file (relative to
-	// the policy file) that Sigstore bundles are checked against (see
-	// Verifier.WithTrustedRoot).
+	// the policy file) that Sigstore bundles are checked against; it needs
+	// bundle support (package sign/bundle's PolicyOption).
 	TrustedRoot string `json:"trustedRoot,omitempty"`
 	Rules       []Rule `json:"rules"`
 }
@@ -81,9 +78,25 @@ type ProvenanceRule struct {
 	Builders []string `json:"builders,omitempty"`
 }
 
+// PolicyOption is an option of LoadPolicy and ParsePolicy.
+type PolicyOption func(*policyOptions)
+
+type policyOptions struct {
+	bundles func(trustedRoot string) (BundleVerifier, error)
+}
+
+// WithBundleSupport makes every rule's verifier also accept Sigstore
+// bundles, verified by what load returns for the policy's trustedRoot file
+// (an absolute path, or "" if the policy names none). Package sign/bundle
+// provides it (bundle.PolicyOption); without it a policy that names a
+// trustedRoot is refused, and bundles are not looked for.
+func WithBundleSupport(load func(trustedRoot string) (BundleVerifier, error)) PolicyOption {
+	return func(o *policyOptions) { o.bundles = load }
+}
+
 // LoadPolicy reads and checks a policy file (see ParsePolicy); key paths
 // are relative to the file's directory.
-func LoadPolicy(file string) (*Policy, error) {
+func LoadPolicy(file string, opts ...PolicyOption) (*Policy, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
@@ -93,7 +106,7 @@ func LoadPolicy(file string) (*Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", file, err)
 	}
-	p, err := ParsePolicy(b, filepath.Dir(file))
+	p, err := ParsePolicy(b, filepath.Dir(file), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", file, err)
 	}
@@ -103,7 +116,11 @@ func LoadPolicy(file string) (*Policy, error) {
 // ParsePolicy decodes a policy (YAML or JSON, strict) and loads its keys,
 // relative to dir. Errors wrap ErrInvalidPolicy (or ErrInvalidKey) and
 // name the rule and field at fault.
-func ParsePolicy(data []byte, dir string) (*Policy, error) {
+func ParsePolicy(data []byte, dir string, opts ...PolicyOption) (*Policy, error) {
+	var o policyOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if len(data) > MaxPolicySize {
 		return nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrInvalidPolicy, len(data), MaxPolicySize)
 	}
@@ -117,14 +134,17 @@ func ParsePolicy(data []byte, dir string) (*Policy, error) {
 	if len(p.Rules) == 0 {
 		return nil, fmt.Errorf("%w: no rules", ErrInvalidPolicy)
 	}
-	var tr *root.TrustedRoot
-	if p.TrustedRoot != "" {
+	var bundles BundleVerifier
+	if p.TrustedRoot != "" && o.bundles == nil {
+		return nil, fmt.Errorf("%w: trustedRoot %s: Sigstore bundles are not supported by this program (package sign/bundle)", ErrInvalidPolicy, p.TrustedRoot)
+	}
+	if o.bundles != nil {
 		f := p.TrustedRoot
-		if !filepath.IsAbs(f) {
+		if f != "" && !filepath.IsAbs(f) {
 			f = filepath.Join(dir, f)
 		}
 		var err error
-		if tr, err = LoadTrustedRoot(f); err != nil {
+		if bundles, err = o.bundles(f); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrInvalidPolicy, err)
 		}
 	}
@@ -170,8 +190,8 @@ func ParsePolicy(data []byte, dir string) (*Policy, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
-		if tr != nil {
-			v = v.WithTrustedRoot(tr)
+		if bundles != nil {
+			v = v.WithBundles(bundles)
 		}
 		r.verifier = v
 	}
@@ -204,56 +224,58 @@ type PolicyVerifier struct {
 	Policy *Policy
 }
 
-// Verify checks record r against the policy rule for its name, in this
+// Verify checks artifact a against the policy rule for its name, in this
 // order: the repository owner, the signature (Verifier.Verify, bound to
-// r.Digest), the machine image's account (read from the signed manifest),
-// and, when the rule requires it, a signed SLSA provenance attestation
-// from an allowed builder whose base artifacts are exactly r.Parents. It
+// a.Manifest.Digest), the machine image's account (read from the signed
+// manifest), and, when the rule requires it, a signed SLSA provenance
+// attestation from an allowed builder whose base artifacts are exactly
+// a.Parents. It
 // returns the id of the key that verified the signature.
 //
 // Errors, distinct under errors.Is: ErrNoPolicy, ErrOwnerMismatch,
 // ErrUnsigned, ErrUntrusted, ErrInvalidSignature, ErrProvenanceMissing,
 // ErrProvenanceMismatch; store errors otherwise.
-func (pv PolicyVerifier) Verify(ctx context.Context, r catalog.Record) (string, error) {
-	rule, err := pv.Policy.For(r.Name)
+func (pv PolicyVerifier) Verify(ctx context.Context, a artifact.Stored) (string, error) {
+	rule, err := pv.Policy.For(a.Name)
 	if err != nil {
 		return "", err
 	}
-	identity := IdentityOf(pv.Store, r.Repository)
+	identity := IdentityOf(pv.Store, a.Repository)
 	if len(rule.Owner.Repositories) > 0 && !slices.ContainsFunc(rule.Owner.Repositories, func(p string) bool { return ownsRepository(p, identity) }) {
-		return "", fmt.Errorf("%s@%s: repository %s is not owned by %s: %w", r.Name, r.Version, identity, strings.Join(rule.Owner.Repositories, ", "), ErrOwnerMismatch)
+		return "", fmt.Errorf("%s@%s: repository %s is not owned by %s: %w", a.Name, a.Version, identity, strings.Join(rule.Owner.Repositories, ", "), ErrOwnerMismatch)
 	}
-	v, err := rule.verifier.Verify(ctx, pv.Store, r.Repository, identity, r.Digest)
+	v, err := rule.verifier.Verify(ctx, pv.Store, a.Repository, identity, a.Manifest.Digest)
 	if err != nil {
 		return "", err
 	}
-	if r.Kind == artifact.KindMachineImage {
-		a, _, _, err := ocistore.FetchArtifact(ctx, pv.Store, r.Repository, ocispec.Descriptor{MediaType: r.MediaType, Digest: r.Digest, Size: r.Size})
+	if a.Kind == artifact.KindMachineImage {
+		stored, _, _, err := ocistore.FetchArtifact(ctx, pv.Store, a.Repository, a.Manifest)
 		if err != nil {
 			return "", err
 		}
-		if a.MachineImage == nil || !slices.Contains(rule.Owner.Accounts, a.MachineImage.Owner) {
+		mi := stored.MachineImage
+		if mi == nil || !slices.Contains(rule.Owner.Accounts, mi.Owner) {
 			owner := ""
-			if a.MachineImage != nil {
-				owner = a.MachineImage.Owner
+			if mi != nil {
+				owner = mi.Owner
 			}
-			return "", fmt.Errorf("%s@%s: machine image of account %q; the policy trusts accounts [%s]: %w", r.Name, r.Version, owner, strings.Join(rule.Owner.Accounts, ", "), ErrOwnerMismatch)
+			return "", fmt.Errorf("%s@%s: machine image of account %q; the policy trusts accounts [%s]: %w", a.Name, a.Version, owner, strings.Join(rule.Owner.Accounts, ", "), ErrOwnerMismatch)
 		}
 	}
 	if rule.Provenance != nil && rule.Provenance.Required {
-		att, err := rule.verifier.VerifyAttestation(ctx, pv.Store, r.Repository, identity, r.Digest, PredicateSLSAProvenance)
+		att, err := rule.verifier.VerifyAttestation(ctx, pv.Store, a.Repository, identity, a.Manifest.Digest, PredicateSLSAProvenance)
 		if err != nil {
 			return "", err
 		}
 		p, err := ParseProvenance(att.Statement)
 		if err != nil {
-			return "", fmt.Errorf("%s@%s: %w", r.Name, r.Version, err)
+			return "", fmt.Errorf("%s@%s: %w", a.Name, a.Version, err)
 		}
 		if len(rule.Provenance.Builders) > 0 && !slices.Contains(rule.Provenance.Builders, p.BuilderID) {
-			return "", fmt.Errorf("%s@%s: built by %q, the policy allows [%s]: %w", r.Name, r.Version, p.BuilderID, strings.Join(rule.Provenance.Builders, ", "), ErrProvenanceMismatch)
+			return "", fmt.Errorf("%s@%s: built by %q, the policy allows [%s]: %w", a.Name, a.Version, p.BuilderID, strings.Join(rule.Provenance.Builders, ", "), ErrProvenanceMismatch)
 		}
-		if err := p.CheckLineage(r.Parents); err != nil {
-			return "", fmt.Errorf("%s@%s: %w", r.Name, r.Version, err)
+		if err := p.CheckLineage(a.Parents); err != nil {
+			return "", fmt.Errorf("%s@%s: %w", a.Name, a.Version, err)
 		}
 	}
 	return v.KeyID, nil

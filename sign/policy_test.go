@@ -139,7 +139,7 @@ rules:
 	if _, err := signerA.Sign(f.ctx, f.st, "base", "base", desc(base)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pv.Verify(f.ctx, base); err != nil {
+	if _, err := pv.Verify(f.ctx, base.Stored()); err != nil {
 		t.Fatalf("trusted base: %v", err)
 	}
 	good := sign.Provenance{BuilderID: "https://ci.example/packer", BuildType: "https://www.packer.io/build@v1",
@@ -149,7 +149,7 @@ rules:
 	web1 := f.publish(t, ami(t, "web", "1.0.0", "123456789012", base.Digest))
 	signerA.Sign(f.ctx, f.st, "web", "web", desc(web1))
 	f.attest(t, signerA, web1, web1.Digest, good)
-	if id, err := pv.Verify(f.ctx, web1); err != nil || id != signerA.KeyID() {
+	if id, err := pv.Verify(f.ctx, web1.Stored()); err != nil || id != signerA.KeyID() {
 		t.Fatalf("trusted web 1.0.0 = %q, %v", id, err)
 	}
 
@@ -198,7 +198,7 @@ rules:
 	for _, tc := range cases {
 		r := f.publish(t, ami(t, "web", tc.version, tc.account, base.Digest))
 		tc.setup(r)
-		_, err := pv.Verify(f.ctx, r)
+		_, err := pv.Verify(f.ctx, r.Stored())
 		if !errors.Is(err, tc.want) {
 			t.Errorf("web %s: %v, want %v", tc.version, err, tc.want)
 		}
@@ -228,12 +228,12 @@ rules:
 	// A repository the rule does not name as owner.
 	rogue := f.publish(t, ami(t, "web-rogue", "1.0.0", "123456789012"))
 	signerA.Sign(f.ctx, f.st, "web-rogue", "web-rogue", desc(rogue))
-	if _, err := pv.Verify(f.ctx, rogue); !errors.Is(err, sign.ErrOwnerMismatch) {
+	if _, err := pv.Verify(f.ctx, rogue.Stored()); !errors.Is(err, sign.ErrOwnerMismatch) {
 		t.Errorf("repository outside the owner prefixes: %v, want ErrOwnerMismatch", err)
 	}
 	// A name no rule covers.
 	api := f.publish(t, ami(t, "api", "1.0.0", "123456789012"))
-	if _, err := pv.Verify(f.ctx, api); !errors.Is(err, sign.ErrNoPolicy) {
+	if _, err := pv.Verify(f.ctx, api.Stored()); !errors.Is(err, sign.ErrNoPolicy) {
 		t.Errorf("name without a rule: %v, want ErrNoPolicy", err)
 	}
 }
@@ -258,11 +258,11 @@ func TestKeyRotation(t *testing.T) {
 	r := f.publish(t, ami(t, "base", "1.0.0", "123456789012"))
 	signerA.Sign(f.ctx, f.st, "base", "base", desc(r))
 	both := f.policy(t, "version: 1\nrules:\n- names: [base]\n  keys: [a.pub, b.pub]\n  owner: {accounts: ['123456789012']}\n")
-	if _, err := (sign.PolicyVerifier{Store: f.st, Policy: both}).Verify(f.ctx, r); err != nil {
+	if _, err := (sign.PolicyVerifier{Store: f.st, Policy: both}).Verify(f.ctx, r.Stored()); err != nil {
 		t.Errorf("old key still in the policy: %v", err)
 	}
 	newOnly := f.policy(t, "version: 1\nrules:\n- names: [base]\n  keys: [b.pub]\n  owner: {accounts: ['123456789012']}\n")
-	if _, err := (sign.PolicyVerifier{Store: f.st, Policy: newOnly}).Verify(f.ctx, r); !errors.Is(err, sign.ErrUntrusted) {
+	if _, err := (sign.PolicyVerifier{Store: f.st, Policy: newOnly}).Verify(f.ctx, r.Stored()); !errors.Is(err, sign.ErrUntrusted) {
 		t.Errorf("old key dropped from the policy: %v, want ErrUntrusted", err)
 	}
 }
@@ -296,7 +296,7 @@ func TestSigners(t *testing.T) {
 			f.attest(t, s, r, r.Digest, sign.Provenance{BuilderID: "b", BuildType: "t"})
 			inline := strings.ReplaceAll(strings.TrimSpace(string(pem)), "\n", "\n      ")
 			pol := f.policy(t, "version: 1\nrules:\n- names: ['base-*']\n  keys:\n    - |\n      "+inline+"\n  owner: {accounts: ['123456789012']}\n  provenance: {required: true}\n")
-			if id, err := (sign.PolicyVerifier{Store: f.st, Policy: pol}).Verify(f.ctx, r); err != nil || id != s.KeyID() {
+			if id, err := (sign.PolicyVerifier{Store: f.st, Policy: pol}).Verify(f.ctx, r.Stored()); err != nil || id != s.KeyID() {
 				t.Errorf("Verify = %q, %v", id, err)
 			}
 		})

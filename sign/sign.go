@@ -15,21 +15,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/internal/errdef"
 	"github.com/brickyard/brickyard/internal/ocistore"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/static"
 	ggcrtypes "github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"github.com/sigstore/cosign/v2/pkg/cosign"
-	"github.com/sigstore/cosign/v2/pkg/oci"
-	"github.com/sigstore/cosign/v2/pkg/oci/empty"
-	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
-	"github.com/sigstore/cosign/v2/pkg/oci/static"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/payload"
@@ -65,18 +62,6 @@ func SignatureTag(d digest.Digest) string {
 	return d.Algorithm().String() + "-" + d.Encoded() + ".sig"
 }
 
-// GenerateKeyPair returns a new ECDSA P-256 key pair in cosign's formats:
-// the private key as an "ENCRYPTED SIGSTORE PRIVATE KEY" PEM block
-// encrypted with password (what cosign reads with COSIGN_PASSWORD), the
-// public key as a PKIX "PUBLIC KEY" PEM block.
-func GenerateKeyPair(password []byte) (privatePEM, publicPEM []byte, err error) {
-	kb, err := cosign.GenerateKeyPair(func(bool) ([]byte, error) { return password, nil })
-	if err != nil {
-		return nil, nil, fmt.Errorf("generate key pair: %w", err)
-	}
-	return kb.PrivateBytes, kb.PublicBytes, nil
-}
-
 // KeyID returns the fingerprint of a public key: "SHA256:" and the
 // unpadded base64 of the SHA-256 of its DER SubjectPublicKeyInfo (the form
 // ssh-keygen -l prints).
@@ -97,7 +82,7 @@ type Signer struct {
 }
 
 // NewSigner signs with any crypto.Signer whose public key is ECDSA (signed
-// over SHA-256), Ed25519 (pure Ed25519 over the message, as cosign's
+// over SHA-256 for P-256, SHA-384 for P-384, SHA-512 for P-521), Ed25519 (pure Ed25519 over the message, as cosign's
 // verifiers expect) or RSA (PKCS #1 v1.5 over SHA-256): an in-memory key, a
 // KMS or an HSM. Errors wrap ErrInvalidKey for any other key type.
 func NewSigner(s crypto.Signer) (*Signer, error) {
@@ -142,35 +127,33 @@ func (c cryptoSigner) SignMessage(msg io.Reader, _ ...signature.SignOption) ([]b
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := c.s.Public().(ed25519.PublicKey); ok {
+	h := hashFor(c.s.Public())
+	if h == 0 {
 		return c.s.Sign(rand.Reader, b, crypto.Hash(0))
 	}
-	sum := sha256.Sum256(b)
-	return c.s.Sign(rand.Reader, sum[:], crypto.SHA256)
+	hh := h.New()
+	hh.Write(b)
+	return c.s.Sign(rand.Reader, hh.Sum(nil), h)
 }
 
-// LoadSigner decrypts a cosign private key (as written by GenerateKeyPair or
-// `cosign generate-key-pair`) with password. Errors wrap ErrInvalidKey or
-// ErrWrongPassword.
-func LoadSigner(privatePEM, password []byte) (*Signer, error) {
-	sv, err := cosign.LoadPrivateKey(privatePEM, password, nil)
-	if err != nil {
-		// cosign wraps the decryption failure with fmt.Errorf without a
-		// sentinel, so its message is the only way to tell it apart.
-		if strings.HasPrefix(err.Error(), "decrypt:") {
-			return nil, ErrWrongPassword
+// hashFor returns the hash a signature by pub is made over: none for
+// Ed25519 (pure Ed25519 over the message), the curve's hash for ECDSA
+// P-384 and P-521 (SHA-384, SHA-512: what sigstore's default algorithms
+// and cosign's own key files use, and the only digests a KMS signs with
+// such keys), SHA-256 otherwise.
+func hashFor(pub crypto.PublicKey) crypto.Hash {
+	switch k := pub.(type) {
+	case ed25519.PublicKey:
+		return 0
+	case *ecdsa.PublicKey:
+		switch k.Curve.Params().BitSize {
+		case 384:
+			return crypto.SHA384
+		case 521:
+			return crypto.SHA512
 		}
-		return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
 	}
-	pub, err := sv.PublicKey()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
-	}
-	id, err := KeyID(pub)
-	if err != nil {
-		return nil, err
-	}
-	return &Signer{sv: sv, keyID: id}, nil
+	return crypto.SHA256
 }
 
 // KeyID returns the fingerprint of the signer's public key (see KeyID).
@@ -187,11 +170,13 @@ type Signature struct {
 // Sign signs the manifest desc in repository repo: cosign's simple-signing
 // payload ("cosign container image signature", with
 // critical.identity.docker-reference = identity and
-// critical.image.docker-manifest-digest = desc.Digest), ECDSA over its
-// SHA-256, stored as cosign stores it: a layer of the signature manifest
-// tagged SignatureTag(desc.Digest), appended to any signatures already
-// there. identity is the name verifiers will expect, e.g.
-// "127.0.0.1:5000/web" for a registry or "web" in a layout store.
+// critical.image.docker-manifest-digest = desc.Digest), signed over its
+// hash (see NewSigner), stored as cosign stores it: a layer of the
+// signature manifest tagged SignatureTag(desc.Digest) whose annotation
+// dev.cosignproject.cosign/signature holds the base64 signature, appended
+// to any signatures already there. identity is the name verifiers will
+// expect, e.g. "127.0.0.1:5000/web" for a registry or "web" in a layout
+// store.
 func (s *Signer) Sign(ctx context.Context, st Writer, repo, identity string, desc ocispec.Descriptor) (Signature, error) {
 	ref, err := name.NewDigest(identity+"@"+desc.Digest.String(), name.WeakValidation)
 	if err != nil {
@@ -205,60 +190,48 @@ func (s *Signer) Sign(ctx context.Context, st Writer, repo, identity string, des
 	if err != nil {
 		return Signature{}, fmt.Errorf("sign %s@%s: %w", repo, desc.Digest, err)
 	}
-	sig, err := static.NewSignature(body, base64.StdEncoding.EncodeToString(raw))
-	if err != nil {
-		return Signature{}, err
-	}
+	sig := sigLayer{payload: body, mediaType: simpleSigningMediaType,
+		annotations: map[string]string{sigAnnotation: base64.StdEncoding.EncodeToString(raw)}}
 	return s.store(ctx, st, repo, desc, SignatureTag(desc.Digest), sig)
 }
 
-// pushImage stores a go-containerregistry image: layers and config first,
-// then the manifest.
-func pushImage(ctx context.Context, st Writer, repo string, img v1.Image) (ocispec.Descriptor, error) {
-	layers, err := img.Layers()
+// simpleSigningMediaType is the media type of a cosign signature layer.
+const simpleSigningMediaType = "application/vnd.dev.cosign.simplesigning.v1+json"
+
+// sigLayer is one signature or attestation as cosign stores it: a layer of
+// a signature manifest whose blob is the payload (a simple-signing JSON or
+// a DSSE envelope) and whose annotations hold the base64 signature
+// (sigAnnotation; none for an envelope, which holds its own) and, for an
+// attestation, its predicateType. cosign's own type for it (oci.Signature)
+// would bring cosign's hundreds of modules into every verifier.
+type sigLayer struct {
+	payload     []byte
+	mediaType   string
+	annotations map[string]string
+}
+
+// key identifies a signature: its payload and the signature over it. Two
+// keys signing one digest give the same payload (cosign's own duplicate
+// check compares both too); an attestation's payload, a DSSE envelope,
+// holds its signatures.
+func (l sigLayer) key() string {
+	return digest.FromBytes(l.payload).String() + " " + l.annotations[sigAnnotation]
+}
+
+// signatureManifest returns cosign's signature manifest holding sigs, one
+// layer each in order: an OCI image manifest with an image config listing
+// the layers' diff ids, exactly what cosign's AppendSignatures builds.
+func signatureManifest(sigs []sigLayer) (v1.Image, error) {
+	base := mutate.ConfigMediaType(mutate.MediaType(empty.Image, ggcrtypes.OCIManifestSchema1), ggcrtypes.OCIConfigJSON)
+	adds := make([]mutate.Addendum, 0, len(sigs))
+	for _, s := range sigs {
+		adds = append(adds, mutate.Addendum{Layer: static.NewLayer(s.payload, ggcrtypes.MediaType(s.mediaType)), Annotations: s.annotations})
+	}
+	img, err := mutate.Append(base, adds...)
 	if err != nil {
-		return ocispec.Descriptor{}, err
+		return nil, err
 	}
-	for _, l := range layers {
-		d, err := l.Digest()
-		if err != nil {
-			return ocispec.Descriptor{}, err
-		}
-		size, err := l.Size()
-		if err != nil {
-			return ocispec.Descriptor{}, err
-		}
-		rc, err := l.Compressed()
-		if err != nil {
-			return ocispec.Descriptor{}, err
-		}
-		_, err = st.PushBlob(ctx, repo, ocispec.Descriptor{Digest: digest.Digest(d.String()), Size: size}, rc)
-		rc.Close()
-		if err != nil {
-			return ocispec.Descriptor{}, err
-		}
-	}
-	m, err := img.Manifest()
-	if err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	cfg, err := img.RawConfigFile()
-	if err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	cd := ocispec.Descriptor{MediaType: string(m.Config.MediaType), Digest: digest.Digest(m.Config.Digest.String()), Size: m.Config.Size}
-	if _, err := st.PushBlob(ctx, repo, cd, bytes.NewReader(cfg)); err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	raw, err := img.RawManifest()
-	if err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	mt, err := img.MediaType()
-	if err != nil {
-		return ocispec.Descriptor{}, err
-	}
-	return st.PushManifest(ctx, repo, string(mt), raw)
+	return img, nil
 }
 
 // MergeSignatures points tag, a cosign signature or attestation tag
@@ -290,7 +263,7 @@ func MergeSignatures(ctx context.Context, st Writer, repo, tag string, incoming 
 // on a registry, which has none, the tag is read back after the move and
 // the missing signatures added again if a concurrent writer replaced it,
 // up to ocistore.MutableTagTries times.
-func addSignatures(ctx context.Context, st Writer, repo, tag string, add []oci.Signature, from *ocispec.Descriptor) (ocispec.Descriptor, error) {
+func addSignatures(ctx context.Context, st Writer, repo, tag string, add []sigLayer, from *ocispec.Descriptor) (ocispec.Descriptor, error) {
 	var out ocispec.Descriptor
 	err := ocistore.WithMutableTagsLocked(st, repo, func() error {
 		for try := range ocistore.MutableTagTries {
@@ -302,10 +275,7 @@ func addSignatures(ctx context.Context, st Writer, repo, tag string, add []oci.S
 			if err != nil && !absent {
 				return err
 			}
-			all, err := unionSignatures(existing, add)
-			if err != nil {
-				return err
-			}
+			all := unionSignatures(existing, add)
 			if len(all) == len(existing) && !absent {
 				if out.Digest == "" {
 					out, err = st.Resolve(ctx, repo, tag)
@@ -318,11 +288,11 @@ func addSignatures(ctx context.Context, st Writer, repo, tag string, add []oci.S
 			if absent && from != nil {
 				out = *from
 			} else {
-				sigs, err := mutate.AppendSignatures(empty.Signatures(), false, all...)
+				img, err := signatureManifest(all)
 				if err != nil {
 					return err
 				}
-				if out, err = pushImage(ctx, st, repo, sigs); err != nil {
+				if out, err = ocistore.PushImage(ctx, st, repo, img); err != nil {
 					return fmt.Errorf("store %s: %w", tag, err)
 				}
 			}
@@ -336,45 +306,26 @@ func addSignatures(ctx context.Context, st Writer, repo, tag string, add []oci.S
 }
 
 // unionSignatures returns have followed by the signatures of add that are
-// not in have. A signature is its payload and the signature over it: two
-// keys signing one digest give the same payload (cosign's own duplicate
-// check compares both too); an attestation's payload, a DSSE envelope,
-// holds its signatures.
-func unionSignatures(have, add []oci.Signature) ([]oci.Signature, error) {
-	key := func(s oci.Signature) (string, error) {
-		d, err := s.Digest()
-		if err != nil {
-			return "", err
-		}
-		b64, err := s.Base64Signature()
-		return d.String() + " " + b64, err
-	}
+// not in have (see sigLayer.key).
+func unionSignatures(have, add []sigLayer) []sigLayer {
 	seen := map[string]bool{}
 	for _, s := range have {
-		k, err := key(s)
-		if err != nil {
-			return nil, err
-		}
-		seen[k] = true
+		seen[s.key()] = true
 	}
 	all := have
 	for _, s := range add {
-		k, err := key(s)
-		if err != nil {
-			return nil, err
-		}
-		if !seen[k] {
+		if k := s.key(); !seen[k] {
 			seen[k] = true
 			all = append(all, s)
 		}
 	}
-	return all, nil
+	return all
 }
 
 // loadSignatures reads the signatures under tag, each with all its layer
 // annotations, within the size caps. It returns an error wrapping
 // errdef.ErrNotFound if there is no such tag.
-func loadSignatures(ctx context.Context, st Reader, repo, tag string) ([]oci.Signature, error) {
+func loadSignatures(ctx context.Context, st Reader, repo, tag string) ([]sigLayer, error) {
 	desc, err := st.Resolve(ctx, repo, tag)
 	if err != nil {
 		return nil, err
@@ -384,7 +335,7 @@ func loadSignatures(ctx context.Context, st Reader, repo, tag string) ([]oci.Sig
 
 // loadSignaturesAt reads the signatures of the cosign signature manifest
 // desc, which tag names in errors.
-func loadSignaturesAt(ctx context.Context, st Reader, repo, tag string, desc ocispec.Descriptor) ([]oci.Signature, error) {
+func loadSignaturesAt(ctx context.Context, st Reader, repo, tag string, desc ocispec.Descriptor) ([]sigLayer, error) {
 	if desc.Size > maxSignatureManifest {
 		return nil, fmt.Errorf("signature manifest %s of %d bytes: %w (limit %d)", tag, desc.Size, ErrInvalidSignature, maxSignatureManifest)
 	}
@@ -399,7 +350,7 @@ func loadSignaturesAt(ctx context.Context, st Reader, repo, tag string, desc oci
 	if len(m.Layers) > maxSignatures {
 		return nil, fmt.Errorf("signature manifest %s holds %d signatures: %w (limit %d)", tag, len(m.Layers), ErrInvalidSignature, maxSignatures)
 	}
-	var out []oci.Signature
+	var out []sigLayer
 	for _, l := range m.Layers {
 		if l.Size > maxPayload {
 			return nil, fmt.Errorf("signature payload %s of %d bytes: %w (limit %d)", l.Digest, l.Size, ErrInvalidSignature, maxPayload)
@@ -408,12 +359,7 @@ func loadSignaturesAt(ctx context.Context, st Reader, repo, tag string, desc oci
 		if err != nil {
 			return nil, err
 		}
-		sig, err := static.NewSignature(body, l.Annotations[sigAnnotation], static.WithAnnotations(l.Annotations),
-			static.WithLayerMediaType(ggcrtypes.MediaType(l.MediaType)))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, sig)
+		out = append(out, sigLayer{payload: body, mediaType: l.MediaType, annotations: l.Annotations})
 	}
 	return out, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/registry/layout"
 	"github.com/brickyard/brickyard/sign"
+	"github.com/brickyard/brickyard/sign/cosignkey"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -34,13 +35,13 @@ func keys(t *testing.T) {
 	t.Helper()
 	keysOnce.Do(func() {
 		var err error
-		if privA, pubA, err = sign.GenerateKeyPair([]byte("pw")); err != nil {
+		if privA, pubA, err = cosignkey.GenerateKeyPair([]byte("pw")); err != nil {
 			t.Fatal(err)
 		}
-		if _, pubB, err = sign.GenerateKeyPair([]byte("pw")); err != nil {
+		if _, pubB, err = cosignkey.GenerateKeyPair([]byte("pw")); err != nil {
 			t.Fatal(err)
 		}
-		if signerA, err = sign.LoadSigner(privA, []byte("pw")); err != nil {
+		if signerA, err = cosignkey.LoadSigner(privA, []byte("pw")); err != nil {
 			t.Fatal(err)
 		}
 		if verifierA, err = sign.NewVerifier(pubA); err != nil {
@@ -87,7 +88,7 @@ func TestSignVerify(t *testing.T) {
 	if err != nil || got.Digest != web.Digest || got.KeyID != signerA.KeyID() {
 		t.Fatalf("Verify = %+v, %v", got, err)
 	}
-	keyID, err := sign.StoreVerifier{Store: st, Verifier: verifierA}.Verify(ctx, catalog.Record{Name: "web", Repository: "web", Digest: web.Digest})
+	keyID, err := sign.StoreVerifier{Store: st, Verifier: verifierA}.Verify(ctx, catalog.Record{Name: "web", Repository: "web", Digest: web.Digest}.Stored())
 	if err != nil || keyID != signerA.KeyID() {
 		t.Fatalf("StoreVerifier = %q, %v", keyID, err)
 	}
@@ -287,10 +288,10 @@ func cfgAndLayers(t *testing.T, st *layout.Store, from, to string, body []byte) 
 
 func TestKeys(t *testing.T) {
 	keys(t)
-	if _, err := sign.LoadSigner(privA, []byte("wrong")); !errors.Is(err, sign.ErrWrongPassword) {
+	if _, err := cosignkey.LoadSigner(privA, []byte("wrong")); !errors.Is(err, sign.ErrWrongPassword) {
 		t.Errorf("wrong password: %v", err)
 	}
-	if _, err := sign.LoadSigner([]byte("-----BEGIN NOTHING-----\n"), []byte("pw")); !errors.Is(err, sign.ErrInvalidKey) {
+	if _, err := cosignkey.LoadSigner([]byte("-----BEGIN NOTHING-----\n"), []byte("pw")); !errors.Is(err, sign.ErrInvalidKey) {
 		t.Errorf("malformed private key: %v", err)
 	}
 	for _, bad := range [][]byte{nil, []byte("not pem"), []byte("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"), privA} {
@@ -345,11 +346,11 @@ func TestSignConcurrently(t *testing.T) {
 	d := publish(t, st, "web", "1.0.0")
 	signers := make([]*sign.Signer, 4)
 	for i := range signers {
-		priv, _, err := sign.GenerateKeyPair([]byte("pw"))
+		priv, _, err := cosignkey.GenerateKeyPair([]byte("pw"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if signers[i], err = sign.LoadSigner(priv, []byte("pw")); err != nil {
+		if signers[i], err = cosignkey.LoadSigner(priv, []byte("pw")); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,35 +1,55 @@
 package sign
 
 import (
+	"bytes"
 	"context"
 	"crypto"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/opencontainers/go-digest"
-	"github.com/sigstore/cosign/v2/pkg/cosign"
-	"github.com/sigstore/cosign/v2/pkg/oci"
-	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/payload"
 
-	"github.com/brickyard/brickyard/catalog"
+	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/internal/errdef"
 )
 
 // Verifier checks cosign signatures against a set of trusted public keys.
 type Verifier struct {
-	keys []trustedKey
-	root root.TrustedMaterial // nil: a bundle's tlog entries and timestamps are not checked
+	keys    []trustedKey
+	bundles BundleVerifier // nil: Sigstore bundles are not looked for
 }
 
+// trustedKey is a trusted public key and the verifiers of the hashes a
+// signature by it may be made over: SHA-256 (what cosign's verifiers use
+// by default) and, for ECDSA P-384 and P-521, the curve's own (see
+// NewSigner).
 type trustedKey struct {
-	id string
-	v  signature.Verifier
+	Key
+	vs []signature.Verifier
+}
+
+// Key is a trusted public key.
+type Key struct {
+	ID     string           // its fingerprint (KeyID)
+	Public crypto.PublicKey // *ecdsa.PublicKey, ed25519.PublicKey or *rsa.PublicKey
+}
+
+// BundleVerifier verifies signatures kept in another form than cosign's
+// signature tag: package sign/bundle verifies Sigstore bundles attached as
+// OCI referrers (`cosign sign --new-bundle-format`) with sigstore-go, which
+// adds ~25 MB to a program, so a Verifier looks for bundles only when
+// given one (WithBundles).
+type BundleVerifier interface {
+	// VerifyBundles returns found == false if manifest d in repository
+	// repo has no bundle; else the verification by one of keys, or an
+	// error wrapping ErrUntrusted or ErrInvalidSignature saying why none
+	// verifies.
+	VerifyBundles(ctx context.Context, st Reader, repo string, d digest.Digest, keys []Key) (v Verified, found bool, err error)
 }
 
 // NewVerifier trusts the given PEM public keys (PKIX "PUBLIC KEY" blocks, as
@@ -45,17 +65,67 @@ func NewVerifier(publicPEMs ...[]byte) (*Verifier, error) {
 		if err != nil {
 			return nil, fmt.Errorf("public key %d: %w: %v", i+1, ErrInvalidKey, err)
 		}
-		sv, err := signature.LoadVerifier(pub, crypto.SHA256)
+		k, err := newTrustedKey(pub)
 		if err != nil {
-			return nil, fmt.Errorf("public key %d: %w: %v", i+1, ErrInvalidKey, err)
+			return nil, fmt.Errorf("public key %d: %w", i+1, err)
 		}
-		id, err := KeyID(pub)
-		if err != nil {
-			return nil, err
-		}
-		v.keys = append(v.keys, trustedKey{id: id, v: sv})
+		v.keys = append(v.keys, k)
 	}
 	return v, nil
+}
+
+func newTrustedKey(pub crypto.PublicKey) (trustedKey, error) {
+	id, err := KeyID(pub)
+	if err != nil {
+		return trustedKey{}, err
+	}
+	k := trustedKey{Key: Key{ID: id, Public: pub}}
+	hashes := []crypto.Hash{crypto.SHA256}
+	if h := hashFor(pub); h != crypto.SHA256 {
+		hashes = append(hashes, h)
+	}
+	for _, h := range hashes {
+		sv, err := signature.LoadVerifier(pub, h)
+		if err != nil {
+			return trustedKey{}, fmt.Errorf("%w: %v", ErrInvalidKey, err)
+		}
+		k.vs = append(k.vs, sv)
+	}
+	return k, nil
+}
+
+// Keys returns the trusted keys, in the order given.
+func (v *Verifier) Keys() []Key {
+	out := make([]Key, len(v.keys))
+	for i, k := range v.keys {
+		out[i] = k.Key
+	}
+	return out
+}
+
+// WithBundles returns a copy of v that, when a manifest has no cosign
+// signature that verifies, also accepts what b verifies with v's keys
+// (package sign/bundle: Sigstore bundles).
+func (v *Verifier) WithBundles(b BundleVerifier) *Verifier {
+	c := *v
+	c.bundles = b
+	return &c
+}
+
+// verifies reports whether sig, a cosign simple-signing layer, is signed
+// by k: the base64 signature in its annotation over its payload, as
+// cosign's verifyOCISignature checks it.
+func (k trustedKey) verifies(sig sigLayer) bool {
+	raw, err := base64.StdEncoding.DecodeString(sig.annotations[sigAnnotation])
+	if err != nil || len(raw) == 0 {
+		return false
+	}
+	for _, sv := range k.vs {
+		if sv.VerifySignature(bytes.NewReader(raw), bytes.NewReader(sig.payload)) == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Verified is the outcome of a successful verification.
@@ -68,23 +138,23 @@ type Verified struct {
 // signature, stored under SignatureTag(d), made by one of the trusted keys,
 // whose payload names d and identity (critical.identity.docker-reference;
 // cosign does not check it, brickyard does, so a signature copied to
-// another repository does not verify there). The cryptographic check is
-// cosign's own (cosign.VerifyImageSignature), offline, without a
-// transparency log.
+// another repository does not verify there). The check is cosign's
+// (the signature annotation over the simple-signing payload), offline,
+// without a transparency log. With WithBundles, a manifest without such a
+// signature may instead be signed by a Sigstore bundle.
 //
 // Errors: ErrUnsigned if there is no signature; ErrUntrusted if none
 // verifies with a trusted key; ErrInvalidSignature if one verifies but names
 // another digest or identity, or is malformed; store errors otherwise.
 func (v *Verifier) Verify(ctx context.Context, st Reader, repo, identity string, d digest.Digest) (Verified, error) {
-	h, err := v1.NewHash(d.String())
-	if err != nil {
+	if err := d.Validate(); err != nil {
 		return Verified{}, fmt.Errorf("verify %s@%s: %w", repo, d, err)
 	}
-	ver, err := v.verifySignatures(ctx, st, repo, identity, d, h)
-	if err == nil || !(errors.Is(err, ErrUnsigned) || errors.Is(err, ErrUntrusted) || errors.Is(err, ErrInvalidSignature)) {
+	ver, err := v.verifySignatures(ctx, st, repo, identity, d)
+	if v.bundles == nil || err == nil || !(errors.Is(err, ErrUnsigned) || errors.Is(err, ErrUntrusted) || errors.Is(err, ErrInvalidSignature)) {
 		return ver, err
 	}
-	bver, found, berr := v.verifyBundles(ctx, st, repo, d)
+	bver, found, berr := v.bundles.VerifyBundles(ctx, st, repo, d, v.Keys())
 	switch {
 	case !found && berr == nil:
 		return Verified{}, err
@@ -98,7 +168,7 @@ func (v *Verifier) Verify(ctx context.Context, st Reader, repo, identity string,
 }
 
 // verifySignatures verifies the cosign .sig signatures of d.
-func (v *Verifier) verifySignatures(ctx context.Context, st Reader, repo, identity string, d digest.Digest, h v1.Hash) (Verified, error) {
+func (v *Verifier) verifySignatures(ctx context.Context, st Reader, repo, identity string, d digest.Digest) (Verified, error) {
 	sigs, err := loadSignatures(ctx, st, repo, SignatureTag(d))
 	if errors.Is(err, errdef.ErrNotFound) || (err == nil && len(sigs) == 0) {
 		return Verified{}, fmt.Errorf("%s@%s: %w", repo, d, ErrUnsigned)
@@ -109,15 +179,14 @@ func (v *Verifier) verifySignatures(ctx context.Context, st Reader, repo, identi
 	var invalid error
 	for _, sig := range sigs {
 		for _, k := range v.keys {
-			co := &cosign.CheckOpts{SigVerifier: k.v, IgnoreTlog: true, IgnoreSCT: true, Offline: true, ClaimVerifier: noClaims}
-			if _, err := cosign.VerifyImageSignature(ctx, sig, h, co); err != nil {
+			if !k.verifies(sig) {
 				continue
 			}
 			if err := checkClaims(sig, d, identity); err != nil {
 				invalid = err
 				continue
 			}
-			return Verified{Digest: d, KeyID: k.id}, nil
+			return Verified{Digest: d, KeyID: k.ID}, nil
 		}
 	}
 	if invalid != nil {
@@ -126,18 +195,12 @@ func (v *Verifier) verifySignatures(ctx context.Context, st Reader, repo, identi
 	return Verified{}, fmt.Errorf("%s@%s: %d signature(s), none by a trusted key: %w", repo, d, len(sigs), ErrUntrusted)
 }
 
-// noClaims defers the claim checks to checkClaims, so that "signed by an
-// untrusted key" and "signed, but for something else" stay distinct errors.
-func noClaims(oci.Signature, v1.Hash, map[string]interface{}) error { return nil }
-
-// checkClaims checks a signature payload's type, digest and identity.
-func checkClaims(sig oci.Signature, d digest.Digest, identity string) error {
-	body, err := sig.Payload()
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidSignature, err)
-	}
+// checkClaims checks a signature payload's type, digest and identity; it
+// is separate from the signature check so that "signed by an untrusted
+// key" and "signed, but for something else" stay distinct errors.
+func checkClaims(sig sigLayer, d digest.Digest, identity string) error {
 	var p payload.SimpleContainerImage
-	if err := json.Unmarshal(body, &p); err != nil {
+	if err := json.Unmarshal(sig.payload, &p); err != nil {
 		return fmt.Errorf("%w: payload: %v", ErrInvalidSignature, err)
 	}
 	switch {
@@ -174,45 +237,41 @@ type StoreVerifier struct {
 	Verifier *Verifier
 }
 
-// Verify checks the signature of record r's manifest in its repository
-// (see Verifier.Verify) and returns the id of the key that verified it. It
+// Verify checks the signature of a's manifest in its repository (see
+// Verifier.Verify) and returns the id of the key that verified it. It
 // applies no policy beyond "signed by one of the keys": use
 // PolicyVerifier for owner and provenance checks.
-func (s StoreVerifier) Verify(ctx context.Context, r catalog.Record) (string, error) {
-	v, err := s.Verifier.Verify(ctx, s.Store, r.Repository, IdentityOf(s.Store, r.Repository), r.Digest)
+func (s StoreVerifier) Verify(ctx context.Context, a artifact.Stored) (string, error) {
+	v, err := s.Verifier.Verify(ctx, s.Store, a.Repository, IdentityOf(s.Store, a.Repository), a.Manifest.Digest)
 	return v.KeyID, err
 }
 
 // FindSignatures returns the signatures of manifest d in repository repo
 // that verify with one of the trusted keys (and name d and repo's
-// identity), one per key, as catalog signatures: the key id and the digest
-// of the signature manifest under SignatureTag(d). None is not an error.
-// It satisfies catalog.SignatureFinder, for catalog.Rebuild.
-func (s StoreVerifier) FindSignatures(ctx context.Context, repo string, d digest.Digest) ([]catalog.Signature, error) {
-	sigs, err := loadSignatures(ctx, s.Store, repo, SignatureTag(d))
+// identity), one per key: the key id, and the tag and descriptor of the
+// signature manifest (SignatureTag(d)). None is not an error. It is what
+// rebuilding a catalog from a store needs.
+func (s StoreVerifier) FindSignatures(ctx context.Context, repo string, d digest.Digest) ([]Signature, error) {
+	tag := SignatureTag(d)
+	sigs, err := loadSignatures(ctx, s.Store, repo, tag)
 	if errors.Is(err, errdef.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	desc, err := s.Store.Resolve(ctx, repo, SignatureTag(d))
-	if err != nil {
-		return nil, err
-	}
-	h, err := v1.NewHash(d.String())
+	desc, err := s.Store.Resolve(ctx, repo, tag)
 	if err != nil {
 		return nil, err
 	}
 	identity := IdentityOf(s.Store, repo)
-	var out []catalog.Signature
+	var out []Signature
 	for _, k := range s.Verifier.keys {
 		for _, sig := range sigs {
-			co := &cosign.CheckOpts{SigVerifier: k.v, IgnoreTlog: true, IgnoreSCT: true, Offline: true, ClaimVerifier: noClaims}
-			if _, err := cosign.VerifyImageSignature(ctx, sig, h, co); err != nil || checkClaims(sig, d, identity) != nil {
+			if !k.verifies(sig) || checkClaims(sig, d, identity) != nil {
 				continue
 			}
-			out = append(out, catalog.Signature{KeyID: k.id, Digest: desc.Digest, At: time.Now().UTC().Truncate(time.Second)})
+			out = append(out, Signature{Digest: d, KeyID: k.ID, Tag: tag, Descriptor: desc})
 			break
 		}
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/brickyard/brickyard/registry/registrytest"
 	"github.com/brickyard/brickyard/registry/remote"
 	"github.com/brickyard/brickyard/sign"
+	"github.com/brickyard/brickyard/sign/cosignkey"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -54,11 +55,11 @@ func run(n, repos, sample int, tools string) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	priv, pub, err := sign.GenerateKeyPair([]byte("bench"))
+	priv, pub, err := cosignkey.GenerateKeyPair([]byte("bench"))
 	if err != nil {
 		return err
 	}
-	signer, err := sign.LoadSigner(priv, []byte("bench"))
+	signer, err := cosignkey.LoadSigner(priv, []byte("bench"))
 	if err != nil {
 		return err
 	}

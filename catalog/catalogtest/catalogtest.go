@@ -244,14 +244,14 @@ type fakeVerifier struct {
 	ok, unsigned map[digest.Digest]bool
 }
 
-func (f fakeVerifier) Verify(_ context.Context, r catalog.Record) (string, error) {
+func (f fakeVerifier) Verify(_ context.Context, r artifact.Stored) (string, error) {
 	switch {
-	case f.ok[r.Digest]:
+	case f.ok[r.Manifest.Digest]:
 		return "SHA256:trusted", nil
-	case f.unsigned[r.Digest]:
-		return "", fmt.Errorf("%s@%s: %w", r.Repository, r.Digest, catalog.ErrUnsigned)
+	case f.unsigned[r.Manifest.Digest]:
+		return "", fmt.Errorf("%s@%s: %w", r.Repository, r.Manifest.Digest, catalog.ErrUnsigned)
 	}
-	return "", fmt.Errorf("%s@%s: %w", r.Repository, r.Digest, catalog.ErrUntrusted)
+	return "", fmt.Errorf("%s@%s: %w", r.Repository, r.Manifest.Digest, catalog.ErrUntrusted)
 }
 
 func testResolve(t *testing.T, c catalog.Catalog) {

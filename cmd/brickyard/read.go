@@ -13,6 +13,7 @@ import (
 	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/catalog"
 	"github.com/brickyard/brickyard/sign"
+	"github.com/brickyard/brickyard/sign/bundle"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 )
@@ -89,7 +90,7 @@ digest, which is what was verified: deploy by digest, never by tag.`,
 				q.Range = argv[1]
 			}
 			if policyFile != "" {
-				pol, err := sign.LoadPolicy(policyFile)
+				pol, err := sign.LoadPolicy(policyFile, bundle.PolicyOption())
 				if err != nil {
 					return err
 				}

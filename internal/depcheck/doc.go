@@ -1,5 +1,7 @@
-// Package depcheck holds tests that keep DESIGN.md's dependency rules:
-// cosign and sigstore only behind sign, so that a deploy tool importing
-// artifact, registry or catalog does not compile them; and sign never
-// importing registry, whose stores satisfy the interfaces sign declares.
+// Package depcheck holds the test that keeps DESIGN.md's dependency rules:
+// imports point down only (artifact ← registry ← sign / catalog ← the
+// workflow in the module's root package ← cmd, examples), and heavy
+// dependency trees stay behind the packages that need them (cosign's Go
+// packages only in sign/cosignkey, sigstore-go only in sign/bundle), so
+// that a deploy tool stays small.
 package depcheck

@@ -14,6 +14,7 @@ import (
 	"github.com/brickyard/brickyard/registry/layout"
 	"github.com/brickyard/brickyard/registry/registrytest"
 	"github.com/brickyard/brickyard/sign"
+	"github.com/brickyard/brickyard/sign/cosignkey"
 )
 
 // publishedDisk starts a real distribution registry and publishes a 3 MiB
@@ -46,11 +47,11 @@ func publishedDisk(t *testing.T) (remote *Store, src *layout.Store, root string,
 func TestCopyCarriesSignatures(t *testing.T) {
 	ctx := context.Background()
 	remote, src, _, _, e := publishedDisk(t)
-	priv, pub, err := sign.GenerateKeyPair([]byte("pw"))
+	priv, pub, err := cosignkey.GenerateKeyPair([]byte("pw"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, _ := sign.LoadSigner(priv, []byte("pw"))
+	signer, _ := cosignkey.LoadSigner(priv, []byte("pw"))
 	verifier, _ := sign.NewVerifier(pub)
 	if _, err := signer.Sign(ctx, src, "base", "base", e.Descriptor); err != nil {
 		t.Fatal(err)

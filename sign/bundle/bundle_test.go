@@ -1,4 +1,4 @@
-package sign_test
+package bundle_test
 
 import (
 	"bytes"
@@ -23,9 +23,11 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	sigdsse "github.com/sigstore/sigstore/pkg/signature/dsse"
 
+	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/registry/layout"
 	"github.com/brickyard/brickyard/sign"
+	"github.com/brickyard/brickyard/sign/bundle"
 )
 
 // bundleKey is a key pair for Sigstore bundles made in tests.
@@ -86,7 +88,7 @@ func attachBundle(t *testing.T, st *layout.Store, repo string, attachTo ocispec.
 	if err != nil {
 		t.Fatal(err)
 	}
-	layer, err := st.PushBlob(ctx, repo, ocispec.Descriptor{MediaType: sign.BundleArtifactType}, bytes.NewReader(b))
+	layer, err := st.PushBlob(ctx, repo, ocispec.Descriptor{MediaType: bundle.ArtifactType}, bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +98,7 @@ func attachBundle(t *testing.T, st *layout.Store, repo string, attachTo ocispec.
 	}
 	cfg.MediaType = ocispec.MediaTypeEmptyJSON
 	subj := attachTo
-	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, ArtifactType: sign.BundleArtifactType, Config: cfg,
+	m := ocispec.Manifest{MediaType: ocispec.MediaTypeImageManifest, ArtifactType: bundle.ArtifactType, Config: cfg,
 		Layers: []ocispec.Descriptor{layer}, Subject: &ocispec.Descriptor{MediaType: subj.MediaType, Digest: subj.Digest, Size: subj.Size}}
 	m.SchemaVersion = 2
 	raw, _ := json.Marshal(m)
@@ -104,7 +106,7 @@ func attachBundle(t *testing.T, st *layout.Store, repo string, attachTo ocispec.
 	if err != nil {
 		t.Fatal(err)
 	}
-	desc.ArtifactType = sign.BundleArtifactType
+	desc.ArtifactType = bundle.ArtifactType
 	if err := registry.AddReferrer(ctx, st, repo, attachTo.Digest, desc); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +133,8 @@ func trustedRootFile(t *testing.T, vs *ca.VirtualSigstore) string {
 }
 
 // TestSigstoreBundle: an artifact signed only with a Sigstore bundle (the
-// new cosign format) verifies offline with the trusted key, and its signed
+// new cosign format) is unsigned to a verifier without bundle support, and
+// verifies offline with the trusted key, and its signed
 // timestamp against a trusted root read from a file; the wrong key, the
 // wrong trusted root and a bundle for another digest are refused.
 func TestSigstoreBundle(t *testing.T) {
@@ -157,17 +160,21 @@ func TestSigstoreBundle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rootA, err := sign.LoadTrustedRoot(trustedRootFile(t, sigstoreA))
+	rootA, err := bundle.LoadTrustedRoot(trustedRootFile(t, sigstoreA))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rootB, err := sign.LoadTrustedRoot(trustedRootFile(t, sigstoreB))
+	rootB, err := bundle.LoadTrustedRoot(trustedRootFile(t, sigstoreB))
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	plain := publish(t, st, "web", "1.0.0")
 	attachBundle(t, st, "web", plain, plain.Digest, k, nil)
+	if _, err := trusted.Verify(ctx, st, "web", "web", plain.Digest); !errors.Is(err, sign.ErrUnsigned) {
+		t.Errorf("bundle, verifier without bundle support: %v, want ErrUnsigned", err)
+	}
+	trusted, untrusted = trusted.WithBundles(bundle.New(nil)), untrusted.WithBundles(bundle.New(nil))
 	got, err := trusted.Verify(ctx, st, "web", "web", plain.Digest)
 	if err != nil || got.Digest != plain.Digest || got.KeyID == "" {
 		t.Fatalf("keyed bundle: %+v, %v", got, err)
@@ -178,10 +185,10 @@ func TestSigstoreBundle(t *testing.T) {
 
 	stamped := publish(t, st, "web", "1.1.0")
 	attachBundle(t, st, "web", stamped, stamped.Digest, k, sigstoreA)
-	if got, err := trusted.WithTrustedRoot(rootA).Verify(ctx, st, "web", "web", stamped.Digest); err != nil || got.Digest != stamped.Digest {
+	if got, err := trusted.WithBundles(bundle.New(rootA)).Verify(ctx, st, "web", "web", stamped.Digest); err != nil || got.Digest != stamped.Digest {
 		t.Fatalf("timestamped bundle with its trusted root: %+v, %v", got, err)
 	}
-	if _, err := trusted.WithTrustedRoot(rootB).Verify(ctx, st, "web", "web", stamped.Digest); !errors.Is(err, sign.ErrUntrusted) {
+	if _, err := trusted.WithBundles(bundle.New(rootB)).Verify(ctx, st, "web", "web", stamped.Digest); !errors.Is(err, sign.ErrUntrusted) {
 		t.Errorf("timestamp from a timestamping authority outside the trusted root: %v, want ErrUntrusted", err)
 	}
 
@@ -204,7 +211,7 @@ func TestLoadTrustedRootErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range []string{bad, filepath.Join(dir, "missing.json")} {
-		_, err := sign.LoadTrustedRoot(f)
+		_, err := bundle.LoadTrustedRoot(f)
 		if err == nil || !strings.Contains(err.Error(), filepath.Base(f)) {
 			t.Errorf("LoadTrustedRoot(%s) = %v, want an error naming the file", filepath.Base(f), err)
 		}
@@ -224,11 +231,29 @@ func TestPolicyTrustedRoot(t *testing.T) {
 		keyJSON, _ := json.Marshal(string(k.pubPEM))
 		return []byte("version: 1\ntrustedRoot: " + rootFile + "\nrules:\n  - names: [web]\n    keys: [" + string(keyJSON) + "]\n    owner: {repositories: [web]}\n")
 	}
-	if _, err := sign.ParsePolicy(policy(filepath.Base(good)), filepath.Dir(good)); err != nil {
+	if _, err := sign.ParsePolicy(policy(filepath.Base(good)), filepath.Dir(good), bundle.PolicyOption()); err != nil {
 		t.Fatalf("policy with a trusted root: %v", err)
 	}
-	_, err = sign.ParsePolicy(policy("missing.json"), filepath.Dir(good))
+	if _, err := sign.ParsePolicy(policy(filepath.Base(good)), filepath.Dir(good)); !errors.Is(err, sign.ErrInvalidPolicy) {
+		t.Errorf("policy with a trusted root, no bundle support: %v, want ErrInvalidPolicy", err)
+	}
+	_, err = sign.ParsePolicy(policy("missing.json"), filepath.Dir(good), bundle.PolicyOption())
 	if !errors.Is(err, sign.ErrInvalidPolicy) || !strings.Contains(err.Error(), "missing.json") {
 		t.Errorf("policy with a missing trusted root: %v, want ErrInvalidPolicy naming it", err)
 	}
+}
+
+// publish puts a real machine-image artifact into a layout store.
+func publish(t *testing.T, st *layout.Store, name, version string) ocispec.Descriptor {
+	t.Helper()
+	v, err := artifact.ParseVersion(version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := registry.Publish(context.Background(), st, &artifact.Artifact{Name: name, Kind: artifact.KindMachineImage, Version: v,
+		MachineImage: &artifact.MachineImage{Provider: "aws", Owner: "123456789012", Images: map[string]string{"eu-west-1": "ami-0abc"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.Descriptor
 }
