@@ -7,9 +7,15 @@ import (
 )
 
 // Sentinel errors; test with errors.Is. Verification failures (ErrUnsigned,
-// ErrUntrusted) are never the same error as ErrNotFound.
+// ErrUntrusted, ErrRevoked, and a verifier's own) all match ErrNotTrusted
+// and are never the same error as ErrNotFound.
 var (
-	ErrNotFound          = errors.New("not found in the catalog")
+	// ErrNotFound is the same error as registry.ErrNotFound: a record,
+	// like a blob or a tag, is absent.
+	ErrNotFound = errdef.ErrNotFound
+	// ErrNotTrusted is matched by every trust failure (the same error as
+	// sign.ErrNotTrusted).
+	ErrNotTrusted        = errdef.ErrNotTrusted
 	ErrDuplicateVersion  = errors.New("version already recorded with another digest")
 	ErrUnknownParent     = errors.New("parent is not in the catalog")
 	ErrUnsigned          = errdef.ErrUnsigned  // the same error as sign.ErrUnsigned

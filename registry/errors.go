@@ -17,6 +17,13 @@ var (
 	ErrImmutableTag   = errors.New("tag is immutable and points at another manifest")
 	ErrInvalidRef     = errors.New("invalid reference")
 
+	// ErrUnauthorized: the registry answered 401 (no credentials, or
+	// rejected ones); ErrDenied: it answered 403 (the credentials lack the
+	// right). Both come with the registry's own error, a
+	// *transport.Error of go-containerregistry, also wrapped (errors.As).
+	ErrUnauthorized = errors.New("unauthorized (HTTP 401)")
+	ErrDenied       = errors.New("access denied (HTTP 403)")
+
 	// ErrRepositoryNotFound and ErrTagNotFound say which part of a
 	// reference is absent; both wrap ErrNotFound.
 	ErrRepositoryNotFound = fmt.Errorf("repository %w", ErrNotFound)

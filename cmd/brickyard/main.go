@@ -26,8 +26,6 @@ import (
 	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/artifact/disk"
 	"github.com/brickyard/brickyard/catalog"
-	"github.com/brickyard/brickyard/registry"
-	"github.com/brickyard/brickyard/sign"
 )
 
 // Exit codes, documented in the package comment and in `brickyard --help`.
@@ -61,13 +59,9 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &ue):
 		return exitUsage
-	case errors.Is(err, sign.ErrUnsigned), errors.Is(err, sign.ErrUntrusted), errors.Is(err, sign.ErrInvalidSignature),
-		errors.Is(err, catalog.ErrUnsigned), errors.Is(err, catalog.ErrUntrusted), errors.Is(err, catalog.ErrRevoked),
-		errors.Is(err, sign.ErrOwnerMismatch), errors.Is(err, sign.ErrNoPolicy),
-		errors.Is(err, sign.ErrProvenanceMissing), errors.Is(err, sign.ErrProvenanceMismatch),
-		errors.Is(err, catalog.ErrLogTampered), errors.Is(err, disk.ErrUnsafeDisk):
+	case errors.Is(err, catalog.ErrNotTrusted), errors.Is(err, catalog.ErrLogTampered), errors.Is(err, disk.ErrUnsafeDisk):
 		return exitUntrusted
-	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, registry.ErrNotFound):
+	case errors.Is(err, catalog.ErrNotFound): // the same error as registry.ErrNotFound
 		return exitNotFound
 	case errors.Is(err, brickyard.ErrInvalidRef), errors.Is(err, brickyard.ErrAmbiguous), errors.Is(err, brickyard.ErrNoTrust),
 		errors.Is(err, artifact.ErrInvalidName), errors.Is(err, artifact.ErrInvalidVersion), errors.Is(err, artifact.ErrInvalidPlatform),

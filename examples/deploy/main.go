@@ -66,7 +66,7 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, catalog.ErrUnsigned), errors.Is(err, catalog.ErrUntrusted), errors.Is(err, catalog.ErrRevoked):
+	case errors.Is(err, catalog.ErrNotTrusted): // unsigned, untrusted, revoked, refused by the policy
 		return 3
 	case errors.Is(err, catalog.ErrNotFound):
 		return 4

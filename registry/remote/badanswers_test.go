@@ -127,7 +127,18 @@ func TestBadAnswers(t *testing.T) {
 				w.WriteHeader(http.StatusUnauthorized)
 				return true
 			}
-		}, "manifest", nil, "docker login"},
+		}, "manifest", registry.ErrUnauthorized, "docker login"},
+		{"403 for these credentials", func([]byte) func(http.ResponseWriter, *http.Request) bool {
+			return func(w http.ResponseWriter, r *http.Request) bool {
+				if !isManifestGet(r) {
+					return false
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusForbidden)
+				w.Write([]byte(`{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}`))
+				return true
+			}
+		}, "manifest", registry.ErrDenied, "docker login"},
 		{"blob shorter than its descriptor", func([]byte) func(http.ResponseWriter, *http.Request) bool {
 			return func(w http.ResponseWriter, r *http.Request) bool {
 				if !isBlobGet(r) {

@@ -227,7 +227,7 @@ func (s *Store) wrap(r name.Repository, step string, err error) error {
 		case te.StatusCode == http.StatusNotFound:
 			return fmt.Errorf("%s: %s: %w (%v)", r, step, registry.ErrNotFound, err)
 		case te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden:
-			return fmt.Errorf("%s: %s: access denied (%v): log in with `docker login %s` or set credentials in ~/.docker/config.json", r, step, err, r.RegistryStr())
+			return fmt.Errorf("%s: %s: %w (%w): log in with `docker login %s` or set credentials in ~/.docker/config.json", r, step, authError(te.StatusCode), err, r.RegistryStr())
 		}
 		for _, d := range te.Errors {
 			if d.Code == transport.DigestInvalidErrorCode || d.Code == transport.SizeInvalidErrorCode {
@@ -240,6 +240,14 @@ func (s *Store) wrap(r name.Repository, step string, err error) error {
 		}
 	}
 	return fmt.Errorf("%s: %s: %w", r, step, err)
+}
+
+// authError is the sentinel for a 401 or 403.
+func authError(status int) error {
+	if status == http.StatusUnauthorized {
+		return registry.ErrUnauthorized
+	}
+	return registry.ErrDenied
 }
 
 func isManifest(mediaType string) bool {
@@ -1430,7 +1438,7 @@ func (s *Store) Repositories(ctx context.Context) ([]string, error) {
 			case http.StatusNotFound, http.StatusMethodNotAllowed:
 				return nil, fmt.Errorf("%s: list repositories: the registry does not offer its catalog (GET /v2/_catalog): %w (%v)", s, errors.ErrUnsupported, err)
 			case http.StatusUnauthorized, http.StatusForbidden:
-				return nil, fmt.Errorf("%s: list repositories: access denied (%v): log in with `docker login %s`; the catalog needs the registry:catalog:* scope", s, err, s.reg.Name())
+				return nil, fmt.Errorf("%s: list repositories: %w (%w): log in with `docker login %s`; the catalog needs the registry:catalog:* scope", s, authError(te.StatusCode), err, s.reg.Name())
 			}
 		}
 		return nil, fmt.Errorf("%s: list repositories: %w", s, err)
