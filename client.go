@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/catalog"
 	"github.com/brickyard/brickyard/catalog/postgres"
 	"github.com/brickyard/brickyard/catalog/sqlite"
@@ -22,6 +23,7 @@ import (
 	"github.com/brickyard/brickyard/registry/layout"
 	"github.com/brickyard/brickyard/registry/remote"
 	"github.com/brickyard/brickyard/sign"
+	"github.com/brickyard/brickyard/sign/cosignkey"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -138,7 +140,7 @@ func WithKeyFile(file string, password []byte) Option {
 		if err != nil {
 			return fmt.Errorf("signing key: %w", err)
 		}
-		s, err := sign.LoadSigner(pem, password)
+		s, err := cosignkey.LoadSigner(pem, password)
 		if err != nil {
 			return fmt.Errorf("signing key %s: %w", file, err)
 		}
@@ -408,6 +410,11 @@ func (c *Client) Actor() string { return c.o.actor }
 // Errors: ErrStoreUnreachable for a record in another home's layout
 // directory; remote.New's errors for a malformed registry name.
 func (c *Client) StoreOf(r catalog.Record) (Store, error) {
+	return c.storeOf(r.Stored())
+}
+
+// storeOf is StoreOf for what a catalog.Verifier is given.
+func (c *Client) storeOf(r artifact.Stored) (Store, error) {
 	switch {
 	case r.Store == c.storeName:
 		return c.store, nil

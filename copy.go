@@ -10,6 +10,7 @@ import (
 	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/registry/remote"
 	"github.com/brickyard/brickyard/sign"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -164,7 +165,21 @@ func (c *Client) finder(st sign.Reader) catalog.SignatureFinder {
 	if c.o.keys == nil {
 		return nil
 	}
-	return sign.StoreVerifier{Store: st, Verifier: c.o.keys}
+	return signatureFinder{sign.StoreVerifier{Store: st, Verifier: c.o.keys}}
+}
+
+// signatureFinder adapts sign.StoreVerifier's FindSignatures to the
+// catalog's SignatureFinder (sign and catalog do not import each other);
+// catalog.Rebuild sets the time each is recorded.
+type signatureFinder struct{ sign.StoreVerifier }
+
+func (f signatureFinder) FindSignatures(ctx context.Context, repo string, d digest.Digest) ([]catalog.Signature, error) {
+	sigs, err := f.StoreVerifier.FindSignatures(ctx, repo, d)
+	out := make([]catalog.Signature, 0, len(sigs))
+	for _, s := range sigs {
+		out = append(out, catalog.Signature{KeyID: s.KeyID, Digest: s.Descriptor.Digest})
+	}
+	return out, err
 }
 
 // oneTag is a store seen as holding only repo:tag, so that catalog.Rebuild

@@ -13,6 +13,7 @@ import (
 	"github.com/brickyard/brickyard/catalog/postgres/pgtest"
 	"github.com/brickyard/brickyard/registry/registrytest"
 	"github.com/brickyard/brickyard/sign"
+	"github.com/brickyard/brickyard/sign/cosignkey"
 )
 
 // TestTeam runs the demo's story the way a team does, where one machine is
@@ -29,7 +30,7 @@ func TestTeam(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	priv, pub, err := sign.GenerateKeyPair([]byte("pw"))
+	priv, pub, err := cosignkey.GenerateKeyPair([]byte("pw"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,8 +20,8 @@ type verifier struct{ c *Client }
 
 var _ catalog.Verifier = verifier{}
 
-func (v verifier) Verify(ctx context.Context, r catalog.Record) (string, error) {
-	st, err := v.c.StoreOf(r)
+func (v verifier) Verify(ctx context.Context, r artifact.Stored) (string, error) {
+	st, err := v.c.storeOf(r)
 	if err != nil {
 		return "", err
 	}
@@ -51,7 +51,7 @@ func (c *Client) Verify(ctx context.Context, r catalog.Record) (keyID string, er
 	if err := c.trusts(); err != nil {
 		return "", err
 	}
-	id, err := verifier{c}.Verify(ctx, r)
+	id, err := verifier{c}.Verify(ctx, r.Stored())
 	if err != nil {
 		return "", fmt.Errorf("verify %s (%s): %w", r.Ref(), r.Digest, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/brickyard/brickyard/catalog/sqlite"
 	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/sign"
+	"github.com/brickyard/brickyard/sign/cosignkey"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -39,11 +40,11 @@ func newFixture(t testing.TB, store registry.Store, storeName, dir string) *fixt
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cat.Close() })
-	priv, _, err := sign.GenerateKeyPair([]byte("pw"))
+	priv, _, err := cosignkey.GenerateKeyPair([]byte("pw"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := sign.LoadSigner(priv, []byte("pw"))
+	signer, err := cosignkey.LoadSigner(priv, []byte("pw"))
 	if err != nil {
 		t.Fatal(err)
 	}

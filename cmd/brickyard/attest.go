@@ -8,6 +8,7 @@ import (
 	"github.com/brickyard/brickyard"
 	"github.com/brickyard/brickyard/catalog"
 	"github.com/brickyard/brickyard/sign"
+	"github.com/brickyard/brickyard/sign/bundle"
 	"github.com/spf13/cobra"
 )
 
@@ -141,7 +142,7 @@ machine-image account, and provenance where required. Exit 0 if all pass,
 		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
-			pol, err := sign.LoadPolicy(argv[0])
+			pol, err := sign.LoadPolicy(argv[0], bundle.PolicyOption())
 			if err != nil {
 				return err
 			}

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/brickyard/brickyard"
-	"github.com/brickyard/brickyard/sign"
+	"github.com/brickyard/brickyard/sign/cosignkey"
 	"github.com/spf13/cobra"
 )
 
@@ -45,7 +45,7 @@ func newKeygenCmd(e *env) *cobra.Command {
 		Short: "Generate a cosign-compatible key pair (PREFIX.key encrypted with $COSIGN_PASSWORD, PREFIX.pub)",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			priv, pub, err := sign.GenerateKeyPair([]byte(os.Getenv("COSIGN_PASSWORD")))
+			priv, pub, err := cosignkey.GenerateKeyPair([]byte(os.Getenv("COSIGN_PASSWORD")))
 			if err != nil {
 				return err
 			}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/brickyard/brickyard"
 	"github.com/brickyard/brickyard/sign"
+	"github.com/brickyard/brickyard/sign/bundle"
+	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 )
 
@@ -28,14 +30,15 @@ func (e *env) trustKeys(keyPaths []string, trustedRoot string) error {
 	if err != nil {
 		return fmt.Errorf("trusted keys %v: %w", keyPaths, err)
 	}
+	var tr root.TrustedMaterial
 	if trustedRoot != "" {
-		tr, err := sign.LoadTrustedRoot(trustedRoot)
+		t, err := bundle.LoadTrustedRoot(trustedRoot)
 		if err != nil {
 			return err
 		}
-		v = v.WithTrustedRoot(tr)
+		tr = t
 	}
-	e.opts = append(e.opts, brickyard.WithVerifier(v))
+	e.opts = append(e.opts, brickyard.WithVerifier(v.WithBundles(bundle.New(tr))))
 	return nil
 }
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/brickyard/brickyard"
 	"github.com/brickyard/brickyard/catalog"
-	"github.com/brickyard/brickyard/sign"
+	"github.com/brickyard/brickyard/sign/cosignkey"
 )
 
 // TestAudit publishes real qcow2 disks (qemu-img), one unsigned, revokes
@@ -78,7 +78,7 @@ func TestAudit(t *testing.T) {
 
 func writeKey(t *testing.T, dir string) string {
 	t.Helper()
-	priv, _, err := sign.GenerateKeyPair([]byte("pw"))
+	priv, _, err := cosignkey.GenerateKeyPair([]byte("pw"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/brickyard/brickyard"
-	"github.com/brickyard/brickyard/sign"
+	"github.com/brickyard/brickyard/sign/cosignkey"
 )
 
 // TestDeploy publishes real qcow2 disks (qemu-img) the way brickyard
@@ -23,7 +23,7 @@ func TestDeploy(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	priv, pub, err := sign.GenerateKeyPair([]byte("pw"))
+	priv, pub, err := cosignkey.GenerateKeyPair([]byte("pw"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/brickyard/brickyard"
-	"github.com/brickyard/brickyard/sign"
+	"github.com/brickyard/brickyard/sign/cosignkey"
 )
 
 // TestPackerBuild runs real Packer (built by scripts/build-tools packer into
@@ -60,7 +60,7 @@ func newPackerRun(t *testing.T) *packerRun {
 	r := &packerRun{t: t, dir: dir, home: filepath.Join(dir, "home"), packer: bin,
 		env: append(os.Environ(), "CHECKPOINT_DISABLE=1", "PACKER_PLUGIN_PATH="+plugins,
 			"COSIGN_PASSWORD=test-password", "PACKER_NO_COLOR=1", "BRICKYARD_HOME=")}
-	priv, pub, err := sign.GenerateKeyPair([]byte("test-password"))
+	priv, pub, err := cosignkey.GenerateKeyPair([]byte("test-password"))
 	if err != nil {
 		t.Fatal(err)
 	}
