@@ -207,7 +207,7 @@ func (s *Signer) Attest(ctx context.Context, st Writer, repo string, desc ocispe
 	if err != nil {
 		return Signature{}, fmt.Errorf("attest %s@%s: %w", repo, desc.Digest, err)
 	}
-	att := sigLayer{payload: env, mediaType: dsseMediaType, annotations: map[string]string{"predicateType": hdr.PredicateType}}
+	att := sigLayer{payload: env, mediaType: dsseMediaType, annotations: map[string]string{"predicateType": hdr.PredicateType, sigAnnotation: ""}} // cosign reads the (empty) signature annotation on every layer
 	return s.store(ctx, st, repo, desc, AttestationTag(desc.Digest), att)
 }
 
