@@ -182,6 +182,7 @@ type Catalog interface {
 	SignatureRecorder
 	Lifecycler
 	Visibilities
+	CloudActionRecorder
 	Channels
 	Tombstones
 	Scanner
