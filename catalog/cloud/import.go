@@ -339,4 +339,3 @@ func (im *Importer) artifactOf(ctx context.Context, ix *Index, g []ec2.Image, o 
 	}
 	return a, ""
 }
-

@@ -18,6 +18,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
@@ -130,4 +132,42 @@ func Start(t testing.TB, o MotoOptions) *Moto {
 	}
 	t.Cleanup(func() { m.Close() })
 	return m
+}
+
+// EC2 returns a plain SDK client of region at url, for seeding test data
+// (one attempt: no retries hide a fault).
+func EC2(url, region string) *ec2.Client {
+	return ec2.New(ec2.Options{Region: region, BaseEndpoint: aws.String(url), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
+}
+
+// RegisterImage registers an AMI named name in cl's region, with tags, and
+// returns its id and its snapshot's id.
+func RegisterImage(ctx context.Context, cl *ec2.Client, name string, tags map[string]string) (id, snapshot string, err error) {
+	out, err := cl.RegisterImage(ctx, &ec2.RegisterImageInput{Name: aws.String(name), Description: aws.String("test image " + name)})
+	if err != nil {
+		return "", "", err
+	}
+	id = aws.ToString(out.ImageId)
+	if len(tags) > 0 {
+		in := &ec2.CreateTagsInput{Resources: []string{id}}
+		for k, v := range tags {
+			in.Tags = append(in.Tags, types.Tag{Key: aws.String(k), Value: aws.String(v)})
+		}
+		if _, err := cl.CreateTags(ctx, in); err != nil {
+			return "", "", err
+		}
+	}
+	d, err := cl.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{id}})
+	if err != nil {
+		return "", "", err
+	}
+	for _, im := range d.Images {
+		for _, b := range im.BlockDeviceMappings {
+			if b.Ebs != nil && b.Ebs.SnapshotId != nil {
+				snapshot = *b.Ebs.SnapshotId
+			}
+		}
+	}
+	return id, snapshot, nil
 }

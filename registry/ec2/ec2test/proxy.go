@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -301,12 +302,7 @@ func (p *Proxy) describeImages(w http.ResponseWriter, r *http.Request, form url.
 			return
 		}
 	} else {
-		q := url.Values{}
-		for k, v := range form {
-			if k != "MaxResults" && k != "NextToken" && k != "IncludeDisabled" && k != "IncludeDeprecated" {
-				q[k] = v
-			}
-		}
+		q, snapFilter := motoFilters(form)
 		b, status, hdr, err := p.motoCall(r, q)
 		if err != nil {
 			p.fail(w, http.StatusBadGateway, "InternalError", err.Error())
@@ -338,6 +334,9 @@ func (p *Proxy) describeImages(w http.ResponseWriter, r *http.Request, form url.
 			}
 			k := region + "/" + m[1]
 			inner := it.Inner
+			if snapFilter != nil && !slices.ContainsFunc(snapFilter, func(s string) bool { return strings.Contains(inner, "<snapshotId>"+s+"</snapshotId>") }) {
+				continue
+			}
 			if p.disabled[k] {
 				if !includeDisabled {
 					continue
@@ -386,6 +385,51 @@ func (p *Proxy) describeImages(w http.ResponseWriter, r *http.Request, form url.
 		p.set(func() { delete(p.cursors, cursorKey(token)) })
 	}
 	p.ok(w, "DescribeImages", b.String())
+}
+
+// motoFilters returns the DescribeImages parameters to send moto: without
+// paging and the flags moto does not know, and without the
+// block-device-mapping.snapshot-id filter, which moto lacks and the proxy
+// applies itself (its values are returned; nil if absent).
+func motoFilters(form url.Values) (url.Values, []string) {
+	q := url.Values{}
+	type filter struct {
+		name   string
+		values []string
+	}
+	var fs []filter
+	var snap []string
+	for i := 1; ; i++ {
+		name := form.Get(fmt.Sprintf("Filter.%d.Name", i))
+		if name == "" {
+			break
+		}
+		var vals []string
+		for j := 1; ; j++ {
+			v, ok := form[fmt.Sprintf("Filter.%d.Value.%d", i, j)]
+			if !ok {
+				break
+			}
+			vals = append(vals, v...)
+		}
+		if name == "block-device-mapping.snapshot-id" {
+			snap = append(snap, vals...)
+			continue
+		}
+		fs = append(fs, filter{name, vals})
+	}
+	for k, v := range form {
+		if k != "MaxResults" && k != "NextToken" && k != "IncludeDisabled" && k != "IncludeDeprecated" && !strings.HasPrefix(k, "Filter.") {
+			q[k] = v
+		}
+	}
+	for i, f := range fs {
+		q.Set(fmt.Sprintf("Filter.%d.Name", i+1), f.name)
+		for j, v := range f.values {
+			q.Set(fmt.Sprintf("Filter.%d.Value.%d", i+1, j+1), v)
+		}
+	}
+	return q, snap
 }
 
 func cursorKey(token string) string {
