@@ -165,9 +165,11 @@ func (im *Importer) Import(ctx context.Context, ix *Index, o ImportOptions) (Imp
 		if err != nil {
 			return rep, fmt.Errorf("import %s: %w", a.Ref(), err)
 		}
-		rec := catalog.Record{Name: a.Name, Kind: a.Kind, Version: a.Version, Digest: enc.Descriptor.Digest, Platform: a.Platform,
-			Parents: a.Parents, Created: a.Build.Created, Store: o.StoreName, Repository: a.Name, Actor: o.Actor,
-			MediaType: enc.Descriptor.MediaType, Size: enc.Descriptor.Size}
+		rec, err := catalog.RecordOf(o.StoreName, a.Name, enc.Descriptor, enc.Manifest, enc.Config)
+		if err != nil {
+			return rep, fmt.Errorf("import %s: %w", a.Ref(), err)
+		}
+		rec.Actor = o.Actor
 		if err := im.Cat.Record(ctx, rec); err != nil {
 			return rep, fmt.Errorf("import %s: %w", a.Ref(), err)
 		}

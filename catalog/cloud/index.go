@@ -28,12 +28,20 @@ type Catalog interface {
 	catalog.Lister
 }
 
+// Stores returns the store that holds a record's artifact.
+type Stores func(catalog.Record) (registry.Fetcher, error)
+
+// OneStore is Stores for a single store holding every artifact.
+func OneStore(st registry.Fetcher) Stores {
+	return func(catalog.Record) (registry.Fetcher, error) { return st, nil }
+}
+
 // BuildIndex reads every machine-image record of cat whose provider is
-// provider ("aws"), and its content from the store st (the record's
-// Repository). A record whose manifest cannot be read is an error naming
+// provider ("aws"), and its content from the store stores gives for it
+// (the record's Repository there). A record whose manifest cannot be read is an error naming
 // it: an index with holes would make audits report known images as
 // unknown.
-func BuildIndex(ctx context.Context, cat Catalog, st registry.Fetcher, provider string) (*Index, error) {
+func BuildIndex(ctx context.Context, cat Catalog, stores Stores, provider string) (*Index, error) {
 	names, err := cat.Names(ctx)
 	if err != nil {
 		return nil, err
@@ -47,6 +55,10 @@ func BuildIndex(ctx context.Context, cat Catalog, st registry.Fetcher, provider 
 		for _, r := range rs {
 			if r.Kind != artifact.KindMachineImage {
 				continue
+			}
+			st, err := stores(r)
+			if err != nil {
+				return nil, fmt.Errorf("index %s (%s): %w", r.Ref(), r.Digest, err)
 			}
 			a, _, _, err := registry.FetchArtifact(ctx, st, r.Repository, ocispec.Descriptor{MediaType: r.MediaType, Digest: r.Digest, Size: r.Size})
 			if err != nil {

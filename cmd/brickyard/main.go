@@ -37,6 +37,7 @@ const (
 	exitUsage     = 2
 	exitUntrusted = 3
 	exitNotFound  = 4
+	exitFindings  = 5
 )
 
 func main() {
@@ -67,6 +68,8 @@ func exitCode(err error) int {
 		errors.Is(err, sign.ErrProvenanceMissing), errors.Is(err, sign.ErrProvenanceMismatch),
 		errors.Is(err, catalog.ErrLogTampered), errors.Is(err, disk.ErrUnsafeDisk):
 		return exitUntrusted
+	case errors.Is(err, errFindings):
+		return exitFindings
 	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, registry.ErrNotFound):
 		return exitNotFound
 	case errors.Is(err, brickyard.ErrInvalidRef), errors.Is(err, brickyard.ErrAmbiguous), errors.Is(err, brickyard.ErrNoTrust),

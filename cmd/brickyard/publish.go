@@ -187,6 +187,8 @@ func newPublishMachineImageCmd(e *env) *cobra.Command {
 	var f publishFlags
 	var provider, owner, bootMode string
 	var images, snapshots []string
+	var af awsFlags
+	var tagImages bool
 	cmd := &cobra.Command{
 		Use:   "machine-image NAME VERSION --owner ACCOUNT --image REGION=ID...",
 		Short: "Publish a machine image (an AMI and its copies per region) as one version",
@@ -225,7 +227,10 @@ func newPublishMachineImageCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return e.printPublished(p)
+			if err := e.printPublished(p); err != nil || !tagImages {
+				return err
+			}
+			return e.tagPublished(ctx, &af, p.Record.Ref())
 		},
 	}
 	f.register(cmd)
@@ -235,6 +240,7 @@ func newPublishMachineImageCmd(e *env) *cobra.Command {
 	fl.StringArrayVar(&images, "image", nil, "REGION=IMAGE_ID (repeatable, at least one)")
 	fl.StringArrayVar(&snapshots, "snapshot", nil, "REGION=SNAPSHOT_ID backing the image (repeatable)")
 	fl.StringVar(&bootMode, "boot-mode", "", "uefi or legacy-bios")
+	af.registerTagging(cmd, &tagImages)
 	return cmd
 }
 
