@@ -295,14 +295,19 @@ func describeUses(us []ec2.Use) string {
 }
 
 // squatting lists public images whose names match the catalog's machine
-// images (artifact names as prefixes, recorded AMI names exactly) and
+// images (artifact names as prefixes, recorded AMI names the prefix does not
+// cover exactly: one DescribeImages per 200 patterns, not per image) and
 // reports those owned by anyone but the account and TrustedOwners.
 func (a *regionAudit) squatting(ctx context.Context) {
 	var patterns []string
 	seen := map[string]bool{}
 	for _, k := range a.ix.Artifacts {
-		for _, p := range []string{k.Record.Name + "*", k.Image.ImageName} {
-			if p != "" && !seen[p] {
+		ps := []string{k.Record.Name + "*"}
+		if n := k.Image.ImageName; n != "" && !strings.HasPrefix(strings.ToLower(n), k.Record.Name) {
+			ps = append(ps, n) // not covered by the name's prefix
+		}
+		for _, p := range ps {
+			if !seen[p] {
 				seen[p] = true
 				patterns = append(patterns, p)
 			}
