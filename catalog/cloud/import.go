@@ -22,6 +22,8 @@ type ImageLister interface {
 	Images(ctx context.Context, region string, q ec2.ImageQuery) ([]ec2.Image, error)
 }
 
+var _ ImageLister = (*ec2.Client)(nil)
+
 // TagSourceAMI names the image an AMI was built from (as Packer's
 // source_ami template variable is usually recorded): its artifact becomes
 // the parent.
