@@ -160,7 +160,7 @@ func TestAuditAWS(t *testing.T) {
 	f := setup(t)
 	f.arrange(t)
 	ctx := context.Background()
-	ix, err := cloud.BuildIndex(ctx, f.cat, f.store, "aws") // with the signatures, lifecycle and intents set since the import
+	ix, err := cloud.BuildIndex(ctx, f.cat, cloud.OneStore(f.store), "aws") // with the signatures, lifecycle and intents set since the import
 	must(t, err)
 	rep, err := audit.AWS(ctx, f.c, ix, audit.AWSOptions{Regions: []string{"eu-west-1", "us-east-1"}})
 	must(t, err)
