@@ -66,7 +66,7 @@ func run(total int, regions []string, concurrency int) error {
 	for i := range perRegion {
 		seeds = append(seeds, seed{ID: fmt.Sprintf("ami-%017x", i+1), Name: fmt.Sprintf("app%d-1.0.%d", i%50, i), Owner: ec2test.Account, Public: i%100 == 0, Architecture: "x86_64"})
 	}
-	seeds = append(seeds, seed{ID: "ami-0badc0ffee0000001", Name: "app1-9.9.9", Owner: "999999999999", Public: true, Architecture: "x86_64"})
+	seeds = append(seeds, seed{ID: "ami-0badc0ffee0000001", Name: "app2-9.9.9", Owner: "999999999999", Public: true, Architecture: "x86_64"})
 	b, _ := json.Marshal(seeds)
 	seedPath := filepath.Join(dir, "amis.json")
 	if err := os.WriteFile(seedPath, b, 0o644); err != nil {
