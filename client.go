@@ -18,6 +18,7 @@ import (
 	"github.com/brickyard/brickyard/catalog"
 	"github.com/brickyard/brickyard/catalog/postgres"
 	"github.com/brickyard/brickyard/catalog/sqlite"
+	"github.com/brickyard/brickyard/internal/faults"
 	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/registry/layout"
 	"github.com/brickyard/brickyard/registry/remote"
@@ -72,7 +73,6 @@ type Client struct {
 	cat       Catalog
 	owned     bool // Close closes cat
 	o         options
-	logSize   int64
 
 	mu      sync.Mutex
 	remotes map[string]*remote.Store
@@ -375,12 +375,8 @@ func collect(opts []Option) (options, error) {
 	return o, nil
 }
 
-func newClient(ctx context.Context, st Store, name string, cat Catalog, o options) (*Client, error) {
-	n, err := cat.LogSize(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &Client{store: st, storeName: name, cat: cat, o: o, logSize: n, remotes: map[string]*remote.Store{}}, nil
+func newClient(_ context.Context, st Store, name string, cat Catalog, o options) (*Client, error) {
+	return &Client{store: st, storeName: name, cat: cat, o: o, remotes: map[string]*remote.Store{}}, nil
 }
 
 // Store returns the store the Client publishes to.
@@ -430,14 +426,20 @@ func (c *Client) StoreOf(r catalog.Record) (Store, error) {
 	return s, nil
 }
 
-// Close signs a checkpoint of the catalog's event log if it grew since the
-// Client was opened and a checkpoint signer is known (HOME/log.key, or
-// WithCheckpointSigner), then closes the catalog if Open or Init opened
-// it.
+// Close signs a checkpoint of the catalog's event log if the newest one
+// does not cover the whole log and a checkpoint signer is known
+// (HOME/log.key, or WithCheckpointSigner): after a change, and after an
+// earlier run whose change was committed but whose checkpoint was not
+// (killed, a full disk), which is how that checkpoint is retried. Then it
+// closes the catalog if Open or Init opened it. A checkpoint that fails
+// leaves the changes in place: the error says so, and the next Close (or
+// Checkpoint) signs it.
 func (c *Client) Close(ctx context.Context) error {
-	err := c.checkpoint(ctx)
-	if err != nil {
-		err = fmt.Errorf("sign a checkpoint of the event log: %w", err)
+	var err error
+	if st, cerr := c.Checkpoint(ctx); cerr != nil {
+		err = fmt.Errorf("done: the changes are in the catalog; NOT done: sign a checkpoint of the event log "+
+			"(%d events, the newest signed checkpoint covers %d): %w; the next brickyard command that opens "+
+			"the catalog, or `brickyard log checkpoint`, signs it", st.Events, st.Covered, cerr)
 	}
 	if c.owned {
 		err = errors.Join(err, c.cat.Close())
@@ -445,19 +447,25 @@ func (c *Client) Close(ctx context.Context) error {
 	return err
 }
 
-func (c *Client) checkpoint(ctx context.Context) error {
+// Checkpoint signs a checkpoint of the event log if the newest one covers
+// fewer events than the log holds (catalog.CheckpointIfBehind), and says
+// how far the log is covered. Without a checkpoint signer it does nothing.
+func (c *Client) Checkpoint(ctx context.Context) (catalog.CheckpointStatus, error) {
 	if c.o.logSigner == nil {
-		return nil // a home made before the event log: Init adds the key
+		return catalog.CheckpointStatus{}, nil // a home made before the event log: Init adds the key
 	}
-	n, err := c.cat.LogSize(ctx)
-	if err != nil || n == c.logSize {
-		return err
+	return catalog.CheckpointIfBehind(ctx, failingCheckpointer{c.cat}, c.o.logSigner)
+}
+
+// failingCheckpointer lets the crash tests make signing a checkpoint fail
+// (faults.Fail("checkpoint"), as a full disk would).
+type failingCheckpointer struct{ Catalog }
+
+func (f failingCheckpointer) Checkpoint(ctx context.Context, s note.Signer) ([]byte, error) {
+	if err := faults.Fail("checkpoint"); err != nil {
+		return nil, err
 	}
-	if _, err := c.cat.Checkpoint(ctx, c.o.logSigner); err != nil {
-		return err
-	}
-	c.logSize = n
-	return nil
+	return f.Catalog.Checkpoint(ctx, s)
 }
 
 // ensureLogKey makes the home's checkpoint key pair if it has none.

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -51,6 +52,33 @@ func Rebuild(ctx context.Context, dst interface {
 	Recorder
 	SignatureRecorder
 }, src RebuildSource, storeName string, sigs SignatureFinder) (RebuildReport, error) {
+	return rebuild(ctx, dst, src, storeName, sigs, nil, "rebuild")
+}
+
+// ReconcileTarget is what Reconcile needs of a catalog.
+type ReconcileTarget interface {
+	Recorder
+	SignatureRecorder
+	Getter
+}
+
+// Reconcile records, as Rebuild would, every version tag of src whose
+// manifest dst does not hold yet, and, when sigs is not nil, the
+// signatures found in src that dst lacks for the artifacts it holds. It is
+// how a write sequence interrupted between the store and the catalog (a
+// publish or copy killed after its tag, a catalog locked or a disk full at
+// the moment of the record) is completed: the report counts only what was
+// added, so a consistent pair gives an empty one. Errors as Rebuild.
+func Reconcile(ctx context.Context, dst ReconcileTarget, src RebuildSource, storeName string, sigs SignatureFinder) (RebuildReport, error) {
+	return rebuild(ctx, dst, src, storeName, sigs, dst, "reconcile")
+}
+
+// rebuild is Rebuild, or Reconcile when have is not nil: then a manifest
+// have already holds is not recorded again, only its missing signatures.
+func rebuild(ctx context.Context, dst interface {
+	Recorder
+	SignatureRecorder
+}, src RebuildSource, storeName string, sigs SignatureFinder, have Getter, actor string) (RebuildReport, error) {
 	var rep RebuildReport
 	repos, err := src.Repositories(ctx)
 	if err != nil {
@@ -62,10 +90,35 @@ func Rebuild(ctx context.Context, dst interface {
 		repo string
 	}
 	pending := map[digest.Digest]found{}
+	addSigs := func(repo string, d digest.Digest, known []Signature) error {
+		if sigs == nil {
+			return nil
+		}
+		ss, err := sigs.FindSignatures(ctx, repo, d)
+		if err != nil {
+			return fmt.Errorf("%s: signatures of %s: %w", actor, d, err)
+		}
+	next:
+		for _, s := range ss {
+			for _, k := range known {
+				if k.Digest == s.Digest && k.KeyID == s.KeyID {
+					continue next
+				}
+			}
+			if s.At.IsZero() {
+				s.At = time.Now()
+			}
+			if err := dst.AddSignature(ctx, d, s); err != nil {
+				return err
+			}
+			rep.Signatures++
+		}
+		return nil
+	}
 	for _, repo := range repos {
 		tags, err := src.Tags(ctx, repo)
 		if err != nil {
-			return rep, fmt.Errorf("rebuild: tags of %s: %w", repo, err)
+			return rep, fmt.Errorf("%s: tags of %s: %w", actor, repo, err)
 		}
 		for _, tag := range tags {
 			if strings.HasSuffix(tag, ".sig") || strings.HasSuffix(tag, ".att") || strings.HasPrefix(tag, "sha256-") {
@@ -77,7 +130,17 @@ func Rebuild(ctx context.Context, dst interface {
 			}
 			desc, err := src.Resolve(ctx, repo, tag)
 			if err != nil {
-				return rep, fmt.Errorf("rebuild: %s:%s: %w", repo, tag, err)
+				return rep, fmt.Errorf("%s: %s:%s: %w", actor, repo, tag, err)
+			}
+			if have != nil {
+				if r, err := have.Get(ctx, desc.Digest); err == nil {
+					if err := addSigs(repo, desc.Digest, r.Signatures); err != nil {
+						return rep, err
+					}
+					continue
+				} else if !errors.Is(err, ErrNotFound) {
+					return rep, err
+				}
 			}
 			_, manifest, cfg, err := registry.FetchArtifact(ctx, src, repo, desc)
 			var rec Record
@@ -88,11 +151,10 @@ func Rebuild(ctx context.Context, dst interface {
 				rep.Skipped = append(rep.Skipped, repo+":"+tag+": "+err.Error())
 				continue
 			}
-			rec.Actor = "rebuild"
+			rec.Actor = actor
 			pending[desc.Digest] = found{repo: repo, rec: rec}
 		}
 	}
-	recorded := map[digest.Digest]bool{}
 	for len(pending) > 0 {
 		progress := false
 		for d, f := range pending {
@@ -106,27 +168,13 @@ func Rebuild(ctx context.Context, dst interface {
 				continue
 			}
 			if err := dst.Record(ctx, f.rec); err != nil {
-				return rep, fmt.Errorf("rebuild: %s: %w", f.rec.Ref(), err)
+				return rep, fmt.Errorf("%s: %s: %w", actor, f.rec.Ref(), err)
 			}
 			rep.Artifacts++
-			recorded[d] = true
 			delete(pending, d)
 			progress = true
-			if sigs == nil {
-				continue
-			}
-			ss, err := sigs.FindSignatures(ctx, f.repo, d)
-			if err != nil {
-				return rep, fmt.Errorf("rebuild: signatures of %s: %w", f.rec.Ref(), err)
-			}
-			for _, s := range ss {
-				if s.At.IsZero() {
-					s.At = time.Now()
-				}
-				if err := dst.AddSignature(ctx, d, s); err != nil {
-					return rep, err
-				}
-				rep.Signatures++
+			if err := addSigs(f.repo, d, nil); err != nil {
+				return rep, err
 			}
 		}
 		if !progress {
@@ -134,7 +182,7 @@ func Rebuild(ctx context.Context, dst interface {
 			for _, f := range pending {
 				left = append(left, f.rec.Ref())
 			}
-			return rep, fmt.Errorf("rebuild: %s: %w (their parents are not in the store)", strings.Join(left, ", "), ErrUnknownParent)
+			return rep, fmt.Errorf("%s: %s: %w (their parents are not in the store)", actor, strings.Join(left, ", "), ErrUnknownParent)
 		}
 	}
 	return rep, nil

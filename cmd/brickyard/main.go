@@ -55,13 +55,23 @@ type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
 
+// untrusted marks errors that exit with exitUntrusted although their
+// sentinel does not always mean that, e.g. a blob that does not match its
+// digest when verify re-hashes the content.
+type untrusted struct{ error }
+
+func (e untrusted) Unwrap() error { return e.error }
+
 func exitCode(err error) int {
 	var ue usageError
+	var ut untrusted
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &ue):
 		return exitUsage
+	case errors.As(err, &ut):
+		return exitUntrusted
 	case errors.Is(err, sign.ErrUnsigned), errors.Is(err, sign.ErrUntrusted), errors.Is(err, sign.ErrInvalidSignature),
 		errors.Is(err, catalog.ErrUnsigned), errors.Is(err, catalog.ErrUntrusted), errors.Is(err, catalog.ErrRevoked),
 		errors.Is(err, sign.ErrOwnerMismatch), errors.Is(err, sign.ErrNoPolicy),

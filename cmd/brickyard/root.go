@@ -87,7 +87,7 @@ mismatch, revoked, event log tampered with, unsafe disk image); 4 not found;
 		newLifecycleCmd(e, catalog.StateActive, "reinstate", "Make a deprecated or revoked artifact active again (a new event)"),
 		newChannelCmd(e), newVisibilityCmd(e), newLogCmd(e), newCatalogCmd(e),
 		newRetentionCmd(e), newReportCmd(e))
-	root.AddCommand(newAuditCmd(e), newAWSCmd(e))
+	root.AddCommand(newAuditCmd(e), newAWSCmd(e), newGCCmd(e), newFsckCmd(e))
 	return root
 }
 

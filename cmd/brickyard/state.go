@@ -291,7 +291,7 @@ fault. --key gives the checkpoint verifier keys (default: HOME/log.pub).`,
 			return printEvents(e.out, events)
 		},
 	}
-	cmd.AddCommand(verify, show)
+	cmd.AddCommand(verify, show, newLogCheckpointCmd(e))
 	return cmd
 }
 
@@ -370,6 +370,6 @@ store does not verify for a copy in a registry; sign there again.
 	}
 	rebuild.Flags().StringVar(&from, "from", "", "the OCI layout directory or registry (HOST[:PORT][/NAMESPACE]) to read (default: HOME/store)")
 	rebuild.Flags().StringArrayVar(&keys, "key", nil, "record signatures that verify with this public key (repeatable)")
-	cmd.AddCommand(rebuild)
+	cmd.AddCommand(rebuild, newCatalogReconcileCmd(e))
 	return cmd
 }

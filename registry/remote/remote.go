@@ -51,6 +51,7 @@ type Store struct {
 	// streamChunk is the most one PATCH streamed from a seekable source
 	// carries (streamBlob); defaultStreamChunk but in tests.
 	streamChunk int64
+	tagSettle   time.Duration // see WithTagSettle
 
 	mu         sync.Mutex
 	transports map[string]http.RoundTripper // repository → authenticated transport
@@ -66,6 +67,7 @@ type options struct {
 	keychain  authn.Keychain
 	transport http.RoundTripper
 	retry     Retry
+	settle    time.Duration
 }
 
 var errInvalidRetry = errors.New("remote.WithRetry: want Attempts ≥ 1 and 0 ≤ MinWait ≤ MaxWait")
@@ -103,13 +105,28 @@ func WithTransport(t http.RoundTripper) Option {
 	return func(o *options) error { o.transport = t; return nil }
 }
 
+// WithTagSettle sets how long Tag waits between writing a new immutable
+// tag and reading it back to see whether a concurrent writer won it
+// (default DefaultTagSettle). It must exceed the longest time a writer
+// takes from reading the tag absent to its PUT landing, in every process
+// that may race for the tag: the longer, the safer, the slower a new tag.
+func WithTagSettle(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return errors.New("remote.WithTagSettle: negative duration")
+		}
+		o.settle = d
+		return nil
+	}
+}
+
 // New returns a Store for the registry host (and optional namespace) in
 // target, e.g. "registry.example:5000" or "127.0.0.1:5000/team". Credentials
 // come from the docker config.json and credential helpers unless WithAuth or
 // WithKeychain say otherwise. It returns an error wrapping
 // registry.ErrInvalidRef if target does not parse.
 func New(target string, opts ...Option) (*Store, error) {
-	o := options{keychain: authn.DefaultKeychain, transport: ggcr.DefaultTransport, retry: DefaultRetry}
+	o := options{keychain: authn.DefaultKeychain, transport: ggcr.DefaultTransport, retry: DefaultRetry, settle: DefaultTagSettle}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -129,7 +146,7 @@ func New(target string, opts ...Option) (*Store, error) {
 			return nil, fmt.Errorf("registry %q: namespace: %w", target, err)
 		}
 	}
-	s := &Store{reg: reg, namespace: ns, base: o.transport, retry: o.retry, retrying: o.retry.retrying(o.transport), streamChunk: defaultStreamChunk,
+	s := &Store{reg: reg, namespace: ns, base: o.transport, retry: o.retry, retrying: o.retry.retrying(o.transport), streamChunk: defaultStreamChunk, tagSettle: o.settle,
 		transports: map[string]http.RoundTripper{}, seen: map[digest.Digest]string{}}
 	if o.auth != nil {
 		s.auth = o.auth
@@ -1306,28 +1323,77 @@ func (s *Store) putManifest(ctx context.Context, r name.Repository, ref, mediaTy
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, s.url(r, "manifests/"+ref), bytes.NewReader(manifest))
+	for try := 0; ; try++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, s.url(r, "manifests/"+ref), bytes.NewReader(manifest))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", mediaType)
+		resp, err := c.Do(req)
+		if err != nil {
+			return s.wrap(r, step, err)
+		}
+		err = transport.CheckError(resp, http.StatusCreated)
+		resp.Body.Close()
+		if err == nil {
+			return nil
+		}
+		// The distribution registry answers MANIFEST_BLOB_UNKNOWN for a blob
+		// it has while another client's upload of the same blob into the
+		// repository is being linked (concurrent copies of artifacts that
+		// share the empty blob): the callers checked the blobs first, so a
+		// short wait and a second PUT go through.
+		var te *transport.Error
+		if try >= 3 || !errors.As(err, &te) || !hasCode(te, transport.ManifestBlobUnknownErrorCode) {
+			return s.wrap(r, step, err)
+		}
+		if err := ocistore.Sleep(ctx, time.Duration(50<<try)*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+func hasCode(te *transport.Error, code transport.ErrorCode) bool {
+	for _, d := range te.Errors {
+		if d.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// DefaultTagSettle is how long Tag waits, by default, between writing a
+// new immutable tag and reading it back (see Tag and WithTagSettle).
+const DefaultTagSettle = 300 * time.Millisecond
+
+// Tag implements registry.Tagger. The distribution API has no
+// compare-and-set for tags (a PUT of a tag always wins, and the spec has
+// no conditional request for it), so Tag runs Fischer's timed mutual
+// exclusion over the tag itself: it reads the tag (another digest there:
+// ErrImmutableTag; its own: done), PUTs it, waits the settle time (at least
+// WithTagSettle's, default DefaultTagSettle, and at least twice what its
+// own read-to-PUT took), and reads it back. Of writers racing for a new
+// tag, each one's PUT lands after the one before it read the tag absent,
+// so only the writer whose PUT landed last reads back its own digest; the
+// others fail with an error wrapping ErrImmutableTag that names both
+// digests, and their manifests stay untagged. What remains a race: a
+// writer whose read-to-PUT takes longer than the others' settle time (a
+// stalled client or registry) can overwrite a tag another writer has
+// already reported as its own; a registry that enforces tag immutability
+// itself (Harbor, ECR) refuses that PUT instead.
+func (s *Store) Tag(ctx context.Context, repo string, desc ocispec.Descriptor, tag string) error {
+	r, t, err := s.tagRef(repo, tag)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", mediaType)
-	resp, err := c.Do(req)
+	// Read the manifest first, so that the window between the check and
+	// the PUT holds nothing else.
+	body, err := s.fetchManifest(ctx, r, desc.Digest.String())
 	if err != nil {
-		return s.wrap(r, step, err)
+		return err
 	}
-	defer resp.Body.Close()
-	if err := transport.CheckError(resp, http.StatusCreated); err != nil {
-		return s.wrap(r, step, err)
-	}
-	return nil
-}
-
-// Tag implements registry.Tagger. The registry protocol has no
-// compare-and-set, so immutability is checked just before the PUT; two
-// publishers racing on one tag within that window is the one case it cannot
-// catch.
-func (s *Store) Tag(ctx context.Context, repo string, desc ocispec.Descriptor, tag string) error {
-	cur, err := s.Resolve(ctx, repo, tag)
+	start := time.Now()
+	cur, err := s.headTag(ctx, r, t)
 	switch {
 	case err == nil && cur.Digest == desc.Digest:
 		return nil
@@ -1336,53 +1402,79 @@ func (s *Store) Tag(ctx context.Context, repo string, desc ocispec.Descriptor, t
 	case !errors.Is(err, registry.ErrNotFound):
 		return err
 	}
-	return s.Move(ctx, repo, desc, tag)
+	if err := s.putManifest(ctx, r, t.TagStr(), manifestType(desc, body), body); err != nil {
+		return err
+	}
+	if err := ocistore.Sleep(ctx, max(s.tagSettle, 2*time.Since(start))); err != nil {
+		return err
+	}
+	got, err := s.headTag(ctx, r, t)
+	if err != nil {
+		return fmt.Errorf("%s/%s:%s: read back after tagging %s: %w", s, repo, tag, desc.Digest, err)
+	}
+	if got.Digest != desc.Digest {
+		return fmt.Errorf("%s/%s:%s points at %s, not %s: another writer tagged it at the same time, and won: %w",
+			s, repo, tag, got.Digest, desc.Digest, registry.ErrImmutableTag)
+	}
+	return nil
+}
+
+// tagRef validates repo and tag and returns their references.
+func (s *Store) tagRef(repo, tag string) (name.Repository, name.Tag, error) {
+	r, err := s.repository(repo)
+	if err != nil {
+		return r, name.Tag{}, err
+	}
+	if err := registry.ValidateTag(tag); err != nil {
+		return r, name.Tag{}, fmt.Errorf("%s: %w", r, err)
+	}
+	t, err := name.NewTag(r.String()+":"+tag, name.StrictValidation)
+	if err != nil {
+		return r, name.Tag{}, fmt.Errorf("%s: tag %q: %w", r, tag, registry.ErrInvalidRef)
+	}
+	return r, t, nil
+}
+
+// manifestType is desc's media type, or the one body declares.
+func manifestType(desc ocispec.Descriptor, body []byte) string {
+	if desc.MediaType != "" {
+		return desc.MediaType
+	}
+	return manifestMediaType(body)
+}
+
+// headTag resolves t with a HEAD; an absent tag or repository is an error
+// wrapping registry.ErrNotFound.
+func (s *Store) headTag(ctx context.Context, r name.Repository, t name.Tag) (ocispec.Descriptor, error) {
+	d, err := ggcr.Head(t, s.remoteOptions(ctx, r)...)
+	if err != nil {
+		return ocispec.Descriptor{}, s.wrap(r, "resolve "+t.TagStr(), err)
+	}
+	return toOCI(d), nil
 }
 
 // Move implements registry.Tagger: it PUTs the manifest desc under tag.
 func (s *Store) Move(ctx context.Context, repo string, desc ocispec.Descriptor, tag string) error {
-	r, err := s.repository(repo)
+	r, t, err := s.tagRef(repo, tag)
 	if err != nil {
 		return err
-	}
-	if err := registry.ValidateTag(tag); err != nil {
-		return fmt.Errorf("%s: %w", r, err)
-	}
-	t, err := name.NewTag(r.String()+":"+tag, name.StrictValidation)
-	if err != nil {
-		return fmt.Errorf("%s: tag %q: %w", r, tag, registry.ErrInvalidRef)
 	}
 	body, err := s.fetchManifest(ctx, r, desc.Digest.String())
 	if err != nil {
 		return err
 	}
-	mediaType := desc.MediaType
-	if mediaType == "" {
-		mediaType = manifestMediaType(body)
-	}
-	return s.putManifest(ctx, r, t.TagStr(), mediaType, body)
+	return s.putManifest(ctx, r, t.TagStr(), manifestType(desc, body), body)
 }
 
 // Resolve implements registry.Resolver with a HEAD on the tag.
 func (s *Store) Resolve(ctx context.Context, repo, tag string) (ocispec.Descriptor, error) {
-	r, err := s.repository(repo)
+	r, t, err := s.tagRef(repo, tag)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	if err := registry.ValidateTag(tag); err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", r, err)
-	}
-	t, err := name.NewTag(r.String()+":"+tag, name.StrictValidation)
-	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("%s: tag %q: %w", r, tag, registry.ErrInvalidRef)
-	}
-	d, err := ggcr.Head(t, s.remoteOptions(ctx, r)...)
-	if err == nil {
-		return toOCI(d), nil
-	}
-	err = s.wrap(r, "resolve "+tag, err)
-	if !errors.Is(err, registry.ErrNotFound) {
-		return ocispec.Descriptor{}, err
+	d, err := s.headTag(ctx, r, t)
+	if err == nil || !errors.Is(err, registry.ErrNotFound) {
+		return d, err
 	}
 	// A HEAD answer has no body to say what is missing; the tag list does.
 	if _, lerr := s.Tags(ctx, repo); errors.Is(lerr, registry.ErrRepositoryNotFound) {
