@@ -396,33 +396,43 @@ func (c *Client) Home() string { return c.home }
 // Actor returns who the Client records changes as.
 func (c *Client) Actor() string { return c.o.actor }
 
-// StoreOf returns the store that holds the artifact of r: the Client's own
-// store for what was published to it (r.Store is its StoreName, or
-// LayoutStoreName while the Client's store is a layout), else the registry
-// r.Store names, opened once with the Client's remote options.
-//
-// Errors: ErrStoreUnreachable for a record in another home's layout
-// directory; remote.New's errors for a malformed registry name.
+// StoreOf returns the store that holds the artifact of r (StoreNamed of
+// r.Store); errors name r.
 func (c *Client) StoreOf(r catalog.Record) (Store, error) {
+	s, err := c.StoreNamed(r.Store)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", r.Ref(), err)
+	}
+	return s, nil
+}
+
+// StoreNamed returns the store records name name: the Client's own store
+// for its StoreName (and for LayoutStoreName or "" while the Client's
+// store is a layout), else the registry name names,
+// HOST[:PORT][/NAMESPACE], opened once with the Client's remote options.
+//
+// Errors: ErrStoreUnreachable for another home's layout directory;
+// remote.New's errors for a malformed registry name.
+func (c *Client) StoreNamed(name string) (Store, error) {
 	switch {
-	case r.Store == c.storeName:
+	case c.store != nil && name == c.storeName:
 		return c.store, nil
-	case r.Store == "" || r.Store == LayoutStoreName:
+	case name == "" || name == LayoutStoreName:
 		if _, ok := c.store.(*layout.Store); ok {
 			return c.store, nil
 		}
-		return nil, fmt.Errorf("%s: it is in another home's OCI layout directory, not in a registry: %w", r.Ref(), ErrStoreUnreachable)
+		return nil, fmt.Errorf("store %q is another home's OCI layout directory, not a registry: %w", name, ErrStoreUnreachable)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if s, ok := c.remotes[r.Store]; ok {
+	if s, ok := c.remotes[name]; ok {
 		return s, nil
 	}
-	s, err := remote.New(r.Store, c.o.remote...)
+	s, err := remote.New(name, c.o.remote...)
 	if err != nil {
-		return nil, fmt.Errorf("%s: its store %q: %w", r.Ref(), r.Store, err)
+		return nil, fmt.Errorf("store %q: %w", name, err)
 	}
-	c.remotes[r.Store] = s
+	c.remotes[name] = s
 	return s, nil
 }
 

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/Masterminds/semver/v3"
-	"github.com/brickyard/brickyard/catalog"
 	"github.com/brickyard/brickyard/catalog/retention"
 	"github.com/brickyard/brickyard/registry"
 	"github.com/spf13/cobra"
@@ -76,12 +75,9 @@ func readPolicy(path string) (*retention.Policy, error) {
 	return p, nil
 }
 
-// anyVersion stands in for the version of the record stores asks about.
-var anyVersion = semver.New(0, 0, 0, "", "")
-
-// stores opens stores by the names records give them (Client.StoreOf).
+// stores opens stores by the names records give them (Client.StoreNamed).
 func (e *env) stores(name string) (registry.Store, error) {
-	return e.c.StoreOf(catalog.Record{Store: name, Name: name, Version: anyVersion})
+	return e.c.StoreNamed(name)
 }
 
 // makePlan opens the home and makes (and measures) a plan.
