@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -45,6 +46,13 @@ type RebuildReport struct {
 // first; recording is idempotent, so an interrupted rebuild is resumed by
 // running it again. storeName is recorded as each record's Store.
 //
+// A tag whose manifest is not valid OCI (artifact.ErrInvalidOCI: Docker
+// schema 1, media-type confusion, a bad descriptor; see artifact.ParseOCI)
+// is refused before its config is fetched, as is one whose content is too
+// large or not what its digest names: the rest is recorded, and Rebuild
+// then returns an error naming each refused tag, wrapping their errors.
+// Valid content that is not a brickyard artifact is listed in Skipped.
+//
 // Lifecycle, channel and visibility history live only in the catalog's
 // event log, not in the registry, and are not rebuilt.
 func Rebuild(ctx context.Context, dst interface {
@@ -62,6 +70,7 @@ func Rebuild(ctx context.Context, dst interface {
 		repo string
 	}
 	pending := map[digest.Digest]found{}
+	var invalid []error // tags refused
 	for _, repo := range repos {
 		tags, err := src.Tags(ctx, repo)
 		if err != nil {
@@ -80,6 +89,10 @@ func Rebuild(ctx context.Context, dst interface {
 				return rep, fmt.Errorf("rebuild: %s:%s: %w", repo, tag, err)
 			}
 			_, manifest, cfg, err := registry.FetchArtifact(ctx, src, repo, desc)
+			if refused(err) {
+				invalid = append(invalid, fmt.Errorf("%s:%s: %w", repo, tag, err))
+				continue
+			}
 			var rec Record
 			if err == nil {
 				rec, err = RecordOf(storeName, repo, desc, manifest, cfg)
@@ -137,5 +150,17 @@ func Rebuild(ctx context.Context, dst interface {
 			return rep, fmt.Errorf("rebuild: %s: %w (their parents are not in the store)", strings.Join(left, ", "), ErrUnknownParent)
 		}
 	}
+	if len(invalid) > 0 {
+		return rep, fmt.Errorf("rebuild: recorded %d artifacts, refused %d tags whose manifest is not valid OCI or not what the store says it is: %w", rep.Artifacts, len(invalid), errors.Join(invalid...))
+	}
 	return rep, nil
+}
+
+// refused tells an error of reading a tag's artifact back that Rebuild
+// refuses, and reports as its error once it has recorded the rest (a
+// manifest or config that is not valid OCI, too large, or not the content
+// its digest names: a store that lies), from one it skips (valid content
+// that is not a brickyard artifact).
+func refused(err error) bool {
+	return errors.Is(err, artifact.ErrInvalidOCI) || errors.Is(err, artifact.ErrTooLarge) || errors.Is(err, artifact.ErrDigestMismatch)
 }

@@ -28,11 +28,23 @@ type Publisher interface {
 // Descriptor.Digest is the artifact's identity. Publishing the same artifact
 // again is a no-op; publishing different content under an existing version
 // returns an error wrapping ErrImmutableTag, and the tag is unchanged.
-func Publish(ctx context.Context, s Publisher, a *artifact.Artifact) (*artifact.Encoded, error) {
+// A publish that fails has a Discarder store (the layout store) take back
+// its layers (the disk blobs), config and manifest if nothing else
+// reaches them.
+func Publish(ctx context.Context, s Publisher, a *artifact.Artifact) (_ *artifact.Encoded, err error) {
 	e, err := artifact.Encode(a)
 	if err != nil {
 		return nil, fmt.Errorf("publish %s: %w", a.Ref(), err)
 	}
+	defer func() {
+		if err != nil {
+			blobs := []digest.Digest{e.Descriptor.Digest, e.ConfigDesc.Digest}
+			for _, l := range e.Layers {
+				blobs = append(blobs, l.Digest)
+			}
+			err = Discard(ctx, s, a.Name, blobs, err)
+		}
+	}()
 	tag, _ := artifact.Tag(a.Version) // Encode validated it
 	if _, err := s.PushBlob(ctx, a.Name, e.ConfigDesc, bytes.NewReader(e.Config)); err != nil {
 		return nil, fmt.Errorf("publish %s: push config: %w", a.Ref(), err)
