@@ -242,14 +242,7 @@ func (s *Store) wrap(r name.Repository, step string, err error) error {
 	return fmt.Errorf("%s: %s: %w", r, step, err)
 }
 
-func isManifest(mediaType string) bool {
-	switch mediaType {
-	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex,
-		string(types.DockerManifestSchema2), string(types.DockerManifestList):
-		return true
-	}
-	return false
-}
+func isManifest(mediaType string) bool { return artifact.IsManifestMediaType(mediaType) }
 
 // Fetch implements registry.Fetcher. Manifests are read whole (at most
 // artifact.MaxManifestSize bytes) and checked against desc; blobs stream and
@@ -392,8 +385,9 @@ func (rr *resumingReader) Close() error {
 
 // fetchManifest GETs the manifest ref (a digest or a tag) of r, reading at
 // most artifact.MaxManifestSize bytes, and refuses an answer that is not a
-// manifest (Content-Type), is too large, or whose bytes do not match the
-// digest asked for or the registry's own Docker-Content-Digest.
+// manifest (Content-Type), is too large, whose bytes do not match the
+// digest asked for or the registry's own Docker-Content-Digest, or that is
+// not valid OCI as its Content-Type (artifact.ParseOCI).
 func (s *Store) fetchManifest(ctx context.Context, r name.Repository, ref string) ([]byte, error) {
 	step := "fetch manifest " + ref
 	byDigest := strings.Contains(ref, ":")
@@ -421,8 +415,9 @@ func (s *Store) fetchManifest(ctx context.Context, r name.Repository, ref string
 	if err := transport.CheckError(resp, http.StatusOK); err != nil {
 		return nil, s.wrap(r, step, err)
 	}
-	if mt, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";"); !isManifest(strings.TrimSpace(mt)) {
-		return nil, fmt.Errorf("%s: %s: the registry answered Content-Type %q, not a manifest: %w", r, step, mt, artifact.ErrInvalidManifest)
+	mt, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";")
+	if mt = strings.TrimSpace(mt); !isManifest(mt) {
+		return nil, fmt.Errorf("%s: %s: the registry answered Content-Type %q, not a manifest or index media type brickyard reads: %w", r, step, mt, artifact.ErrInvalidOCI)
 	}
 	if resp.ContentLength > artifact.MaxManifestSize {
 		return nil, fmt.Errorf("%s: %s: %d bytes: %w (limit %d)", r, step, resp.ContentLength, registry.ErrTooLarge, artifact.MaxManifestSize)
@@ -440,6 +435,10 @@ func (s *Store) fetchManifest(ctx context.Context, r name.Repository, ref string
 	}
 	if h := resp.Header.Get("Docker-Content-Digest"); h != "" && h != got.String() {
 		return nil, fmt.Errorf("%s: %s: Docker-Content-Digest %s, but the content has digest %s: %w", r, step, h, got, registry.ErrDigestMismatch)
+	}
+	// The content must be what its Content-Type says (CVE-2021-41190).
+	if _, err := artifact.ParseOCI(mt, b); err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", r, step, err)
 	}
 	return b, nil
 }
