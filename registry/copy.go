@@ -251,7 +251,7 @@ func CopyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarg
 		opt(&o)
 	}
 	if _, err := copyGraph(ctx, src, srcRepo, dst, dstRepo, desc, &o); err != nil {
-		return o.undo(ctx, dst, dstRepo, err)
+		return o.undo(ctx, dst, dstRepo, fmt.Errorf("copy %s@%s to %s: %w", srcRepo, desc.Digest, dstRepo, err))
 	}
 	return nil
 }
