@@ -20,42 +20,65 @@ type copyOptions struct {
 	progress func(blob ocispec.Descriptor, done, total int64)
 	merge    MergeFunc
 	// created lists the blobs and manifests this copy wrote to the
-	// destination that it did not hold before, for undo.
+	// destination that it did not hold before, and tagged the mutable tags
+	// it made there (cosign's, the referrers tag schema's), for undo.
 	created []digest.Digest
+	tagged  []string
 }
 
 // Discarder is implemented by stores that can take back what a failed
 // operation wrote: the layout store. A registry collects what is left
 // unreferenced itself (distribution's garbage collection).
 type Discarder interface {
-	// Discard removes those of blobs (blobs and manifests that a failed
-	// operation newly wrote to repository repo) that nothing the
+	// Discard removes tags, tags of repository repo that a failed
+	// operation made (none of them existed before it), then those of blobs
+	// (blobs and manifests it newly wrote there) that nothing the
 	// repository holds reaches, then the repository itself if it is left
 	// with no tag and no blob.
-	Discard(ctx context.Context, repo string, blobs []digest.Digest) error
+	Discard(ctx context.Context, repo string, tags []string, blobs []digest.Digest) error
 }
 
-// undo takes back what the copy that failed with err created (Discard).
+// undo takes back what the copy that failed with err made (Discard).
 func (o *copyOptions) undo(ctx context.Context, dst CopyTarget, dstRepo string, err error) error {
-	return Discard(ctx, dst, dstRepo, o.created, err)
+	return Discard(ctx, dst, dstRepo, o.tagged, o.created, err)
 }
 
-// Discard has st, if it is a Discarder, take back blobs, the blobs and
-// manifests an operation that failed with err wrote to repository repo
-// (those that nothing else reaches, see Discarder), even once ctx is done:
-// an interrupted operation is cleaned up too. It returns err, with what
-// went wrong in taking them back. Copy, CopyGraph, PushImage and Publish
-// call it when they fail; a caller that pushed blobs before calling them
-// (PushDisk) calls it when it gives up.
-func Discard(ctx context.Context, st any, repo string, blobs []digest.Digest, err error) error {
+// Discard has st, if it is a Discarder, take back the tags and blobs (and
+// manifests) an operation that failed with err made in repository repo
+// (the blobs that nothing else reaches, see Discarder), even once ctx is
+// done: an interrupted operation is cleaned up too. It returns err, with
+// what went wrong in taking them back. Copy, CopyGraph, PushImage and
+// Publish call it when they fail; a caller that pushed blobs before
+// calling them (PushDisk) calls it when it gives up.
+func Discard(ctx context.Context, st any, repo string, tags []string, blobs []digest.Digest, err error) error {
 	d, ok := st.(Discarder)
 	if !ok {
 		return err
 	}
-	if derr := d.Discard(context.WithoutCancel(ctx), repo, blobs); derr != nil {
+	if derr := d.Discard(context.WithoutCancel(ctx), repo, tags, blobs); derr != nil {
 		return fmt.Errorf("%w (and taking back what it wrote failed: %v)", err, derr)
 	}
 	return err
+}
+
+// addReferrer is AddReferrer, noting the referrers tag schema index's tag
+// in o.tagged if it makes it.
+func (o *copyOptions) addReferrer(ctx context.Context, dst CopyTarget, dstRepo string, subject digest.Digest, referrer ocispec.Descriptor) error {
+	tag := ReferrersTag(subject)
+	_, err := dst.Resolve(ctx, dstRepo, tag)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	absent := err != nil
+	if err := AddReferrer(ctx, dst, dstRepo, subject, referrer); err != nil {
+		return err
+	}
+	if absent {
+		if _, err := dst.Resolve(ctx, dstRepo, tag); err == nil {
+			o.tagged = append(o.tagged, tag)
+		}
+	}
+	return nil
 }
 
 // WithProgress calls fn as each blob moves, with the blob's descriptor and
@@ -174,7 +197,9 @@ func copyAttached(ctx context.Context, src CopySource, srcRepo string, dst CopyT
 		cur, err := dst.Resolve(ctx, dstRepo, attached)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			err = dst.Move(ctx, dstRepo, ad, attached)
+			if err = dst.Move(ctx, dstRepo, ad, attached); err == nil {
+				o.tagged = append(o.tagged, attached)
+			}
 		case err != nil, cur.Digest == ad.Digest:
 		case o.merge != nil:
 			err = o.merge(ctx, dst, dstRepo, attached, ad)
@@ -197,7 +222,7 @@ func copyAttached(ctx context.Context, src CopySource, srcRepo string, dst CopyT
 		if err == nil && !pushed {
 			// dst had r: an earlier copy may have stopped before indexing
 			// it (a push indexes it itself). AddReferrer adds each once.
-			err = AddReferrer(ctx, dst, dstRepo, subject.Digest, r)
+			err = o.addReferrer(ctx, dst, dstRepo, subject.Digest, r)
 		}
 		if err != nil {
 			return fmt.Errorf("referrer %s of %s: %w", r.Digest, subject.Digest, err)
@@ -337,7 +362,7 @@ func copyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarg
 			pushed.ArtifactType = n.m.Config.MediaType
 		}
 		pushed.Annotations = n.m.Annotations
-		if err := AddReferrer(ctx, dst, dstRepo, n.m.Subject.Digest, pushed); err != nil {
+		if err := o.addReferrer(ctx, dst, dstRepo, n.m.Subject.Digest, pushed); err != nil {
 			return false, err
 		}
 	}

@@ -30,7 +30,7 @@ func PushImage(ctx context.Context, s ImagePusher, repo string, img v1.Image) (_
 	var created []digest.Digest
 	defer func() {
 		if err != nil {
-			err = Discard(ctx, s, repo, created, fmt.Errorf("push image to %s: %w", repo, err))
+			err = Discard(ctx, s, repo, nil, created, fmt.Errorf("push image to %s: %w", repo, err))
 		}
 	}()
 	raw, err := img.RawManifest()

@@ -42,7 +42,7 @@ func Publish(ctx context.Context, s Publisher, a *artifact.Artifact) (_ *artifac
 			for _, l := range e.Layers {
 				blobs = append(blobs, l.Digest)
 			}
-			err = Discard(ctx, s, a.Name, blobs, err)
+			err = Discard(ctx, s, a.Name, nil, blobs, err)
 		}
 	}()
 	tag, _ := artifact.Tag(a.Version) // Encode validated it

@@ -2,6 +2,7 @@ package layout
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,11 +18,12 @@ import (
 
 var _ registry.Discarder = (*Store)(nil)
 
-// Discard implements registry.Discarder: it removes those of blobs (blobs
-// and manifests a failed copy or publish newly wrote to repository repo)
-// that nothing the repository holds reaches, and then the repository's
-// layout directory, and the parents it leaves empty, if it holds no tag
-// and no blob (nor an ingest under way).
+// Discard implements registry.Discarder: it removes tags (tags of
+// repository repo a failed copy made: cosign's and the referrers tag
+// schema's), then those of blobs (blobs and manifests it newly wrote) that
+// nothing the repository holds reaches, and then the repository's layout
+// directory, and the parents it leaves empty, if it holds no tag and no
+// blob (nor an ingest under way).
 //
 // A blob is kept if a tag names it or a manifest or index stored in the
 // repository (a tagged one, or one another writer has pushed and not yet
@@ -36,7 +38,7 @@ var _ registry.Discarder = (*Store)(nil)
 //
 // What a killed process leaves (it runs no Discard) is for a garbage
 // collection to remove.
-func (s *Store) Discard(ctx context.Context, repo string, blobs []digest.Digest) error {
+func (s *Store) Discard(ctx context.Context, repo string, tags []string, blobs []digest.Digest) error {
 	dir, err := s.dir(repo)
 	if err != nil {
 		return err
@@ -54,6 +56,28 @@ func (s *Store) Discard(ctx context.Context, repo string, blobs []digest.Digest)
 	idx, err := readIndex(dir)
 	if err != nil {
 		return err
+	}
+	if len(tags) > 0 {
+		untag := map[string]bool{}
+		for _, t := range tags {
+			untag[t] = true
+		}
+		kept := idx.Manifests[:0]
+		for _, m := range idx.Manifests {
+			if !untag[m.Annotations[ocispec.AnnotationRefName]] {
+				kept = append(kept, m)
+			}
+		}
+		if len(kept) < len(idx.Manifests) {
+			idx.Manifests = kept
+			b, err := json.Marshal(idx)
+			if err != nil {
+				return err
+			}
+			if err := writeAtomic(filepath.Join(dir, ocispec.ImageIndexFile), b); err != nil {
+				return err
+			}
+		}
 	}
 	discard := map[digest.Digest]bool{}
 	for _, d := range blobs {

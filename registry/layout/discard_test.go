@@ -45,7 +45,8 @@ func has(s *Store, repo string, d digest.Digest) bool {
 
 // TestDiscard: Discard removes the blobs it is given that nothing reaches,
 // keeps those a tagged manifest or another stored manifest references
-// (or a kept manifest of its list does), and removes a repository it
+// (or a kept manifest of its list does), removes the tags it is given
+// first, and removes a repository it
 // leaves with no tag and no blob, with its parents up to the root, but
 // not a parent that holds another repository.
 func TestDiscard(t *testing.T) {
@@ -63,7 +64,7 @@ func TestDiscard(t *testing.T) {
 	// The failed operation's manifest, config and layers.
 	failedM, failedC, _ := pushImage(t, s, "team/web", "cfg-3", "shared layer")
 	own, _ := s.PushBlob(ctx, "team/web", ocispec.Descriptor{}, strings.NewReader("own layer"))
-	if err := s.Discard(ctx, "team/web", []digest.Digest{failedM.Digest, failedC.Digest, shared.Digest, pending.Digest, own.Digest}); err != nil {
+	if err := s.Discard(ctx, "team/web", nil, []digest.Digest{failedM.Digest, failedC.Digest, shared.Digest, pending.Digest, own.Digest}); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
@@ -85,11 +86,21 @@ func TestDiscard(t *testing.T) {
 	if err := s.Move(ctx, "team/web", m2, "sha256-x"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Discard(ctx, "team/web", []digest.Digest{m2.Digest, c2.Digest}); err != nil {
+	if err := s.Discard(ctx, "team/web", nil, []digest.Digest{m2.Digest, c2.Digest}); err != nil {
 		t.Fatal(err)
 	}
 	if !has(s, "team/web", m2.Digest) || !has(s, "team/web", c2.Digest) {
 		t.Error("a tagged manifest in the list, or its config, was removed")
+	}
+	// Unless the operation made that tag: then the tag goes first.
+	if err := s.Discard(ctx, "team/web", []string{"sha256-x"}, []digest.Digest{m2.Digest, c2.Digest}); err != nil {
+		t.Fatal(err)
+	}
+	if has(s, "team/web", m2.Digest) || has(s, "team/web", c2.Digest) {
+		t.Error("the manifest of a tag the operation made, or its config, is still there")
+	}
+	if tags, _ := s.Tags(ctx, "team/web"); strings.Join(tags, ",") != "1.0.0" {
+		t.Errorf("tags = %v, want 1.0.0 alone", tags)
 	}
 
 	// A repository left empty goes, with its empty parents; a parent
@@ -98,7 +109,7 @@ func TestDiscard(t *testing.T) {
 		t.Fatal(err)
 	}
 	m3, c3, l3 := pushImage(t, s, "team/app", "c", "l")
-	if err := s.Discard(ctx, "team/app", []digest.Digest{m3.Digest, c3.Digest, l3.Digest}); err != nil {
+	if err := s.Discard(ctx, "team/app", nil, []digest.Digest{m3.Digest, c3.Digest, l3.Digest}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(root, "team", "app", ocispec.ImageLayoutFile)); !errors.Is(err, fs.ErrNotExist) {
@@ -108,13 +119,13 @@ func TestDiscard(t *testing.T) {
 		t.Errorf("repositories = %v, want team/app/x and team/web", repos)
 	}
 	m4, c4, l4 := pushImage(t, s, "solo/a/b", "c", "l")
-	if err := s.Discard(ctx, "solo/a/b", []digest.Digest{m4.Digest, c4.Digest, l4.Digest}); err != nil {
+	if err := s.Discard(ctx, "solo/a/b", nil, []digest.Digest{m4.Digest, c4.Digest, l4.Digest}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(root, "solo")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the empty parents of solo/a/b are still there: %v", err)
 	}
-	if err := s.Discard(ctx, "never/made", nil); err != nil {
+	if err := s.Discard(ctx, "never/made", nil, nil); err != nil {
 		t.Errorf("Discard of a repository that does not exist: %v", err)
 	}
 }
@@ -164,7 +175,7 @@ func TestDiscardRacesPublish(t *testing.T) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			s.Discard(ctx, "web", []digest.Digest{layer.Digest})
+			s.Discard(ctx, "web", nil, []digest.Digest{layer.Digest})
 		}()
 		var pushErr error
 		go func() {

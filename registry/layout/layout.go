@@ -154,7 +154,7 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 			os.Remove(tmp.Name())
 			if statErr != nil {
 				// This push made the repository: a failed one leaves none.
-				s.Discard(context.WithoutCancel(ctx), repo, nil)
+				s.Discard(context.WithoutCancel(ctx), repo, nil, nil)
 			}
 		}
 	}()
