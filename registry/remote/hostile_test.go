@@ -1,10 +1,12 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -337,4 +339,40 @@ func blobNames(t *testing.T, root, repo string) []string {
 		names = append(names, e.Name())
 	}
 	return names
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// FuzzListing has a registry answer every page of the catalog, tag and
+// referrers listings with the same Link header and body, both arbitrary:
+// each listing ends, without a panic, after at most MaxPages requests.
+func FuzzListing(f *testing.F) {
+	f.Add(`</v2/web/tags/list?n=1000>; rel="next"`, []byte(`{"tags":["1.0.0"],"repositories":["web"],"manifests":[]}`))
+	f.Add(`<?last=x>; rel="next"`, []byte(`{}`))
+	f.Add(`<http://127.0.0.1:1/v2/_catalog?n=1000&last=web>; rel="next"`, []byte(`{"repositories":["web","app"]}`))
+	f.Add(``, []byte(`not json`))
+	f.Fuzz(func(t *testing.T, link string, body []byte) {
+		var pages atomic.Int64
+		rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			h := http.Header{}
+			if r.URL.Path != "/v2/" {
+				pages.Add(1)
+				h.Set("Link", link)
+			}
+			return &http.Response{StatusCode: http.StatusOK, Header: h, Body: io.NopCloser(bytes.NewReader(body)), Request: r}, nil
+		})
+		s, err := New("127.0.0.1:1", WithTransport(rt), WithRetry(Retry{Attempts: 1}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		s.Repositories(ctx)
+		s.Tags(ctx, "web")
+		s.Referrers(ctx, "web", digest.FromString("subject"))
+		if n := pages.Load(); n > 3*MaxPages {
+			t.Fatalf("%d pages asked for by three listings", n)
+		}
+	})
 }
