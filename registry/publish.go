@@ -123,7 +123,9 @@ func PushDisk(ctx context.Context, s BlobPusher, repo, path string, progress fun
 // with opts), so that nothing is written when one of them is unsafe or
 // unreadable, then pushes each with PushDisk, which inspects it again as
 // it opens it. progress, if not nil, gives the progress callback for a
-// path (or nil). The disks come back in the order of paths.
+// path (or nil). The disks come back in the order of paths. If a push
+// fails, a Discarder store takes back the disks already pushed that
+// nothing reaches (see Discard).
 func PushDisks(ctx context.Context, s BlobPusher, repo string, paths []string, progress func(path string) func(done, total int64), opts ...disk.Option) ([]artifact.Disk, error) {
 	var errs []error
 	for _, p := range paths {
@@ -142,7 +144,12 @@ func PushDisks(ctx context.Context, s BlobPusher, repo string, paths []string, p
 		}
 		d, err := PushDisk(ctx, s, repo, p, fn, opts...)
 		if err != nil {
-			return nil, err
+			// The disks already pushed go too, unless something reaches them.
+			pushed := make([]digest.Digest, len(disks))
+			for i, d := range disks {
+				pushed[i] = d.Digest
+			}
+			return nil, Discard(ctx, s, repo, nil, pushed, err)
 		}
 		disks = append(disks, d)
 	}

@@ -216,3 +216,37 @@ func TestInvalidManifestsRefusedByCLI(t *testing.T) {
 		})
 	}
 }
+
+// TestFailedPublishLeavesNothing: a publish whose second disk cannot be
+// read, and one whose version tag the store already holds for other
+// content (the catalog having lost its record), fail and leave the home
+// store as it was: no disk blob, config, manifest or empty repository.
+func TestFailedPublishLeavesNothing(t *testing.T) {
+	c := newCLI(t)
+	before := c.storeFiles()
+	notADisk := filepath.Join(c.dir, "a-directory")
+	if err := os.Mkdir(notADisk, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c.fail(exitError, []string{"a-directory"}, "publish", "vm-disk", "web", "1.0.0", c.disk("web.qcow2", "qcow2"), notADisk)
+	if after := c.storeFiles(); !slices.Equal(before, after) {
+		t.Errorf("a failed publish left %v in the home store (before: %v)", after, before)
+	}
+
+	c.ok("publish", "vm-disk", "web", "1.0.0", c.disk("web.qcow2", "qcow2"))
+	for _, f := range []string{"catalog.db", "catalog.db-wal", "catalog.db-shm"} {
+		os.Remove(filepath.Join(c.home, f))
+	}
+	c.ok("init")
+	before = c.storeFiles()
+	other := filepath.Join(c.dir, "other.raw")
+	if err := os.WriteFile(other, []byte(strings.Repeat("other disk ", 512)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := c.run("publish", "vm-disk", "web", "1.0.0", other); code == exitOK || !strings.Contains(errs, "immutable") {
+		t.Fatalf("publishing other content under a version the store holds: exit %d, want a failure saying the tag is immutable:\n%s", code, errs)
+	}
+	if after := c.storeFiles(); !slices.Equal(before, after) {
+		t.Errorf("a refused publish left %v in the home store (before: %v)", after, before)
+	}
+}
