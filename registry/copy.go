@@ -62,8 +62,12 @@ func Discard(ctx context.Context, st any, repo string, tags []string, blobs []di
 }
 
 // addReferrer is AddReferrer, noting the referrers tag schema index's tag
-// in o.tagged if it makes it.
+// in o.tagged if it makes it in a Discarder (the others are not asked to
+// take back anything: no need to look).
 func (o *copyOptions) addReferrer(ctx context.Context, dst CopyTarget, dstRepo string, subject digest.Digest, referrer ocispec.Descriptor) error {
+	if _, ok := dst.(Discarder); !ok {
+		return AddReferrer(ctx, dst, dstRepo, subject, referrer)
+	}
 	tag := ReferrersTag(subject)
 	_, err := dst.Resolve(ctx, dstRepo, tag)
 	if err != nil && !errors.Is(err, ErrNotFound) {
