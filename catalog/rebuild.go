@@ -46,6 +46,13 @@ type RebuildReport struct {
 // first; recording is idempotent, so an interrupted rebuild is resumed by
 // running it again. storeName is recorded as each record's Store.
 //
+// A tag whose manifest is not valid OCI (artifact.ErrInvalidOCI: Docker
+// schema 1, media-type confusion, a bad descriptor; see artifact.ParseOCI)
+// is refused before its config is fetched, as is one whose content is too
+// large or not what its digest names: the rest is recorded, and Rebuild
+// then returns an error naming each refused tag, wrapping their errors.
+// Valid content that is not a brickyard artifact is listed in Skipped.
+//
 // Lifecycle, channel and visibility history live only in the catalog's
 // event log, not in the registry, and are not rebuilt.
 func Rebuild(ctx context.Context, dst interface {
@@ -115,6 +122,7 @@ func rebuild(ctx context.Context, dst interface {
 		}
 		return nil
 	}
+	var invalid []error // tags refused
 	for _, repo := range repos {
 		tags, err := src.Tags(ctx, repo)
 		if err != nil {
@@ -143,6 +151,10 @@ func rebuild(ctx context.Context, dst interface {
 				}
 			}
 			_, manifest, cfg, err := registry.FetchArtifact(ctx, src, repo, desc)
+			if refused(err) {
+				invalid = append(invalid, fmt.Errorf("%s:%s: %w", repo, tag, err))
+				continue
+			}
 			var rec Record
 			if err == nil {
 				rec, err = RecordOf(storeName, repo, desc, manifest, cfg)
@@ -185,5 +197,17 @@ func rebuild(ctx context.Context, dst interface {
 			return rep, fmt.Errorf("%s: %s: %w (their parents are not in the store)", actor, strings.Join(left, ", "), ErrUnknownParent)
 		}
 	}
+	if len(invalid) > 0 {
+		return rep, fmt.Errorf("rebuild: recorded %d artifacts, refused %d tags whose manifest is not valid OCI or not what the store says it is: %w", rep.Artifacts, len(invalid), errors.Join(invalid...))
+	}
 	return rep, nil
+}
+
+// refused tells an error of reading a tag's artifact back that Rebuild
+// refuses, and reports as its error once it has recorded the rest (a
+// manifest or config that is not valid OCI, too large, or not the content
+// its digest names: a store that lies), from one it skips (valid content
+// that is not a brickyard artifact).
+func refused(err error) bool {
+	return errors.Is(err, artifact.ErrInvalidOCI) || errors.Is(err, artifact.ErrTooLarge) || errors.Is(err, artifact.ErrDigestMismatch)
 }

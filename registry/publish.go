@@ -65,7 +65,11 @@ type Publication struct {
 // ErrImmutableTag, names both digests, and the tag is unchanged. A
 // publisher that loses a race for the tag gets the same answer, after
 // checking whether the winner published the same content.
-func Publish(ctx context.Context, s Publisher, a *artifact.Artifact, opts ...PublishOption) (*Publication, error) {
+//
+// A publish that fails has a Discarder store (the layout store) take back
+// its layers (the disk blobs), config and manifest if nothing else
+// reaches them.
+func Publish(ctx context.Context, s Publisher, a *artifact.Artifact, opts ...PublishOption) (_ *Publication, err error) {
 	var o publishOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -74,6 +78,15 @@ func Publish(ctx context.Context, s Publisher, a *artifact.Artifact, opts ...Pub
 	if err != nil {
 		return nil, fmt.Errorf("publish %s: %w", a.Ref(), err)
 	}
+	defer func() {
+		if err != nil {
+			blobs := []digest.Digest{e.Descriptor.Digest, e.ConfigDesc.Digest}
+			for _, l := range e.Layers {
+				blobs = append(blobs, l.Digest)
+			}
+			err = Discard(ctx, s, a.Name, nil, blobs, err)
+		}
+	}()
 	tag, _ := artifact.Tag(a.Version) // Encode validated it
 	pub, err := existing(ctx, s, a, e, tag, o)
 	if err != nil || pub != nil {
@@ -212,7 +225,9 @@ func PushDisk(ctx context.Context, s BlobPusher, repo, path string, progress fun
 // with opts), so that nothing is written when one of them is unsafe or
 // unreadable, then pushes each with PushDisk, which inspects it again as
 // it opens it. progress, if not nil, gives the progress callback for a
-// path (or nil). The disks come back in the order of paths.
+// path (or nil). The disks come back in the order of paths. If a push
+// fails, a Discarder store takes back the disks already pushed that
+// nothing reaches (see Discard).
 func PushDisks(ctx context.Context, s BlobPusher, repo string, paths []string, progress func(path string) func(done, total int64), opts ...disk.Option) ([]artifact.Disk, error) {
 	var errs []error
 	for _, p := range paths {
@@ -231,7 +246,12 @@ func PushDisks(ctx context.Context, s BlobPusher, repo string, paths []string, p
 		}
 		d, err := PushDisk(ctx, s, repo, p, fn, opts...)
 		if err != nil {
-			return nil, err
+			// The disks already pushed go too, unless something reaches them.
+			pushed := make([]digest.Digest, len(disks))
+			for i, d := range disks {
+				pushed[i] = d.Digest
+			}
+			return nil, Discard(ctx, s, repo, nil, pushed, err)
 		}
 		disks = append(disks, d)
 	}

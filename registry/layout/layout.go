@@ -160,7 +160,7 @@ func (s *Store) Fetch(ctx context.Context, repo string, desc ocispec.Descriptor)
 // to a temporary file in the repository's blob directory and through a
 // SHA-256 hash in one pass (see ingest), are synced, and are renamed into
 // place only when digest and size match. A blob already present is not read
-// again.
+// again. A failed push that created the repository's layout removes it.
 func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Descriptor, r io.Reader) (ocispec.Descriptor, error) {
 	dir, err := s.dir(repo)
 	if err != nil {
@@ -177,6 +177,7 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 			return expected, err
 		}
 	}
+	_, statErr := os.Stat(filepath.Join(dir, ocispec.ImageLayoutFile))
 	if err := ensureLayout(dir); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", repo, err)
 	}
@@ -189,6 +190,10 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 		if !committed {
 			tmp.Close()
 			os.Remove(tmp.Name())
+			if statErr != nil {
+				// This push made the repository: a failed one leaves none.
+				s.Discard(context.WithoutCancel(ctx), repo, nil, nil)
+			}
 		}
 	}()
 	// Held until the file is closed: GC removes an ingest only once no
@@ -235,6 +240,19 @@ func (s *Store) PushManifest(ctx context.Context, repo, mediaType string, manife
 	refs, err := ocistore.References(mediaType, manifest)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", repo, err)
+	}
+	// What it references is checked and the manifest written holding the
+	// repository's lock shared, so that Discard, which holds it
+	// exclusively, removes nothing in between. A repository that does not
+	// exist yet has nothing to remove.
+	if dir, err := s.dir(repo); err != nil {
+		return ocispec.Descriptor{}, err
+	} else if _, err := os.Stat(filepath.Join(dir, ocispec.ImageLayoutFile)); err == nil {
+		unlock, err := lockRepo(dir, syscall.LOCK_SH)
+		if err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		defer unlock()
 	}
 	for _, d := range refs {
 		ok, err := s.Exists(ctx, repo, d)
@@ -289,6 +307,12 @@ func (s *Store) setTag(ctx context.Context, repo string, desc ocispec.Descriptor
 		return fmt.Errorf("%s: tag %s: manifest %s is not in the store: %w", repo, tag, desc.Digest, registry.ErrNotFound)
 	}
 	return s.updateIndex(dir, func(idx *ocispec.Index) error {
+		// Again under the lock, which Discard takes too.
+		if ok, err := s.Exists(ctx, repo, desc); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("%s: tag %s: manifest %s is not in the store: %w", repo, tag, desc.Digest, registry.ErrNotFound)
+		}
 		entry := ocispec.Descriptor{MediaType: desc.MediaType, ArtifactType: desc.ArtifactType, Digest: desc.Digest, Size: desc.Size,
 			Annotations: map[string]string{ocispec.AnnotationRefName: tag}}
 		for i, m := range idx.Manifests {
@@ -347,15 +371,11 @@ func (s *Store) updateIndex(dir string, change func(*ocispec.Index) error) error
 	if err := ensureLayout(dir); err != nil {
 		return err
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	unlock, err := lockRepo(dir, syscall.LOCK_EX)
 	if err != nil {
 		return err
 	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("lock %s: %w", dir, err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	defer unlock()
 	idx, err := readIndex(dir)
 	if err != nil {
 		return err
