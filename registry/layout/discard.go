@@ -158,7 +158,7 @@ func keepReferenced(dir string, d digest.Digest, keep map[digest.Digest]bool) {
 // blob, and then its parents up to the store's root while they are empty.
 // A directory that holds anything else (a nested repository) stays.
 func (s *Store) removeLayout(dir string) error {
-	for _, name := range []string{ocispec.ImageIndexFile, ocispec.ImageLayoutFile, ".lock", ".mutable-tags.lock"} {
+	for _, name := range []string{ocispec.ImageIndexFile, ocispec.ImageLayoutFile, ".lock", ".mutable-tags.lock", ".gc.lock"} {
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
