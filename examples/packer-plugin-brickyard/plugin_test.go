@@ -231,17 +231,19 @@ build {
     only   = ["null.qemu"]
     inline = ["qemu-img create -q -f vmdk web.vmdk 64M"]
   }
-  post-processor "artifice" {
-    only  = ["null.qemu"]
-    files = ["web.vmdk"]
-  }
-  post-processor "brickyard" {
-    home    = "HOME"
-    artifact_name = "web"
-    version = "3.0.0"
-    parent  = ["base@1.0.0"]
-    key     = "cosign.key"
-    builds  = ["disk", "qemu"]
+  post-processors {
+    post-processor "artifice" {
+      only  = ["null.qemu"]
+      files = ["web.vmdk"]
+    }
+    post-processor "brickyard" {
+      home          = "HOME"
+      artifact_name = "web"
+      version       = "3.0.0"
+      parent        = ["base@1.0.0"]
+      key           = "cosign.key"
+      builds        = ["disk", "qemu"]
+    }
   }
 }
 `)
