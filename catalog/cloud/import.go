@@ -155,40 +155,63 @@ func (im *Importer) Import(ctx context.Context, ix *Index, o ImportOptions) (Imp
 	}
 	groups := group(images)
 	sort.SliceStable(groups, func(a, b int) bool { return oldest(groups[a]).Before(oldest(groups[b])) })
-	for _, g := range groups {
-		a, why := im.artifactOf(ctx, ix, g, o)
-		if why != "" {
-			for _, i := range g {
-				rep.Skipped = append(rep.Skipped, Skipped{i.Region, i.ID, i.Name, why})
+	// A group whose parent is another group of this import waits for it:
+	// passes repeat while one records something, whatever the listing
+	// order and however close the creation times.
+	for pending := groups; len(pending) > 0; {
+		var waiting [][]ec2.Image
+		var whys []string
+		for _, g := range pending {
+			a, why := im.artifactOf(ctx, ix, g, o)
+			if why != "" {
+				waiting, whys = append(waiting, g), append(whys, why)
+				continue
 			}
-			continue
-		}
-		enc, err := registry.Publish(ctx, im.Store, a)
-		if err != nil {
-			return rep, fmt.Errorf("import %s: %w", a.Ref(), err)
-		}
-		rec, err := catalog.RecordOf(o.StoreName, a.Name, enc.Descriptor, enc.Manifest, enc.Config)
-		if err != nil {
-			return rep, fmt.Errorf("import %s: %w", a.Ref(), err)
-		}
-		rec.Actor = o.Actor
-		if err := im.Cat.Record(ctx, rec); err != nil {
-			return rep, fmt.Errorf("import %s: %w", a.Ref(), err)
-		}
-		k := Known{Record: rec, Image: a.MachineImage}
-		ix.Add(k)
-		rep.Imported = append(rep.Imported, Imported{Ref: rec.Ref(), Digest: rec.Digest, Images: a.MachineImage.Images, Parents: a.Parents})
-		if im.Syncer != nil {
-			have := map[string]map[string]string{}
-			for _, i := range g {
-				have[i.ID] = i.Tags
-			}
-			if _, err := im.Syncer.Tag(ctx, k, have); err != nil {
+			if err := im.record(ctx, ix, g, a, o, &rep); err != nil {
 				return rep, err
 			}
 		}
+		if len(waiting) == len(pending) {
+			for n, g := range waiting {
+				for _, i := range g {
+					rep.Skipped = append(rep.Skipped, Skipped{i.Region, i.ID, i.Name, whys[n]})
+				}
+			}
+			break
+		}
+		pending = waiting
 	}
 	return rep, nil
+}
+
+// record publishes and records the artifact a of image group g, adds it to
+// ix and rep, and tags its images.
+func (im *Importer) record(ctx context.Context, ix *Index, g []ec2.Image, a *artifact.Artifact, o ImportOptions, rep *ImportReport) error {
+	enc, err := registry.Publish(ctx, im.Store, a)
+	if err != nil {
+		return fmt.Errorf("import %s: %w", a.Ref(), err)
+	}
+	rec, err := catalog.RecordOf(o.StoreName, a.Name, enc.Descriptor, enc.Manifest, enc.Config)
+	if err != nil {
+		return fmt.Errorf("import %s: %w", a.Ref(), err)
+	}
+	rec.Actor = o.Actor
+	if err := im.Cat.Record(ctx, rec); err != nil {
+		return fmt.Errorf("import %s: %w", a.Ref(), err)
+	}
+	k := Known{Record: rec, Image: a.MachineImage}
+	ix.Add(k)
+	rep.Imported = append(rep.Imported, Imported{Ref: rec.Ref(), Digest: rec.Digest, Images: a.MachineImage.Images, Parents: a.Parents})
+	if im.Syncer != nil {
+		have := map[string]map[string]string{}
+		for _, i := range g {
+			have[i.ID] = i.Tags
+		}
+		if _, err := im.Syncer.Tag(ctx, k, have); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func oldest(g []ec2.Image) time.Time {
