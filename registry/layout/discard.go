@@ -181,16 +181,5 @@ func (s *Store) removeLayout(dir string) error {
 // .lock file: LOCK_EX for index.json updates and Discard, LOCK_SH for
 // PushManifest and Tag's checks) and returns what releases it.
 func lockRepo(dir string, how int) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), how); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", dir, err)
-	}
-	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
+	return flockFile(filepath.Join(dir, ".lock"), how, "lock "+dir)
 }

@@ -164,13 +164,19 @@ func (s *Store) gcRepo(ctx context.Context, dir string, grace, ingestGrace time.
 // DIR/.gc.lock, in an existing layout): how is LOCK_EX for the collector,
 // LOCK_SH for writers.
 func lockGC(dir string, how int) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(dir, ".gc.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	return flockFile(filepath.Join(dir, ".gc.lock"), how, "lock "+dir+" for garbage collection")
+}
+
+// flockFile takes flock(2) how on file, creating it, and returns what
+// releases it; errors say what.
+func flockFile(file string, how int, what string) (func(), error) {
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	if err := syscall.Flock(int(f.Fd()), how); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("lock %s for garbage collection: %w", dir, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return func() {
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
