@@ -3,12 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 
-	"github.com/brickyard/brickyard"
 	"github.com/spf13/cobra"
-	"golang.org/x/mod/sumdb/note"
 )
 
 // errFsck is what fsck returns when it found problems it did not repair.
@@ -34,25 +30,14 @@ and records are never removed: what remains is for a person to decide.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			if len(keys) == 0 {
-				keys = []string{brickyard.LogPublicKeyFile(e.home)}
-			}
-			var vs []note.Verifier
-			for _, k := range keys {
-				b, err := os.ReadFile(k)
-				if err != nil {
-					return fmt.Errorf("checkpoint verifier key: %w", err)
-				}
-				v, err := note.NewVerifier(strings.TrimSpace(string(b)))
-				if err != nil {
-					return fmt.Errorf("checkpoint verifier key %s: %w", k, err)
-				}
-				vs = append(vs, v)
+			vs, err := e.checkpointVerifiers(keys)
+			if err != nil {
+				return err
 			}
 			if err := e.open(ctx); err != nil {
 				return err
 			}
-			rep, err := e.c.Fsck(ctx, note.VerifierList(vs...), repair)
+			rep, err := e.c.Fsck(ctx, vs, repair)
 			if err != nil {
 				return err
 			}
