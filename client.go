@@ -19,6 +19,7 @@ import (
 	"github.com/brickyard/brickyard/catalog"
 	"github.com/brickyard/brickyard/catalog/postgres"
 	"github.com/brickyard/brickyard/catalog/sqlite"
+	"github.com/brickyard/brickyard/internal/faults"
 	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/registry/layout"
 	"github.com/brickyard/brickyard/registry/remote"
@@ -74,7 +75,6 @@ type Client struct {
 	cat       Catalog
 	owned     bool // Close closes cat
 	o         options
-	logSize   int64
 
 	mu      sync.Mutex
 	remotes map[string]*remote.Store
@@ -377,12 +377,8 @@ func collect(opts []Option) (options, error) {
 	return o, nil
 }
 
-func newClient(ctx context.Context, st Store, name string, cat Catalog, o options) (*Client, error) {
-	n, err := cat.LogSize(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &Client{store: st, storeName: name, cat: cat, o: o, logSize: n, remotes: map[string]*remote.Store{}}, nil
+func newClient(_ context.Context, st Store, name string, cat Catalog, o options) (*Client, error) {
+	return &Client{store: st, storeName: name, cat: cat, o: o, remotes: map[string]*remote.Store{}}, nil
 }
 
 // Store returns the store the Client publishes to.
@@ -402,49 +398,65 @@ func (c *Client) Home() string { return c.home }
 // Actor returns who the Client records changes as.
 func (c *Client) Actor() string { return c.o.actor }
 
-// StoreOf returns the store that holds the artifact of r: the Client's own
-// store for what was published to it (r.Store is its StoreName, or
-// LayoutStoreName while the Client's store is a layout), else the registry
-// r.Store names, opened once with the Client's remote options.
-//
-// Errors: ErrStoreUnreachable for a record in another home's layout
-// directory; remote.New's errors for a malformed registry name.
+// StoreOf returns the store that holds the artifact of r (StoreNamed of
+// r.Store); errors name r.
 func (c *Client) StoreOf(r catalog.Record) (Store, error) {
 	return c.storeOf(r.Stored())
 }
 
 // storeOf is StoreOf for what a catalog.Verifier is given.
 func (c *Client) storeOf(r artifact.Stored) (Store, error) {
-	switch {
-	case r.Store == c.storeName:
-		return c.store, nil
-	case r.Store == "" || r.Store == LayoutStoreName:
-		if _, ok := c.store.(*layout.Store); ok {
-			return c.store, nil
-		}
-		return nil, fmt.Errorf("%s: it is in another home's OCI layout directory, not in a registry: %w", r.Ref(), ErrStoreUnreachable)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if s, ok := c.remotes[r.Store]; ok {
-		return s, nil
-	}
-	s, err := remote.New(r.Store, c.o.remote...)
+	s, err := c.StoreNamed(r.Store)
 	if err != nil {
-		return nil, fmt.Errorf("%s: its store %q: %w", r.Ref(), r.Store, err)
+		return nil, fmt.Errorf("%s: %w", r.Ref(), err)
 	}
-	c.remotes[r.Store] = s
 	return s, nil
 }
 
-// Close signs a checkpoint of the catalog's event log if it grew since the
-// Client was opened and a checkpoint signer is known (HOME/log.key, or
-// WithCheckpointSigner), then closes the catalog if Open or Init opened
-// it.
-func (c *Client) Close(ctx context.Context) error {
-	err := c.checkpoint(ctx)
+// StoreNamed returns the store records name name: the Client's own store
+// for its StoreName (and for LayoutStoreName or "" while the Client's
+// store is a layout), else the registry name names,
+// HOST[:PORT][/NAMESPACE], opened once with the Client's remote options.
+//
+// Errors: ErrStoreUnreachable for another home's layout directory;
+// remote.New's errors for a malformed registry name.
+func (c *Client) StoreNamed(name string) (Store, error) {
+	switch {
+	case c.store != nil && name == c.storeName:
+		return c.store, nil
+	case name == "" || name == LayoutStoreName:
+		if _, ok := c.store.(*layout.Store); ok {
+			return c.store, nil
+		}
+		return nil, fmt.Errorf("store %q is another home's OCI layout directory, not a registry: %w", name, ErrStoreUnreachable)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.remotes[name]; ok {
+		return s, nil
+	}
+	s, err := remote.New(name, c.o.remote...)
 	if err != nil {
-		err = fmt.Errorf("sign a checkpoint of the event log: %w", err)
+		return nil, fmt.Errorf("store %q: %w", name, err)
+	}
+	c.remotes[name] = s
+	return s, nil
+}
+
+// Close signs a checkpoint of the catalog's event log if the newest one
+// does not cover the whole log and a checkpoint signer is known
+// (HOME/log.key, or WithCheckpointSigner): after a change, and after an
+// earlier run whose change was committed but whose checkpoint was not
+// (killed, a full disk), which is how that checkpoint is retried. Then it
+// closes the catalog if Open or Init opened it. A checkpoint that fails
+// leaves the changes in place: the error says so, and the next Close (or
+// Checkpoint) signs it.
+func (c *Client) Close(ctx context.Context) error {
+	var err error
+	if st, cerr := c.Checkpoint(ctx); cerr != nil {
+		err = fmt.Errorf("done: the changes are in the catalog; NOT done: sign a checkpoint of the event log "+
+			"(%d events, the newest signed checkpoint covers %d): %w; the next brickyard command that opens "+
+			"the catalog, or `brickyard log checkpoint`, signs it", st.Events, st.Covered, cerr)
 	}
 	if c.owned {
 		err = errors.Join(err, c.cat.Close())
@@ -452,19 +464,25 @@ func (c *Client) Close(ctx context.Context) error {
 	return err
 }
 
-func (c *Client) checkpoint(ctx context.Context) error {
+// Checkpoint signs a checkpoint of the event log if the newest one covers
+// fewer events than the log holds (catalog.CheckpointIfBehind), and says
+// how far the log is covered. Without a checkpoint signer it does nothing.
+func (c *Client) Checkpoint(ctx context.Context) (catalog.CheckpointStatus, error) {
 	if c.o.logSigner == nil {
-		return nil // a home made before the event log: Init adds the key
+		return catalog.CheckpointStatus{}, nil // a home made before the event log: Init adds the key
 	}
-	n, err := c.cat.LogSize(ctx)
-	if err != nil || n == c.logSize {
-		return err
+	return catalog.CheckpointIfBehind(ctx, failingCheckpointer{c.cat}, c.o.logSigner)
+}
+
+// failingCheckpointer lets the crash tests make signing a checkpoint fail
+// (faults.Fail("checkpoint"), as a full disk would).
+type failingCheckpointer struct{ Catalog }
+
+func (f failingCheckpointer) Checkpoint(ctx context.Context, s note.Signer) ([]byte, error) {
+	if err := faults.Fail("checkpoint"); err != nil {
+		return nil, err
 	}
-	if _, err := c.cat.Checkpoint(ctx, c.o.logSigner); err != nil {
-		return err
-	}
-	c.logSize = n
-	return nil
+	return f.Catalog.Checkpoint(ctx, s)
 }
 
 // ensureLogKey makes the home's checkpoint key pair if it has none.

@@ -105,8 +105,14 @@ func TestWorkflow(t *testing.T) {
 	if len(pw.Record.Parents) != 1 || pw.Record.Parents[0] != pb.Record.Digest {
 		t.Errorf("web's parents %v, want base %s", pw.Record.Parents, pb.Record.Digest)
 	}
-	if _, err := c.PublishDisk(ctx, req); !errors.Is(err, catalog.ErrDuplicateVersion) {
-		t.Errorf("the same version again: %v", err)
+	// The same content again is a no-op (issue 21): the build time was
+	// not given, so it is not part of what makes the publish the same.
+	if again, err := c.PublishDisk(ctx, req); err != nil || !again.Existed || again.Record.Digest != pw.Record.Digest || !again.AlreadySigned {
+		t.Errorf("the same content again = %+v, %v; want a no-op", again, err)
+	}
+	other := qcow2(t, dir, "web-other.qcow2", "48M")
+	if _, err := c.PublishDisk(ctx, brickyard.DiskRequest{Meta: req.Meta, Files: []string{other}}); !errors.Is(err, registry.ErrImmutableTag) {
+		t.Errorf("other content under the same version: %v, want ErrImmutableTag", err)
 	}
 	unsigned := qcow2(t, dir, "web-1.3.0.qcow2", "16M")
 	if _, err := c.PublishDisk(ctx, brickyard.DiskRequest{Meta: brickyard.Meta{Name: "web", Version: "1.3.0", Platform: "linux/amd64", Parents: []string{"base@1.0.0"}}, Files: []string{unsigned}}); err != nil {
@@ -213,7 +219,7 @@ func TestRecordMatchesStore(t *testing.T) {
 			t.Errorf("%s changed: %v", name, err)
 		}
 	}
-	if _, err := c.PublishDisk(ctx, brickyard.DiskRequest{Meta: brickyard.Meta{Name: "d", Version: "1.0.0", Sign: true}, Files: []string{"x"}}); !errors.Is(err, brickyard.ErrNoSigner) {
+	if _, err := c.PublishDisk(ctx, brickyard.DiskRequest{Meta: brickyard.Meta{Name: "dd", Version: "1.0.0", Sign: true}, Files: []string{"x"}}); !errors.Is(err, brickyard.ErrNoSigner) {
 		t.Errorf("sign without a signer: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/artifact/disk"
 	"github.com/brickyard/brickyard/catalog"
+	"github.com/brickyard/brickyard/internal/faults"
 	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/sign"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -29,7 +30,8 @@ type Meta struct {
 	// digests, each already in the catalog.
 	Parents []string
 	// Build says what built it; Build.Created defaults to the Client's
-	// clock, to the second.
+	// clock, to the second. A defaulted build time is not part of what
+	// makes a publish the same as an earlier one: see PublishDisk.
 	Build       artifact.Build
 	Annotations map[string]string // extra manifest annotations
 	// Sign signs the artifact with the Client's signer once it is stored.
@@ -78,6 +80,15 @@ type Published struct {
 	Tag         string         // the immutable version tag
 	Signature   *sign.Signature
 	Attestation *sign.Signature
+	// Existed: the store and the catalog held this content already under
+	// the version; nothing was published (a no-op).
+	Existed bool
+	// Completed: the store held it already (an earlier publish was
+	// interrupted after its tag); this one recorded what was missing.
+	Completed bool
+	// AlreadySigned: the signer's signature was there already (recorded,
+	// or stored by an interrupted run and now recorded); none was made.
+	AlreadySigned bool
 }
 
 // PublishDisk publishes the disk files of req as one version of a VM-disk
@@ -85,11 +96,24 @@ type Published struct {
 // it is written: to a registry store, straight to the registry), recorded
 // in the catalog, and signed and attested if asked to. Name, version,
 // platform, parents and files are all checked before anything is written:
-// an unknown parent or a version already taken writes nothing and burns no
-// tag. The record is derived from the stored manifest.
+// an unknown parent writes nothing. The record is derived from the stored
+// manifest.
+//
+// Order of writes: blobs, manifest, version tag (registry.Publish), catalog
+// record, signature in the store, signature in the catalog, attestation,
+// then (Close) the event log's checkpoint. Each step finds what an
+// interrupted earlier run did and completes it, so a publish killed at any
+// point is completed by running it again: a version tag the catalog lacks
+// is adopted when its content equals this publish's but for a defaulted
+// build time (registry.AdoptBuildTime) and recorded; a signature by the
+// signer that is stored but not recorded is recorded, not made again. An
+// identical publish is a no-op (Published.Existed). A version taken by
+// other content fails with registry.ErrImmutableTag naming both digests
+// (for a VM disk, after its blobs were pushed: the store's GC collects
+// them).
 //
 // Errors: artifact's validation errors; catalog.ErrNotFound for an unknown
-// parent; catalog.ErrDuplicateVersion for a version taken; ErrNoSigner;
+// parent; registry.ErrImmutableTag for a version taken; ErrNoSigner;
 // disk.ErrUnsafeDisk (naming the file and each reason) for a disk unsafe to
 // hand to a hypervisor, and disk.Inspect's other errors for a file that is
 // not a readable disk, before any file is written; the store's and
@@ -240,51 +264,72 @@ func (c *Client) prepare(ctx context.Context, kind artifact.Kind, m Meta) (*arti
 			a.Annotations[k] = val
 		}
 	}
-	// Refuse a taken version before any blob moves: versions are immutable.
-	if r, err := c.Lookup(ctx, m.Name+"@"+m.Version, m.Platform); err == nil {
-		return nil, fmt.Errorf("%s is already published (%s %s): versions are immutable, publish a new version: %w",
-			a.Ref(), r.Kind, r.Digest, catalog.ErrDuplicateVersion)
-	} else if !errors.Is(err, catalog.ErrNotFound) && !errors.Is(err, ErrAmbiguous) {
-		return nil, err
-	}
 	return a, nil
 }
 
 // finish stores a (its blobs are in the store already), records the record
-// derived from what was stored, and signs and attests it if m asks. Each
-// step is idempotent, so a publish that failed half-way is completed by
-// running it again.
+// derived from what was stored, and signs and attests it if m asks,
+// completing what an interrupted earlier run left (see PublishDisk).
 func (c *Client) finish(ctx context.Context, a *artifact.Artifact, m Meta) (Published, error) {
-	enc, err := registry.Publish(ctx, c.store, a)
+	var opts []registry.PublishOption
+	if m.Build.Created.IsZero() {
+		opts = append(opts, registry.AdoptBuildTime())
+	}
+	pub, err := registry.Publish(ctx, c.store, a, opts...)
 	if err != nil {
 		return Published{}, err
 	}
-	rec, err := catalog.RecordOf(c.storeName, a.Name, enc.Descriptor, enc.Manifest, enc.Config)
+	rec, err := catalog.RecordOf(c.storeName, a.Name, pub.Descriptor, pub.Manifest, pub.Config)
 	if err != nil {
 		return Published{}, err
 	}
 	rec.Actor = c.o.actor
-	if err := c.cat.Record(ctx, rec); err != nil {
-		return Published{}, fmt.Errorf("record %s: %w", a.Ref(), err)
+	_, gerr := c.cat.Get(ctx, rec.Digest)
+	if gerr != nil && !errors.Is(gerr, catalog.ErrNotFound) {
+		return Published{}, gerr
+	}
+	recorded := gerr == nil
+	if !recorded {
+		if err := c.cat.Record(ctx, rec); err != nil {
+			return Published{}, fmt.Errorf("record %s: %w (the store holds it as %s: publish it again, or run `brickyard catalog reconcile`, once mended)", a.Ref(), err, rec.Digest)
+		}
+		faults.Point("record")
 	}
 	if rec, err = c.cat.Get(ctx, rec.Digest); err != nil {
 		return Published{}, err
 	}
-	out := Published{Record: rec}
+	out := Published{Record: rec, Existed: pub.Existed && recorded, Completed: pub.Existed && !recorded}
 	out.Tag, _ = artifact.Tag(a.Version)
 	if m.Sign {
-		s, err := c.Sign(ctx, rec)
+		st, err := c.StoreOf(rec)
 		if err != nil {
 			return out, err
 		}
-		out.Signature = &s
+		s, existed, err := signRecord(ctx, c.o.signer, st, c.cat, rec)
+		if err != nil {
+			return out, err
+		}
+		out.Signature, out.AlreadySigned = &s, existed
 	}
 	if m.Provenance != nil {
-		att, err := c.Attest(ctx, rec, *m.Provenance)
+		// An interrupted earlier run may have attested it already.
+		st, err := c.StoreOf(rec)
 		if err != nil {
 			return out, err
 		}
-		out.Attestation = &att
+		v, err := c.o.signer.Verifier()
+		if err != nil {
+			return out, err
+		}
+		if _, err := v.VerifyAttestation(ctx, st, rec.Repository, sign.IdentityOf(st, rec.Repository), rec.Digest, sign.PredicateSLSAProvenance); err != nil {
+			att, err := c.Attest(ctx, rec, *m.Provenance)
+			if err != nil {
+				return out, err
+			}
+			out.Attestation = &att
+		} else {
+			out.Attestation = &sign.Signature{Digest: rec.Digest, KeyID: c.o.signer.KeyID(), Tag: sign.AttestationTag(rec.Digest)}
+		}
 	}
 	if m.Sign {
 		if out.Record, err = c.cat.Get(ctx, rec.Digest); err != nil { // with its signature

@@ -51,6 +51,12 @@ type MachineImage struct {
 	// Snapshots maps region → ids of the snapshots backing the image there.
 	Snapshots map[string][]string `json:"snapshots,omitempty"`
 	BootMode  string              `json:"bootMode,omitempty"` // "uefi", "legacy-bios" or "" when unknown
+	// ImageName is the provider's name of the image (an AMI's Name), which
+	// may differ from the artifact's name; "" when unknown.
+	ImageName string `json:"imageName,omitempty"`
+	// Tags are the provider's tags of the image when it was recorded
+	// (imported), key → value.
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // Disk is one disk file of a KindVMDisk artifact; it becomes one manifest

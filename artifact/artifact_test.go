@@ -137,12 +137,12 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("ParseVersion(%q) error does not name the input: %v", s, err)
 		}
 	}
-	for _, s := range []string{"", "Web", "web/../etc", "..", "a..b", "-web", "web-", "web//x", "web:1", strings.Repeat("a", 300)} {
+	for _, s := range []string{"", "Web", "web/../etc", "..", "a..b", "-web", "web-", "web//x", "web:1", strings.Repeat("a", 300), "x", "7"} {
 		if err := ValidateName(s); !errors.Is(err, ErrInvalidName) {
 			t.Errorf("ValidateName(%q) = %v", s, err)
 		}
 	}
-	for _, s := range []string{"web", "golden/web", "a.b_c__d-e--f/g0"} {
+	for _, s := range []string{"web", "golden/web", "a.b_c__d-e--f/g0", "ab", "a/b"} {
 		if err := ValidateName(s); err != nil {
 			t.Errorf("ValidateName(%q) = %v", s, err)
 		}

@@ -14,7 +14,9 @@
 // metadata, whose layers are the disk files (or the empty descriptor), and
 // whose subject is the tracked image for an OCI image. The manifest digest is
 // the artifact's identity. Decode is its strict inverse for manifests read
-// back from a store.
+// back from a store. ParseOCI checks any manifest or index read from
+// outside (a registry, a layout another tool wrote) against the OCI image
+// spec before anything it references is fetched.
 //
 // Package artifact imports no other brickyard package; artifact/disk detects
 // disk formats.

@@ -148,15 +148,16 @@ func annotations(a *Artifact) map[string]string {
 	return an
 }
 
-// ParseManifest strictly parses a brickyard artifact manifest, per OCI
-// image-spec v1.1 §image-manifest: at most MaxManifestSize bytes, schemaVersion
-// 2, the image manifest media type, a known brickyard artifactType, a config of
-// MediaTypeConfig no larger than MaxConfigSize, and layers whose media types
-// fit the kind. Errors wrap ErrTooLarge, ErrInvalidManifest,
-// ErrUnknownArtifactType or ErrUnknownMediaType.
+// ParseManifest strictly parses a brickyard artifact manifest: a valid OCI
+// image manifest (ParseOCI, whose errors wrap ErrInvalidOCI) per OCI
+// image-spec v1.1 §image-manifest, with its mediaType field set, a known
+// brickyard artifactType, a config of MediaTypeConfig no larger than
+// MaxConfigSize, and layers whose media types fit the kind. Errors wrap
+// ErrTooLarge, ErrInvalidManifest, ErrUnknownArtifactType or
+// ErrUnknownMediaType.
 func ParseManifest(b []byte) (*ocispec.Manifest, Kind, error) {
-	if len(b) > MaxManifestSize {
-		return nil, "", fmt.Errorf("manifest of %d bytes: %w (limit %d)", len(b), ErrTooLarge, MaxManifestSize)
+	if _, err := ParseOCI(ocispec.MediaTypeImageManifest, b); err != nil {
+		return nil, "", err
 	}
 	var m ocispec.Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
@@ -175,9 +176,6 @@ func ParseManifest(b []byte) (*ocispec.Manifest, Kind, error) {
 	if m.Config.MediaType != MediaTypeConfig {
 		return nil, "", fmt.Errorf("config media type %q: %w (want %q)", m.Config.MediaType, ErrUnknownMediaType, MediaTypeConfig)
 	}
-	if err := checkDescriptor("config", m.Config); err != nil {
-		return nil, "", err
-	}
 	if m.Config.Size > MaxConfigSize {
 		return nil, "", fmt.Errorf("config of %d bytes: %w (limit %d)", m.Config.Size, ErrTooLarge, MaxConfigSize)
 	}
@@ -185,9 +183,6 @@ func ParseManifest(b []byte) (*ocispec.Manifest, Kind, error) {
 		return nil, "", fmt.Errorf("%w: no layers (want the empty descriptor when there is no content)", ErrInvalidManifest)
 	}
 	for i, l := range m.Layers {
-		if err := checkDescriptor(fmt.Sprintf("layer %d", i), l); err != nil {
-			return nil, "", err
-		}
 		if kind == KindVMDisk {
 			if _, err := DiskFormatOfMediaType(l.MediaType); err != nil {
 				return nil, "", fmt.Errorf("layer %d: %w", i, err)
@@ -199,22 +194,7 @@ func ParseManifest(b []byte) (*ocispec.Manifest, Kind, error) {
 	if (m.Subject != nil) != (kind == KindOCIImage) {
 		return nil, "", fmt.Errorf("%w: only an oci-image artifact has a subject", ErrInvalidManifest)
 	}
-	if m.Subject != nil {
-		if err := checkDescriptor("subject", *m.Subject); err != nil {
-			return nil, "", err
-		}
-	}
 	return &m, kind, nil
-}
-
-func checkDescriptor(what string, d ocispec.Descriptor) error {
-	if err := d.Digest.Validate(); err != nil {
-		return fmt.Errorf("%w: %s digest %q: %v", ErrInvalidManifest, what, d.Digest, err)
-	}
-	if d.Size < 0 {
-		return fmt.Errorf("%w: %s size %d", ErrInvalidManifest, what, d.Size)
-	}
-	return nil
 }
 
 // Decode is the inverse of Encode: it parses manifest strictly (see

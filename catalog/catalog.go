@@ -194,6 +194,7 @@ type Catalog interface {
 	SignatureRecorder
 	Lifecycler
 	Visibilities
+	CloudActionRecorder
 	Channels
 	Tombstones
 	Scanner

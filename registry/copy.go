@@ -3,7 +3,6 @@ package registry
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +19,70 @@ type CopyOption func(*copyOptions)
 type copyOptions struct {
 	progress func(blob ocispec.Descriptor, done, total int64)
 	merge    MergeFunc
+	// created lists the blobs and manifests this copy wrote to the
+	// destination that it did not hold before, and tagged the mutable tags
+	// it made there (cosign's, the referrers tag schema's), for undo.
+	created []digest.Digest
+	tagged  []string
+}
+
+// Discarder is implemented by stores that can take back what a failed
+// operation wrote: the layout store. A registry collects what is left
+// unreferenced itself (distribution's garbage collection).
+type Discarder interface {
+	// Discard removes tags, tags of repository repo that a failed
+	// operation made (none of them existed before it), then those of blobs
+	// (blobs and manifests it newly wrote there) that nothing the
+	// repository holds reaches, then the repository itself if it is left
+	// with no tag and no blob.
+	Discard(ctx context.Context, repo string, tags []string, blobs []digest.Digest) error
+}
+
+// undo takes back what the copy that failed with err made (Discard).
+func (o *copyOptions) undo(ctx context.Context, dst CopyTarget, dstRepo string, err error) error {
+	return Discard(ctx, dst, dstRepo, o.tagged, o.created, err)
+}
+
+// Discard has st, if it is a Discarder, take back the tags and blobs (and
+// manifests) an operation that failed with err made in repository repo
+// (the blobs that nothing else reaches, see Discarder), even once ctx is
+// done: an interrupted operation is cleaned up too. It returns err, with
+// what went wrong in taking them back. Copy, CopyGraph, PushImage and
+// Publish call it when they fail; a caller that pushed blobs before
+// calling them (PushDisk) calls it when it gives up.
+func Discard(ctx context.Context, st any, repo string, tags []string, blobs []digest.Digest, err error) error {
+	d, ok := st.(Discarder)
+	if !ok {
+		return err
+	}
+	if derr := d.Discard(context.WithoutCancel(ctx), repo, tags, blobs); derr != nil {
+		return fmt.Errorf("%w (and taking back what it wrote failed: %v)", err, derr)
+	}
+	return err
+}
+
+// addReferrer is AddReferrer, noting the referrers tag schema index's tag
+// in o.tagged if it makes it in a Discarder (the others are not asked to
+// take back anything: no need to look).
+func (o *copyOptions) addReferrer(ctx context.Context, dst CopyTarget, dstRepo string, subject digest.Digest, referrer ocispec.Descriptor) error {
+	if _, ok := dst.(Discarder); !ok {
+		return AddReferrer(ctx, dst, dstRepo, subject, referrer)
+	}
+	tag := ReferrersTag(subject)
+	_, err := dst.Resolve(ctx, dstRepo, tag)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	absent := err != nil
+	if err := AddReferrer(ctx, dst, dstRepo, subject, referrer); err != nil {
+		return err
+	}
+	if absent {
+		if _, err := dst.Resolve(ctx, dstRepo, tag); err == nil {
+			o.tagged = append(o.tagged, tag)
+		}
+	}
+	return nil
 }
 
 // WithProgress calls fn as each blob moves, with the blob's descriptor and
@@ -76,6 +139,16 @@ type CopyTarget interface {
 // immutable in dst (Tagger.Tag): copying onto a tag that points at other
 // content returns an error wrapping ErrImmutableTag before anything is
 // written. It returns the descriptor copied.
+//
+// Every manifest is checked before any blob it references is fetched
+// (artifact.ValidateManifestDescriptor, then artifact.ParseOCI): Docker
+// schema 1, a manifest with both layers and manifests, a mediaType field
+// that contradicts the media type it was served as, a descriptor without a
+// media type, with a digest that does not parse or is not sha256, or with
+// a negative or absurd size, is refused with an error wrapping
+// artifact.ErrInvalidOCI. A copy that fails has a Discarder destination
+// (the layout store) take back the blobs and manifests it wrote that
+// nothing else reaches, and the repository if it is left empty.
 func Copy(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, dstRepo, tag string, opts ...CopyOption) (ocispec.Descriptor, error) {
 	var o copyOptions
 	for _, opt := range opts {
@@ -86,7 +159,7 @@ func Copy(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, d
 		return ocispec.Descriptor{}, fmt.Errorf("copy %s:%s: %w", srcRepo, tag, err)
 	}
 	fail := func(err error) (ocispec.Descriptor, error) {
-		return ocispec.Descriptor{}, fmt.Errorf("copy %s:%s to %s: %w", srcRepo, tag, dstRepo, err)
+		return ocispec.Descriptor{}, o.undo(ctx, dst, dstRepo, fmt.Errorf("copy %s:%s to %s: %w", srcRepo, tag, dstRepo, err))
 	}
 	if cur, err := dst.Resolve(ctx, dstRepo, tag); err == nil && cur.Digest != desc.Digest {
 		return fail(fmt.Errorf("%s:%s points at %s, not %s: %w", dstRepo, tag, cur.Digest, desc.Digest, ErrImmutableTag))
@@ -128,7 +201,9 @@ func copyAttached(ctx context.Context, src CopySource, srcRepo string, dst CopyT
 		cur, err := dst.Resolve(ctx, dstRepo, attached)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			err = dst.Move(ctx, dstRepo, ad, attached)
+			if err = dst.Move(ctx, dstRepo, ad, attached); err == nil {
+				o.tagged = append(o.tagged, attached)
+			}
 		case err != nil, cur.Digest == ad.Digest:
 		case o.merge != nil:
 			err = o.merge(ctx, dst, dstRepo, attached, ad)
@@ -151,7 +226,7 @@ func copyAttached(ctx context.Context, src CopySource, srcRepo string, dst CopyT
 		if err == nil && !pushed {
 			// dst had r: an earlier copy may have stopped before indexing
 			// it (a push indexes it itself). AddReferrer adds each once.
-			err = AddReferrer(ctx, dst, dstRepo, subject.Digest, r)
+			err = o.addReferrer(ctx, dst, dstRepo, subject.Digest, r)
 		}
 		if err != nil {
 			return fmt.Errorf("referrer %s of %s: %w", r.Digest, subject.Digest, err)
@@ -162,7 +237,7 @@ func copyAttached(ctx context.Context, src CopySource, srcRepo string, dst CopyT
 	}
 	// What is attached to the manifests of an index (a multi-platform
 	// image signed per platform) comes along too, as cosign copy does.
-	if subject.MediaType != ocispec.MediaTypeImageIndex && subject.MediaType != dockerManifestList {
+	if !artifact.IsIndexMediaType(subject.MediaType) {
 		return nil
 	}
 	children, err := indexManifests(ctx, src, srcRepo, subject)
@@ -177,111 +252,139 @@ func copyAttached(ctx context.Context, src CopySource, srcRepo string, dst CopyT
 	return nil
 }
 
-// dockerManifestList is the media type of a Docker manifest list, the
-// index of Docker's image manifest v2 schema 2.
-const dockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
-
-// indexManifests reads index from src and returns its manifests.
+// indexManifests reads index from src, checks it (artifact.ParseOCI) and
+// returns its manifests.
 func indexManifests(ctx context.Context, src CopySource, repo string, index ocispec.Descriptor) ([]ocispec.Descriptor, error) {
-	if index.Size > artifact.MaxManifestSize {
-		return nil, fmt.Errorf("index %s of %d bytes: %w", index.Digest, index.Size, ErrTooLarge)
-	}
-	rc, err := src.Fetch(ctx, repo, index)
+	b, err := ocistore.ReadAll(ctx, src, repo, index, artifact.MaxManifestSize)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("index %s: %w", index.Digest, err)
 	}
-	defer rc.Close()
-	var idx ocispec.Index
-	if err := json.NewDecoder(io.LimitReader(rc, artifact.MaxManifestSize+1)).Decode(&idx); err != nil {
-		return nil, fmt.Errorf("index %s: %w: %v", index.Digest, artifact.ErrInvalidManifest, err)
+	m, err := artifact.ParseOCI(index.MediaType, b)
+	if err != nil {
+		return nil, fmt.Errorf("index %s: %w", index.Digest, err)
 	}
-	return idx.Manifests, nil
+	return m.Manifests, nil
 }
 
 // CopyGraph copies desc, a manifest or index, and everything it references
 // (but its subject) from src's repository srcRepo to dst's dstRepo, children
-// before parents, blobs streamed and skipped when dst has them. A manifest
-// with a subject is recorded among the subject's referrers in dst (see
+// before parents, blobs streamed and skipped when dst has them. Every
+// manifest of the graph is read and checked first, as Copy does, so that
+// an invalid one is refused before any blob is fetched. A manifest with a
+// subject is recorded among the subject's referrers in dst (see
 // AddReferrer), as the distribution spec asks of a push. It tags nothing
-// else.
+// else. If it fails, a Discarder dst takes back what it wrote, as in Copy.
 func CopyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, dstRepo string, desc ocispec.Descriptor, opts ...CopyOption) error {
 	var o copyOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
-	_, err := copyGraph(ctx, src, srcRepo, dst, dstRepo, desc, &o)
-	return err
+	if _, err := copyGraph(ctx, src, srcRepo, dst, dstRepo, desc, &o); err != nil {
+		return o.undo(ctx, dst, dstRepo, fmt.Errorf("copy %s@%s to %s: %w", srcRepo, desc.Digest, dstRepo, err))
+	}
+	return nil
 }
 
-// copyGraph is CopyGraph; it reports whether it pushed desc (false: dst
-// had it).
-func copyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, dstRepo string, desc ocispec.Descriptor, o *copyOptions) (bool, error) {
+// MaxGraphSize bounds the bytes of the manifests one copied graph (a
+// manifest, or an index and the manifests under it) holds in memory while
+// they are checked, before any blob moves: 64 MiB, thousands of times a
+// multi-platform image's.
+const MaxGraphSize = 64 << 20
+
+// node is a manifest of a graph being copied, read and checked.
+type node struct {
+	desc ocispec.Descriptor
+	body []byte
+	m    *artifact.OCIManifest
+}
+
+// collect reads desc and the manifests under it that dst lacks from src,
+// checking each (artifact.ValidateManifestDescriptor before it is fetched,
+// artifact.ParseOCI after), and appends them to nodes children first.
+// size counts the bytes read, within MaxGraphSize.
+func collect(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, dstRepo string, desc ocispec.Descriptor, seen map[digest.Digest]bool, nodes *[]node, size *int64) error {
+	if err := artifact.ValidateManifestDescriptor(desc); err != nil {
+		return err
+	}
+	if seen[desc.Digest] {
+		return nil
+	}
+	seen[desc.Digest] = true
 	if ok, err := dst.Exists(ctx, dstRepo, desc); err != nil || ok {
-		return false, err
+		return err
 	}
-	if desc.Size > artifact.MaxManifestSize {
-		return false, fmt.Errorf("manifest %s of %d bytes: %w", desc.Digest, desc.Size, ErrTooLarge)
-	}
-	rc, err := src.Fetch(ctx, srcRepo, desc)
+	body, err := ocistore.ReadAll(ctx, src, srcRepo, desc, artifact.MaxManifestSize)
 	if err != nil {
-		return false, err
+		return fmt.Errorf("manifest %s: %w", desc.Digest, err)
 	}
-	body, err := io.ReadAll(io.LimitReader(rc, artifact.MaxManifestSize+1))
-	rc.Close()
+	if *size += int64(len(body)); *size > MaxGraphSize {
+		return fmt.Errorf("manifest %s: the graph's manifests exceed %d bytes: %w", desc.Digest, MaxGraphSize, ErrTooLarge)
+	}
+	m, err := artifact.ParseOCI(desc.MediaType, body)
 	if err != nil {
-		return false, err
-	}
-	var m struct {
-		MediaType    string               `json:"mediaType"`
-		ArtifactType string               `json:"artifactType"`
-		Config       *ocispec.Descriptor  `json:"config"`
-		Layers       []ocispec.Descriptor `json:"layers"`
-		Manifests    []ocispec.Descriptor `json:"manifests"`
-		Subject      *ocispec.Descriptor  `json:"subject"`
-		Annotations  map[string]string    `json:"annotations"`
-	}
-	if err := json.Unmarshal(body, &m); err != nil {
-		return false, fmt.Errorf("manifest %s: %w: %v", desc.Digest, artifact.ErrInvalidManifest, err)
+		return fmt.Errorf("manifest %s: %w", desc.Digest, err)
 	}
 	for _, child := range m.Manifests {
-		if _, err := copyGraph(ctx, src, srcRepo, dst, dstRepo, child, o); err != nil {
-			return false, err
+		if err := collect(ctx, src, srcRepo, dst, dstRepo, child, seen, nodes, size); err != nil {
+			return err
 		}
 	}
-	blobs := m.Layers
-	if m.Config != nil {
-		blobs = append([]ocispec.Descriptor{*m.Config}, blobs...)
-	}
-	for _, b := range blobs {
-		if err := copyBlob(ctx, src, srcRepo, dst, dstRepo, b, o.progress); err != nil {
-			return false, err
-		}
-	}
-	mediaType := desc.MediaType
-	if mediaType == "" {
-		mediaType = m.MediaType
-	}
-	pushed, err := dst.PushManifest(ctx, dstRepo, mediaType, body)
-	if err != nil || m.Subject == nil {
-		return err == nil, err
-	}
-	// The descriptor the referrers API would list (distribution spec v1.1):
-	// artifactType, else the config's media type, and the annotations.
-	pushed.ArtifactType = m.ArtifactType
-	if pushed.ArtifactType == "" && m.Config != nil {
-		pushed.ArtifactType = m.Config.MediaType
-	}
-	pushed.Annotations = m.Annotations
-	return true, AddReferrer(ctx, dst, dstRepo, m.Subject.Digest, pushed)
+	*nodes = append(*nodes, node{desc: desc, body: body, m: m})
+	return nil
 }
 
-func copyBlob(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, dstRepo string, b ocispec.Descriptor, progress func(ocispec.Descriptor, int64, int64)) error {
+// copyGraph is CopyGraph without the undo; it reports whether it pushed
+// desc (false: dst had it).
+func copyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, dstRepo string, desc ocispec.Descriptor, o *copyOptions) (bool, error) {
+	var nodes []node
+	var size int64
+	if err := collect(ctx, src, srcRepo, dst, dstRepo, desc, map[digest.Digest]bool{}, &nodes, &size); err != nil {
+		return false, err
+	}
+	for _, n := range nodes {
+		blobs := n.m.Layers
+		if n.m.Config != nil {
+			blobs = append([]ocispec.Descriptor{*n.m.Config}, blobs...)
+		}
+		for _, b := range blobs {
+			if err := copyBlob(ctx, src, srcRepo, dst, dstRepo, b, o); err != nil {
+				return false, err
+			}
+		}
+		pushed, err := dst.PushManifest(ctx, dstRepo, n.desc.MediaType, n.body)
+		if err != nil {
+			return false, err
+		}
+		o.created = append(o.created, pushed.Digest)
+		if n.m.Subject == nil {
+			continue
+		}
+		// The descriptor the referrers API would list (distribution spec v1.1):
+		// artifactType, else the config's media type, and the annotations.
+		pushed.ArtifactType = n.m.ArtifactType
+		if pushed.ArtifactType == "" && n.m.Config != nil {
+			pushed.ArtifactType = n.m.Config.MediaType
+		}
+		pushed.Annotations = n.m.Annotations
+		if err := o.addReferrer(ctx, dst, dstRepo, n.m.Subject.Digest, pushed); err != nil {
+			return false, err
+		}
+	}
+	return len(nodes) > 0, nil
+}
+
+// copyBlob copies blob b unless dst has it, and notes it in o.created.
+func copyBlob(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, dstRepo string, b ocispec.Descriptor, o *copyOptions) error {
 	if ok, err := dst.Exists(ctx, dstRepo, b); err != nil || ok {
 		return err
 	}
+	progress := o.progress
 	if len(b.Data) > 0 {
-		_, err := dst.PushBlob(ctx, dstRepo, b, bytes.NewReader(b.Data))
-		return err
+		if _, err := dst.PushBlob(ctx, dstRepo, b, bytes.NewReader(b.Data)); err != nil {
+			return fmt.Errorf("blob %s: %w", b.Digest, err)
+		}
+		o.created = append(o.created, b.Digest)
+		return nil
 	}
 	rc, err := src.Fetch(ctx, srcRepo, b)
 	if err != nil {
@@ -296,6 +399,7 @@ func copyBlob(ctx context.Context, src CopySource, srcRepo string, dst CopyTarge
 	if _, err := dst.PushBlob(ctx, dstRepo, b, r); err != nil {
 		return fmt.Errorf("blob %s: %w", b.Digest, err)
 	}
+	o.created = append(o.created, b.Digest)
 	return nil
 }
 

@@ -16,4 +16,12 @@
 // PushDisks inspects several before pushing any; CheckDisk re-inspects a
 // disk read back from a store before a deploy tool gets it. PushImage
 // copies a container image in.
+//
+// Copy and CopyGraph read and check every manifest of what they copy
+// (artifact.ValidateManifestDescriptor, artifact.ParseOCI) before any blob
+// moves, so that Docker schema 1, media-type confusion (CVE-2021-41190) or
+// a descriptor with a bad digest or size is refused before anything is
+// fetched. A copy, image push or publish that fails has a Discarder store
+// (the layout store) take back the tags, blobs and manifests it made that
+// nothing else reaches, and the repository it leaves empty.
 package registry

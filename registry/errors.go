@@ -16,6 +16,10 @@ var (
 	ErrTooLarge       = artifact.ErrTooLarge
 	ErrImmutableTag   = errors.New("tag is immutable and points at another manifest")
 	ErrInvalidRef     = errors.New("invalid reference")
+	// ErrTooManyPages: a paginated listing (a registry's catalog, tags or
+	// referrers) went on past its page limit, or its Link header named a
+	// page already read.
+	ErrTooManyPages = errors.New("listing does not end: too many pages")
 
 	// ErrUnauthorized: the registry answered 401 (no credentials, or
 	// rejected ones); ErrDenied: it answered 403 (the credentials lack the

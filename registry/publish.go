@@ -11,6 +11,7 @@ import (
 
 	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/artifact/disk"
+	"github.com/brickyard/brickyard/internal/faults"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -21,19 +22,76 @@ type Publisher interface {
 	ReferrerStore
 }
 
+// PublishOption configures Publish.
+type PublishOption func(*publishOptions)
+
+type publishOptions struct{ adoptBuildTime bool }
+
+// AdoptBuildTime tells Publish that the artifact's build time is a default
+// (the time of this run), not a fact its caller gave: if the version tag
+// already holds an artifact equal to it in everything but the build time
+// (same name, kind, version, platform, parents, build info, annotations and
+// content: layer digests, machine images, tracked image), Publish adopts
+// the stored one instead of failing. This is what makes a publish that was
+// interrupted after its tag and before its catalog record complete on the
+// next run, and an identical publish a no-op.
+func AdoptBuildTime() PublishOption { return func(o *publishOptions) { o.adoptBuildTime = true } }
+
+// Publication is what Publish did.
+type Publication struct {
+	// Encoded is what the version tag holds: its Descriptor.Digest is the
+	// artifact's identity.
+	*artifact.Encoded
+	// Artifact is the artifact the tag holds: the one given, or the stored
+	// one Publish adopted (whose build time may differ).
+	Artifact *artifact.Artifact
+	// Existed is true when the tag already held this content: Publish wrote
+	// nothing but what an interrupted earlier publish may have left undone
+	// (the tracked image's referrer).
+	Existed bool
+}
+
 // Publish pushes a, whose disk blobs (if any) are already in the store, to
-// repository a.Name: config and empty blobs first, then the manifest, then
-// the immutable version tag (artifact.Tag), then, for an OCI-image artifact,
-// its entry among the tracked image's referrers (see AddReferrer). It returns the encoding, whose
-// Descriptor.Digest is the artifact's identity. Publishing the same artifact
-// again is a no-op; publishing different content under an existing version
-// returns an error wrapping ErrImmutableTag, and the tag is unchanged.
-func Publish(ctx context.Context, s Publisher, a *artifact.Artifact) (*artifact.Encoded, error) {
+// repository a.Name. Order of writes: config and empty blobs, then the
+// manifest, then the immutable version tag (artifact.Tag), then, for an
+// OCI-image artifact, its entry among the tracked image's referrers (see
+// AddReferrer). Each write is idempotent, and nothing refers to a blob or
+// manifest before it is complete, so a publish stopped at any point is
+// completed by publishing again.
+//
+// If the tag already points at a's encoding, or (with AdoptBuildTime) at
+// an artifact that differs from a only by its build time, Publish returns
+// that with Existed set. If it points at other content, the error wraps
+// ErrImmutableTag, names both digests, and the tag is unchanged. A
+// publisher that loses a race for the tag gets the same answer, after
+// checking whether the winner published the same content.
+//
+// A publish that fails has a Discarder store (the layout store) take back
+// its layers (the disk blobs), config and manifest if nothing else
+// reaches them.
+func Publish(ctx context.Context, s Publisher, a *artifact.Artifact, opts ...PublishOption) (_ *Publication, err error) {
+	var o publishOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	e, err := artifact.Encode(a)
 	if err != nil {
 		return nil, fmt.Errorf("publish %s: %w", a.Ref(), err)
 	}
+	defer func() {
+		if err != nil {
+			blobs := []digest.Digest{e.Descriptor.Digest, e.ConfigDesc.Digest}
+			for _, l := range e.Layers {
+				blobs = append(blobs, l.Digest)
+			}
+			err = Discard(ctx, s, a.Name, nil, blobs, err)
+		}
+	}()
 	tag, _ := artifact.Tag(a.Version) // Encode validated it
+	pub, err := existing(ctx, s, a, e, tag, o)
+	if err != nil || pub != nil {
+		return pub, err
+	}
 	if _, err := s.PushBlob(ctx, a.Name, e.ConfigDesc, bytes.NewReader(e.Config)); err != nil {
 		return nil, fmt.Errorf("publish %s: push config: %w", a.Ref(), err)
 	}
@@ -45,18 +103,74 @@ func Publish(ctx context.Context, s Publisher, a *artifact.Artifact) (*artifact.
 	if _, err := s.PushManifest(ctx, a.Name, ocispec.MediaTypeImageManifest, e.Manifest); err != nil {
 		return nil, fmt.Errorf("publish %s: push manifest: %w", a.Ref(), err)
 	}
+	faults.Point("manifest")
 	if err := s.Tag(ctx, a.Name, e.Descriptor, tag); err != nil {
+		if errors.Is(err, ErrImmutableTag) {
+			// Another publisher won the tag between the check and now.
+			if pub, perr := existing(ctx, s, a, e, tag, o); perr != nil || pub != nil {
+				return pub, perr
+			}
+		}
 		return nil, fmt.Errorf("publish %s: tag %s: %w", a.Ref(), tag, err)
 	}
-	if a.Image != nil {
-		// The tracked image's referrers list this artifact, so that oras
-		// discover and the like find it from the image. Publishing again
-		// completes this step if it failed.
-		if err := AddReferrer(ctx, s, a.Name, a.Image.Digest, e.Descriptor); err != nil {
-			return nil, fmt.Errorf("publish %s: %w", a.Ref(), err)
-		}
+	faults.Point("tag")
+	pub = &Publication{Encoded: e, Artifact: a}
+	return pub, addReferrer(ctx, s, pub)
+}
+
+// existing returns what the version tag holds if it is a (or, with
+// o.adoptBuildTime, a but for the build time), after completing its
+// referrer; nil if the tag does not exist; or an error wrapping
+// ErrImmutableTag naming both digests if it holds other content.
+func existing(ctx context.Context, s Publisher, a *artifact.Artifact, e *artifact.Encoded, tag string, o publishOptions) (*Publication, error) {
+	cur, err := s.Resolve(ctx, a.Name, tag)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
 	}
-	return e, nil
+	if err != nil {
+		return nil, fmt.Errorf("publish %s: %w", a.Ref(), err)
+	}
+	if cur.Digest == e.Descriptor.Digest {
+		pub := &Publication{Encoded: e, Artifact: a, Existed: true}
+		return pub, addReferrer(ctx, s, pub)
+	}
+	taken := func(why string) error {
+		return fmt.Errorf("publish %s: %s:%s points at %s, not %s (%s): versions are immutable, publish a new version: %w",
+			a.Ref(), a.Name, tag, cur.Digest, e.Descriptor.Digest, why, ErrImmutableTag)
+	}
+	if !o.adoptBuildTime {
+		return nil, taken("other content or another build time")
+	}
+	stored, manifest, cfg, err := FetchArtifact(ctx, s, a.Name, cur)
+	if err != nil {
+		return nil, taken(fmt.Sprintf("and it cannot be read back: %v", err))
+	}
+	same := *a
+	same.Build.Created = stored.Build.Created
+	if se, err := artifact.Encode(&same); err != nil || se.Descriptor.Digest != cur.Digest {
+		return nil, taken("other content")
+	}
+	m, _, err := artifact.ParseManifest(manifest)
+	if err != nil {
+		return nil, taken(err.Error())
+	}
+	cur.ArtifactType = m.ArtifactType
+	pub := &Publication{Existed: true, Artifact: stored, Encoded: &artifact.Encoded{
+		Manifest: manifest, Descriptor: cur, Config: cfg, ConfigDesc: m.Config, Layers: m.Layers}}
+	return pub, addReferrer(ctx, s, pub)
+}
+
+// addReferrer lists an OCI-image artifact among the referrers of the image
+// it tracks, so that oras discover and the like find it from the image.
+// Publishing again completes this step if it failed.
+func addReferrer(ctx context.Context, s Publisher, pub *Publication) error {
+	if pub.Artifact.Image == nil {
+		return nil
+	}
+	if err := AddReferrer(ctx, s, pub.Artifact.Name, pub.Artifact.Image.Digest, pub.Descriptor); err != nil {
+		return fmt.Errorf("publish %s: %w", pub.Artifact.Ref(), err)
+	}
+	return nil
 }
 
 // PushDisk inspects the disk file at path (disk.Inspect, with opts) and
@@ -111,7 +225,9 @@ func PushDisk(ctx context.Context, s BlobPusher, repo, path string, progress fun
 // with opts), so that nothing is written when one of them is unsafe or
 // unreadable, then pushes each with PushDisk, which inspects it again as
 // it opens it. progress, if not nil, gives the progress callback for a
-// path (or nil). The disks come back in the order of paths.
+// path (or nil). The disks come back in the order of paths. If a push
+// fails, a Discarder store takes back the disks already pushed that
+// nothing reaches (see Discard).
 func PushDisks(ctx context.Context, s BlobPusher, repo string, paths []string, progress func(path string) func(done, total int64), opts ...disk.Option) ([]artifact.Disk, error) {
 	var errs []error
 	for _, p := range paths {
@@ -130,7 +246,12 @@ func PushDisks(ctx context.Context, s BlobPusher, repo string, paths []string, p
 		}
 		d, err := PushDisk(ctx, s, repo, p, fn, opts...)
 		if err != nil {
-			return nil, err
+			// The disks already pushed go too, unless something reaches them.
+			pushed := make([]digest.Digest, len(disks))
+			for i, d := range disks {
+				pushed[i] = d.Digest
+			}
+			return nil, Discard(ctx, s, repo, nil, pushed, err)
 		}
 		disks = append(disks, d)
 	}

@@ -292,7 +292,7 @@ func addSignatures(ctx context.Context, st Writer, repo, tag string, add []sigLa
 				if err != nil {
 					return err
 				}
-				if out, err = ocistore.PushImage(ctx, st, repo, img); err != nil {
+				if out, _, err = ocistore.PushImage(ctx, st, repo, img); err != nil {
 					return fmt.Errorf("store %s: %w", tag, err)
 				}
 			}

@@ -163,7 +163,7 @@ var diskBuilders = map[string]bool{
 	"packer.post-processor.artifice": true, "artifice": true,
 	"packer.post-processor.compress": true,
 	"packer.post-processor.vagrant":  true, "vagrant": true,
-	"null": true, // null + shell-local + artifice: the files come from artifice
+	"null": true, "fnoeding.null": true, // null + shell-local + artifice: the files come from artifice
 }
 
 var amiBuilders = map[string]bool{

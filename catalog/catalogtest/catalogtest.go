@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) catalog.Catalog) {
 		{"ScheduledLifecycle", testScheduledLifecycle},
 		{"Channels", testChannels},
 		{"Visibility", testVisibility},
+		{"CloudActions", testCloudActions},
 		{"LineageDAG", testLineageDAG},
 		{"EventLog", testEventLog},
 		{"ConcurrentRecord", testConcurrentRecord},

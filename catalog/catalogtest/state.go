@@ -344,3 +344,30 @@ func testEventLog(t *testing.T, c catalog.Catalog) {
 		t.Error("VerifyLog accepted checkpoints signed by an unknown key")
 	}
 }
+
+func testCloudActions(t *testing.T, c catalog.Catalog) {
+	ctx := context.Background()
+	r := rec(t, "web", "1.0.0", artifact.KindMachineImage)
+	must(t, c.Record(ctx, r))
+	a := catalog.CloudAction{Provider: "aws", Account: "123456789012", Region: "eu-west-1", Action: "EnableImageDeprecation",
+		Resource: "ami-0abc", RequestID: "req-1", Detail: "2026-12-01T00:00:00Z", Actor: "ops"}
+	must(t, c.RecordCloudAction(ctx, r.Digest, a))
+	events, err := c.Events(ctx)
+	must(t, err)
+	last := events[len(events)-1]
+	if last.Type != catalog.EventCloudAction || last.Subject != r.Digest.String() || last.Actor != "ops" ||
+		!containsAll(last.Body, `"requestId":"req-1"`, `"resource":"ami-0abc"`, `"action":"EnableImageDeprecation"`, `"region":"eu-west-1"`) {
+		t.Errorf("cloud action event %+v", last)
+	}
+	if err := c.RecordCloudAction(ctx, digest.FromString("x"), a); !errors.Is(err, catalog.ErrNotFound) {
+		t.Errorf("RecordCloudAction of an unknown digest: %v, want ErrNotFound", err)
+	}
+	for _, bad := range []catalog.CloudAction{{Action: "x", Resource: "y"}, {Provider: "aws", Resource: "y"}, {Provider: "aws", Action: "x"}} {
+		if err := c.RecordCloudAction(ctx, r.Digest, bad); !errors.Is(err, catalog.ErrInvalidChange) {
+			t.Errorf("RecordCloudAction(%+v): %v, want ErrInvalidChange", bad, err)
+		}
+	}
+	if n, err := c.Events(ctx); err != nil || len(n) != len(events) {
+		t.Errorf("refused actions wrote events: %d → %d (%v)", len(events), len(n), err)
+	}
+}

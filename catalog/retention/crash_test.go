@@ -42,7 +42,7 @@ func TestApplyKilled(t *testing.T) {
 	writeFile(t, dir, "policy.yaml", demoPolicy)
 	f.cat.Close()
 
-	kills, mid, window := 0, 0, 300
+	kills, mid, window := 0, 0, 40
 	dels := 0
 	for _, d := range pl.Decisions {
 		if d.Delete {
@@ -61,19 +61,32 @@ func TestApplyKilled(t *testing.T) {
 		go func() { done <- cmd.Wait() }()
 		var err error
 		if run < 40 {
-			select {
-			case err = <-done:
-			case <-time.After(time.Duration(rand.IntN(window)) * time.Millisecond):
-				cmd.Process.Kill()
-				<-done
-				kills++
-				out.Close()
-				if n := doneLines(dir); n > 0 && n < dels {
-					mid++
-				} else if n == 0 {
-					window += 50 // killed before deleting anything: let the next run go further
+			// Wait until this run makes progress (its journal grows), so
+			// that kills land among the deletions whatever the machine's
+			// speed, then kill it a random moment later.
+			before := journalSize(dir)
+			progressed, exited := false, false
+			for !progressed {
+				select {
+				case err = <-done:
+					progressed, exited = true, true
+				case <-time.After(5 * time.Millisecond):
+					progressed = journalSize(dir) > before
 				}
-				continue
+			}
+			if !exited {
+				select {
+				case err = <-done:
+				case <-time.After(time.Duration(rand.IntN(window)) * time.Millisecond):
+					cmd.Process.Kill()
+					<-done
+					kills++
+					out.Close()
+					if n := doneLines(dir); n > 0 && n < dels {
+						mid++
+					}
+					continue
+				}
 			}
 		} else {
 			err = <-done
@@ -143,4 +156,12 @@ func TestApplyHelper(t *testing.T) {
 func doneLines(dir string) int {
 	b, _ := os.ReadFile(filepath.Join(dir, "journal"))
 	return strings.Count(string(b), "\ndone ")
+}
+
+func journalSize(dir string) int64 {
+	fi, err := os.Stat(filepath.Join(dir, "journal"))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }

@@ -126,13 +126,13 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 		now = time.Now()
 	}
 	now = now.UTC().Truncate(time.Second)
-	var nodes []node
+	var nodes chunked
 	idx := map[digest.Digest]int32{}
 	byName := map[string][]int32{}
 	snap, err := c.Scan(ctx, func(r *catalog.Record) error {
 		n := node{version: r.Version, at: r.Published, holder: -1,
 			d: Decision{Digest: r.Digest, Name: r.Name, Version: r.Version.Original(), Kind: r.Kind, Store: r.Store, Repository: r.Repository,
-				MediaType: r.MediaType, Size: r.Size, Order: len(nodes)}}
+				MediaType: r.MediaType, Size: r.Size, Order: nodes.len()}}
 		if !r.Platform.IsZero() {
 			n.d.Platform = r.Platform.String()
 		}
@@ -155,10 +155,10 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 			}
 		}
 		n.gone = r.Deleted != nil && (o.Resume == "" || digest.Digest(r.Deleted.Plan) != o.Resume)
-		i := int32(len(nodes))
+		i := int32(nodes.len())
 		idx[r.Digest] = i
 		byName[r.Name] = append(byName[r.Name], i)
-		nodes = append(nodes, n)
+		nodes.add(n)
 		return nil
 	})
 	if err != nil {
@@ -167,7 +167,7 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 	pl := &Plan{Format: PlanFormat, Inputs: Inputs{Catalog: snap.Head, Policy: p.Digest, InUse: o.InUse.Digest, Now: now}}
 	pl.Digest = pl.Inputs.digest()
 	decide := func(i int32, del bool, why string) {
-		n := &nodes[i]
+		n := nodes.at(i)
 		if !n.decided {
 			n.decided, n.keep, n.d.Delete, n.d.Rule = true, !del, del, why
 		}
@@ -175,11 +175,11 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 
 	// Protections first: pinned, in use, channel targets.
 	for _, pin := range p.Pinned {
-		for _, i := range matchRef(pin.Ref, nodes, idx, byName) {
+		for _, i := range matchRef(pin.Ref, &nodes, idx, byName) {
 			decide(i, false, fmt.Sprintf("pinned (policy line %d)", pin.Line))
 		}
 	}
-	if err := markInUse(ctx, o, nodes, idx, byName, decide); err != nil {
+	if err := markInUse(ctx, o, &nodes, idx, byName, decide); err != nil {
 		return nil, err
 	}
 	type chanKey struct{ name, channel string }
@@ -196,7 +196,7 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 		h := history[k]
 		cur := h[len(h)-1]
 		for _, i := range byName[k.name] {
-			if nodes[i].d.Version == cur {
+			if nodes.at(i).d.Version == cur {
 				decide(i, false, "channel "+k.channel+"'s current target")
 			}
 		}
@@ -220,7 +220,7 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 		at := fmt.Sprintf(" (rule line %d)", rule.Line)
 		noRule := "kept by no rule" + at
 		for _, i := range members {
-			n := &nodes[i]
+			n := nodes.at(i)
 			age := now.Sub(n.since)
 			switch {
 			case rule.revokedSet && n.state == catalog.StateRevoked && age >= rule.RevokedAfter:
@@ -229,7 +229,7 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 				decide(i, true, "deprecated for "+days(age)+", delete after "+human(rule.DeprecatedAfter)+at)
 			}
 		}
-		keepNewest(nodes, members, rule, at, decide)
+		keepNewest(&nodes, members, rule, at, decide)
 		if rule.ChannelHistory > 0 {
 			for _, k := range chanOrder {
 				if k.name != name {
@@ -243,14 +243,14 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 					}
 				}
 				for _, i := range members {
-					if b, ok := back[nodes[i].d.Version]; ok {
+					if b, ok := back[nodes.at(i).d.Version]; ok {
 						decide(i, false, fmt.Sprintf("channel %s's target %d back (of the last %d)%s", k.channel, b, rule.ChannelHistory, at))
 					}
 				}
 			}
 		}
 		for _, i := range members {
-			n := &nodes[i]
+			n := nodes.at(i)
 			age := now.Sub(n.at)
 			switch {
 			case rule.Prereleases > 0 && n.version.Prerelease() != "" && age < rule.Prereleases:
@@ -265,8 +265,8 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 	// A kept artifact keeps its whole ancestry: children come after their
 	// parents in publication order, so walking it backwards reaches every
 	// kept artifact before its ancestors.
-	for i := len(nodes) - 1; i >= 0; i-- {
-		n := &nodes[i]
+	for i := nodes.len() - 1; i >= 0; i-- {
+		n := nodes.get(i)
 		if !n.keep || n.gone {
 			continue
 		}
@@ -275,26 +275,51 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 			holder = n.holder
 		}
 		for _, pi := range n.parents {
-			par := &nodes[pi]
+			par := nodes.at(pi)
 			if par.keep || par.gone {
 				continue
 			}
-			h := &nodes[holder].d
+			h := nodes.at(holder).d
 			par.keep, par.d.Delete, par.holder = true, false, holder
 			par.d.Rule = "ancestor of a kept artifact"
 			par.d.HeldBy = h.Ref() + " (" + h.Digest.String() + ")"
 		}
 	}
 
-	pl.Decisions = make([]Decision, 0, len(nodes))
-	for i := range nodes {
-		if !nodes[i].gone {
-			pl.Decisions = append(pl.Decisions, nodes[i].d)
+	pl.Decisions = make([]Decision, 0, nodes.len())
+	for i := 0; i < nodes.len(); i++ {
+		if !nodes.get(i).gone {
+			pl.Decisions = append(pl.Decisions, nodes.get(i).d)
 		}
 	}
 	pl.Decided = decidedDigest(pl.Decisions)
 	return pl, nil
 }
+
+// chunked holds a plan's nodes in blocks of chunkSize, so that growing
+// it to millions never copies what it holds.
+type chunked struct{ blocks [][]node }
+
+const chunkSize = 1 << 16
+
+func (c *chunked) len() int {
+	if len(c.blocks) == 0 {
+		return 0
+	}
+	return (len(c.blocks)-1)*chunkSize + len(c.blocks[len(c.blocks)-1])
+}
+
+func (c *chunked) add(n node) {
+	if len(c.blocks) == 0 || len(c.blocks[len(c.blocks)-1]) == chunkSize {
+		c.blocks = append(c.blocks, make([]node, 0, chunkSize))
+	}
+	last := &c.blocks[len(c.blocks)-1]
+	*last = append(*last, n)
+}
+
+func (c *chunked) at(i int32) *node { return &c.blocks[i/chunkSize][i%chunkSize] }
+
+func (c *chunked) get(i int) *node { return c.at(int32(i)) }
 
 // days writes an age in whole days (hours under a day).
 func days(d time.Duration) string {
@@ -307,18 +332,18 @@ func days(d time.Duration) string {
 // keepNewest applies the rule's newest_per_* counts to one name's records:
 // releases only (no prerelease), not revoked, counted by version (all the
 // platforms of a version are one).
-func keepNewest(nodes []node, members []int32, rule *Rule, at string, decide func(int32, bool, string)) {
+func keepNewest(nodes *chunked, members []int32, rule *Rule, at string, decide func(int32, bool, string)) {
 	if rule.NewestPerMajor == 0 && rule.NewestPerMinor == 0 && rule.NewestPerStream == 0 {
 		return
 	}
 	var cand []int32
 	for _, i := range members {
-		n := &nodes[i]
+		n := nodes.at(i)
 		if n.version.Prerelease() == "" && n.state != catalog.StateRevoked && !n.gone {
 			cand = append(cand, i)
 		}
 	}
-	sort.SliceStable(cand, func(a, b int) bool { return nodes[cand[a]].version.GreaterThan(nodes[cand[b]].version) })
+	sort.SliceStable(cand, func(a, b int) bool { return nodes.at(cand[a]).version.GreaterThan(nodes.at(cand[b]).version) })
 	type key struct{ major, minor uint64 }
 	perMajor := map[uint64][]*semver.Version{}
 	perStream := map[key][]*semver.Version{}
@@ -336,7 +361,7 @@ func keepNewest(nodes []node, members []int32, rule *Rule, at string, decide fun
 		return list, false
 	}
 	for _, i := range cand {
-		v := nodes[i].version
+		v := nodes.at(i).version
 		var ok bool
 		if rule.NewestPerMajor > 0 {
 			perMajor[v.Major()], ok = within(perMajor[v.Major()], v, rule.NewestPerMajor)
@@ -369,7 +394,7 @@ func keepNewest(nodes []node, members []int32, rule *Rule, at string, decide fun
 
 // matchRef returns the records a pinned reference names: a digest, or
 // NAME@VERSION (build metadata must match if given).
-func matchRef(ref string, nodes []node, idx map[digest.Digest]int32, byName map[string][]int32) []int32 {
+func matchRef(ref string, nodes *chunked, idx map[digest.Digest]int32, byName map[string][]int32) []int32 {
 	if d, err := digest.Parse(ref); err == nil {
 		if i, ok := idx[d]; ok {
 			return []int32{i}
@@ -386,7 +411,7 @@ func matchRef(ref string, nodes []node, idx map[digest.Digest]int32, byName map[
 	}
 	var out []int32
 	for _, i := range byName[nm] {
-		w := nodes[i].version
+		w := nodes.at(i).version
 		if w.Equal(v) && (v.Metadata() == "" || v.Metadata() == w.Metadata()) {
 			out = append(out, i)
 		}
@@ -398,7 +423,7 @@ func matchRef(ref string, nodes []node, idx map[digest.Digest]int32, byName map[
 // image reference whose repository's last component (or whole path) and
 // tag are the record's name or repository and version tag, or (through
 // o.Identify) an image id or tracked image digest.
-func markInUse(ctx context.Context, o Options, nodes []node, idx map[digest.Digest]int32, byName map[string][]int32, decide func(int32, bool, string)) error {
+func markInUse(ctx context.Context, o Options, nodes *chunked, idx map[digest.Digest]int32, byName map[string][]int32, decide func(int32, bool, string)) error {
 	if len(o.InUse.Uses) == 0 {
 		return nil
 	}
@@ -437,8 +462,8 @@ func markInUse(ctx context.Context, o Options, nodes []node, idx map[digest.Dige
 			}
 		}
 	}
-	for i := range nodes {
-		n := &nodes[i]
+	for i := 0; i < nodes.len(); i++ {
+		n := nodes.get(i)
 		if len(byTag) > 0 {
 			if tag, err := artifact.Tag(n.version); err == nil {
 				for _, k := range []string{n.d.Name + ":" + tag, n.d.Repository + ":" + tag} {

@@ -105,6 +105,6 @@ func nameVersion(argv []string, builds []packer.Build) (name, version string, er
 
 func newImportCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "import", Short: "Record artifacts that already exist elsewhere"}
-	cmd.AddCommand(newImportPackerManifestCmd(e))
+	cmd.AddCommand(newImportPackerManifestCmd(e), newImportEC2Cmd(e))
 	return cmd
 }

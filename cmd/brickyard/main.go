@@ -12,6 +12,7 @@
 //	   provenance missing or mismatched, no policy rule for the name, revoked,
 //	   event log tampered with, a disk unsafe to hand to a hypervisor
 //	4  not found: no such artifact, version or tag
+//	5  audit findings at or above --fail-on
 package main
 
 import (
@@ -35,6 +36,7 @@ const (
 	exitUsage     = 2
 	exitUntrusted = 3
 	exitNotFound  = 4
+	exitFindings  = 5
 )
 
 func main() {
@@ -52,15 +54,27 @@ type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
 
+// untrusted marks errors that exit with exitUntrusted although their
+// sentinel does not always mean that, e.g. a blob that does not match its
+// digest when verify re-hashes the content.
+type untrusted struct{ error }
+
+func (e untrusted) Unwrap() error { return e.error }
+
 func exitCode(err error) int {
 	var ue usageError
+	var ut untrusted
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &ue):
 		return exitUsage
+	case errors.As(err, &ut):
+		return exitUntrusted
 	case errors.Is(err, catalog.ErrNotTrusted), errors.Is(err, catalog.ErrLogTampered), errors.Is(err, disk.ErrUnsafeDisk):
 		return exitUntrusted
+	case errors.Is(err, errFindings):
+		return exitFindings
 	case errors.Is(err, catalog.ErrNotFound): // the same error as registry.ErrNotFound
 		return exitNotFound
 	case errors.Is(err, brickyard.ErrInvalidRef), errors.Is(err, brickyard.ErrAmbiguous), errors.Is(err, brickyard.ErrNoTrust),

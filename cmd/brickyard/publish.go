@@ -107,13 +107,15 @@ func buildTime(s string) (time.Time, error) {
 		}
 		return time.Unix(sec, 0).UTC(), nil
 	}
-	return time.Now().UTC().Truncate(time.Second), nil
+	// Zero: the Client stamps the time of this run, and knows it was not
+	// given, so that republishing the same content is the same publish.
+	return time.Time{}, nil
 }
 
 // print prints what a publish did.
 func (e *env) printPublished(p brickyard.Published) error {
 	r := p.Record
-	res := publishResult{Ref: r.Ref(), Kind: r.Kind, Tag: p.Tag, Digest: r.Digest, Parents: r.Parents}
+	res := publishResult{Ref: r.Ref(), Kind: r.Kind, Tag: p.Tag, Digest: r.Digest, Parents: r.Parents, Existed: p.Existed, AlreadySigned: p.AlreadySigned}
 	if p.Signature != nil {
 		res.SignedBy = p.Signature.KeyID
 	}
@@ -123,8 +125,18 @@ func (e *env) printPublished(p brickyard.Published) error {
 	if e.json {
 		return e.printJSON(res)
 	}
-	fmt.Fprintf(e.out, "published %s (%s) %s\n", res.Ref, res.Kind, res.Digest)
-	if res.SignedBy != "" {
+	switch {
+	case p.Existed:
+		fmt.Fprintf(e.out, "already published %s (%s) %s with the same content: nothing to publish\n", res.Ref, res.Kind, res.Digest)
+	case p.Completed:
+		fmt.Fprintf(e.out, "published %s (%s) %s: the store held it already (an interrupted publish), now recorded\n", res.Ref, res.Kind, res.Digest)
+	default:
+		fmt.Fprintf(e.out, "published %s (%s) %s\n", res.Ref, res.Kind, res.Digest)
+	}
+	switch {
+	case res.SignedBy != "" && p.AlreadySigned:
+		fmt.Fprintf(e.out, "signed    %s by %s already\n", res.Ref, res.SignedBy)
+	case res.SignedBy != "":
 		fmt.Fprintf(e.out, "signed    %s by %s\n", res.Ref, res.SignedBy)
 	}
 	if res.Provenance != "" {
@@ -134,13 +146,15 @@ func (e *env) printPublished(p brickyard.Published) error {
 }
 
 type publishResult struct {
-	Ref        string          `json:"ref"`
-	Kind       artifact.Kind   `json:"kind"`
-	Tag        string          `json:"tag"`
-	Digest     digest.Digest   `json:"digest"`
-	Parents    []digest.Digest `json:"parents,omitempty"`
-	SignedBy   string          `json:"signedBy,omitempty"`
-	Provenance string          `json:"provenance,omitempty"` // predicate type of the attached attestation
+	Ref           string          `json:"ref"`
+	Kind          artifact.Kind   `json:"kind"`
+	Tag           string          `json:"tag"`
+	Digest        digest.Digest   `json:"digest"`
+	Parents       []digest.Digest `json:"parents,omitempty"`
+	Existed       bool            `json:"existed,omitempty"` // the same content was published already: nothing done
+	SignedBy      string          `json:"signedBy,omitempty"`
+	AlreadySigned bool            `json:"alreadySigned,omitempty"`
+	Provenance    string          `json:"provenance,omitempty"` // predicate type of the attached attestation
 }
 
 func newPublishVMDiskCmd(e *env) *cobra.Command {
@@ -187,6 +201,8 @@ func newPublishMachineImageCmd(e *env) *cobra.Command {
 	var f publishFlags
 	var provider, owner, bootMode string
 	var images, snapshots []string
+	var af awsFlags
+	var tagImages bool
 	cmd := &cobra.Command{
 		Use:   "machine-image NAME VERSION --owner ACCOUNT --image REGION=ID...",
 		Short: "Publish a machine image (an AMI and its copies per region) as one version",
@@ -225,7 +241,10 @@ func newPublishMachineImageCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return e.printPublished(p)
+			if err := e.printPublished(p); err != nil || !tagImages {
+				return err
+			}
+			return e.tagPublished(ctx, &af, p.Record.Ref())
 		},
 	}
 	f.register(cmd)
@@ -235,6 +254,7 @@ func newPublishMachineImageCmd(e *env) *cobra.Command {
 	fl.StringArrayVar(&images, "image", nil, "REGION=IMAGE_ID (repeatable, at least one)")
 	fl.StringArrayVar(&snapshots, "snapshot", nil, "REGION=SNAPSHOT_ID backing the image (repeatable)")
 	fl.StringVar(&bootMode, "boot-mode", "", "uefi or legacy-bios")
+	af.registerTagging(cmd, &tagImages)
 	return cmd
 }
 

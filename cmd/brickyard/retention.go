@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/Masterminds/semver/v3"
-	"github.com/brickyard/brickyard/catalog"
 	"github.com/brickyard/brickyard/catalog/retention"
 	"github.com/brickyard/brickyard/registry"
+	"github.com/brickyard/brickyard/registry/layout"
 	"github.com/spf13/cobra"
 )
 
@@ -76,12 +76,24 @@ func readPolicy(path string) (*retention.Policy, error) {
 	return p, nil
 }
 
-// anyVersion stands in for the version of the record stores asks about.
-var anyVersion = semver.New(0, 0, 0, "", "")
-
-// stores opens stores by the names records give them (Client.StoreOf).
+// stores opens stores by the names records give them (Client.StoreNamed).
 func (e *env) stores(name string) (registry.Store, error) {
-	return e.c.StoreOf(catalog.Record{Store: name, Name: name, Version: anyVersion})
+	st, err := e.c.StoreNamed(name)
+	if l, ok := st.(*layout.Store); ok && err == nil {
+		return collecting{l}, nil
+	}
+	return st, err
+}
+
+// collecting makes a layout store a retention.Collector: apply then
+// collects the blobs its deletions left unreachable, with the layout's
+// default grace periods (a blob a concurrent publish is writing is never
+// taken).
+type collecting struct{ *layout.Store }
+
+func (c collecting) GC(ctx context.Context) error {
+	_, err := c.Store.GC(ctx, layout.GCOptions{})
+	return err
 }
 
 // makePlan opens the home and makes (and measures) a plan.

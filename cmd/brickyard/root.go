@@ -55,7 +55,8 @@ knows its lineage.
 
 Exit codes: 0 success; 1 error; 2 usage error or malformed argument;
 3 not trusted (unsigned, untrusted or invalid signature, owner or provenance
-mismatch, revoked, event log tampered with, unsafe disk image); 4 not found.`,
+mismatch, revoked, event log tampered with, unsafe disk image); 4 not found;
+5 audit findings at or above --fail-on.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPostRunE: func(cmd *cobra.Command, _ []string) error {
@@ -86,6 +87,7 @@ mismatch, revoked, event log tampered with, unsafe disk image); 4 not found.`,
 		newLifecycleCmd(e, catalog.StateActive, "reinstate", "Make a deprecated or revoked artifact active again (a new event)"),
 		newChannelCmd(e), newVisibilityCmd(e), newLogCmd(e), newCatalogCmd(e),
 		newRetentionCmd(e), newReportCmd(e))
+	root.AddCommand(newAuditCmd(e), newAWSCmd(e), newGCCmd(e), newFsckCmd(e))
 	return root
 }
 

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
 	"github.com/brickyard/brickyard"
+	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/sign"
 	"github.com/brickyard/brickyard/sign/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -81,6 +83,7 @@ in the catalog.`,
 func newVerifyCmd(e *env) *cobra.Command {
 	var keys []string
 	var platform, trustedRoot string
+	var manifestOnly bool
 	cmd := &cobra.Command{
 		Use:   "verify REF",
 		Short: "Verify an artifact's cosign signature against trusted public keys (exit 3 if not trusted)",
@@ -88,7 +91,11 @@ func newVerifyCmd(e *env) *cobra.Command {
 a cosign signature (the .sig tag), or a Sigstore bundle attached as a
 referrer (cosign sign --new-bundle-format), whose transparency-log entries
 and signed timestamps are checked against --trusted-root when it is given.
-Exit 3 if no signature is trusted, 1 on any other error.`,
+The content is checked first: the manifest, config and layers (disk files;
+for an OCI image, the tracked image and its blobs) are read back and
+re-hashed (--manifest-only: the manifest and config only), and a blob that
+does not match its digest is refused, named.
+Exit 3 if a blob does not match or no signature is trusted, 1 on any other error.`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			ctx := cmd.Context()
@@ -99,19 +106,28 @@ Exit 3 if no signature is trusted, 1 on any other error.`,
 			if err != nil {
 				return err
 			}
+			content, err := e.c.VerifyContent(ctx, rec, manifestOnly)
+			if errors.Is(err, registry.ErrDigestMismatch) {
+				return untrusted{fmt.Errorf("verify %s@%s: %w", rec.Name, rec.Version, err)}
+			}
+			if err != nil {
+				return fmt.Errorf("verify %s@%s: %w", rec.Name, rec.Version, err)
+			}
 			keyID, err := e.c.Verify(ctx, rec)
 			if err != nil {
 				return err
 			}
 			if e.json {
-				return e.printJSON(map[string]string{"digest": rec.Digest.String(), "keyId": keyID, "verified": "true"})
+				return e.printJSON(map[string]any{"digest": rec.Digest.String(), "keyId": keyID, "verified": "true",
+					"contentBlobs": content.Blobs, "contentBytes": content.Bytes})
 			}
-			fmt.Fprintf(e.out, "verified %s@%s %s, signed by %s\n", rec.Name, rec.Version, rec.Digest, keyID)
+			fmt.Fprintf(e.out, "verified %s@%s %s, signed by %s; content re-hashed: %d blobs, %d bytes\n", rec.Name, rec.Version, rec.Digest, keyID, content.Blobs, content.Bytes)
 			return nil
 		},
 	}
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "trusted cosign public key file (repeatable)")
 	cmd.Flags().StringVar(&trustedRoot, "trusted-root", "", trustedRootUsage)
 	cmd.Flags().StringVar(&platform, "platform", "", "pick the platform when a version has several")
+	cmd.Flags().BoolVar(&manifestOnly, "manifest-only", false, "re-hash only the manifest and config, not the layers (disks) nor the tracked image")
 	return cmd
 }

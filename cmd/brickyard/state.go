@@ -239,25 +239,14 @@ fault. --key gives the checkpoint verifier keys (default: HOME/log.pub).`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			if len(keys) == 0 {
-				keys = []string{brickyard.LogPublicKeyFile(e.home)}
-			}
-			var vs []note.Verifier
-			for _, k := range keys {
-				b, err := os.ReadFile(k)
-				if err != nil {
-					return fmt.Errorf("checkpoint verifier key: %w", err)
-				}
-				v, err := note.NewVerifier(strings.TrimSpace(string(b)))
-				if err != nil {
-					return fmt.Errorf("checkpoint verifier key %s: %w", k, err)
-				}
-				vs = append(vs, v)
+			vs, err := e.checkpointVerifiers(keys)
+			if err != nil {
+				return err
 			}
 			if err := e.open(ctx); err != nil {
 				return err
 			}
-			rep, err := catalog.VerifyLog(ctx, e.c.Catalog(), note.VerifierList(vs...))
+			rep, err := catalog.VerifyLog(ctx, e.c.Catalog(), vs)
 			if err != nil {
 				var unv *note.UnverifiedNoteError
 				if errors.As(err, &unv) {
@@ -291,7 +280,7 @@ fault. --key gives the checkpoint verifier keys (default: HOME/log.pub).`,
 			return printEvents(e.out, events)
 		},
 	}
-	cmd.AddCommand(verify, show)
+	cmd.AddCommand(verify, show, newLogCheckpointCmd(e))
 	return cmd
 }
 
@@ -370,6 +359,27 @@ store does not verify for a copy in a registry; sign there again.
 	}
 	rebuild.Flags().StringVar(&from, "from", "", "the OCI layout directory or registry (HOST[:PORT][/NAMESPACE]) to read (default: HOME/store)")
 	rebuild.Flags().StringArrayVar(&keys, "key", nil, "record signatures that verify with this public key (repeatable)")
-	cmd.AddCommand(rebuild)
+	cmd.AddCommand(rebuild, newCatalogReconcileCmd(e))
 	return cmd
+}
+
+// checkpointVerifiers reads the note verifier keys of the event log's
+// checkpoints from files (default: HOME/log.pub).
+func (e *env) checkpointVerifiers(files []string) (note.Verifiers, error) {
+	if len(files) == 0 {
+		files = []string{brickyard.LogPublicKeyFile(e.home)}
+	}
+	var vs []note.Verifier
+	for _, k := range files {
+		b, err := os.ReadFile(k)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint verifier key: %w", err)
+		}
+		v, err := note.NewVerifier(strings.TrimSpace(string(b)))
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint verifier key %s: %w", k, err)
+		}
+		vs = append(vs, v)
+	}
+	return note.VerifierList(vs...), nil
 }

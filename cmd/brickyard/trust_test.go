@@ -66,5 +66,5 @@ func TestTrustCommands(t *testing.T) {
 	c.fail(exitError, []string{"bad.yaml", "trustAll"}, "policy", "check", bad)
 	c.fail(exitUsage, []string{"--policy", "--key"}, "resolve", "web-ami", "^1")
 	c.fail(exitUsage, []string{"--reason"}, "revoke", "web-ami@1.1.0")
-	c.fail(exitUsage, []string{"--provenance needs --key"}, "publish", "machine-image", "x", "1.0.0", "--owner", "1", "--image", "eu-west-1=ami-9", "--provenance")
+	c.fail(exitUsage, []string{"--provenance needs --key"}, "publish", "machine-image", "xy", "1.0.0", "--owner", "1", "--image", "eu-west-1=ami-9", "--provenance")
 }

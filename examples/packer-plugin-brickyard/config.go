@@ -10,7 +10,7 @@ import (
 // Config is the post-processor's HCL block:
 //
 //	post-processor "brickyard" {
-//	  name     = "web"
+//	  artifact_name = "web"
 //	  version  = "1.4.0"
 //	  platform = "linux/amd64"
 //	  parent   = ["base@1.0.0"]
@@ -23,8 +23,8 @@ type Config struct {
 	// Home is the brickyard home (store + catalog); default $BRICKYARD_HOME,
 	// else ./.brickyard.
 	Home string `mapstructure:"home"`
-	// Name and Version name the artifact; Version is Semantic Versioning 2.0.0.
-	Name    string `mapstructure:"name" required:"true"`
+	// Name (artifact_name; "name" is Packer's own) and Version name the artifact; Version is Semantic Versioning 2.0.0.
+	Name    string `mapstructure:"artifact_name" required:"true"`
 	Version string `mapstructure:"version" required:"true"`
 	// Platform is os/arch[/variant], e.g. linux/amd64.
 	Platform string `mapstructure:"platform"`

@@ -19,7 +19,7 @@ type FlatConfig struct {
 	PackerUserVars      map[string]string `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
 	PackerSensitiveVars []string          `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
 	Home                *string           `mapstructure:"home" cty:"home" hcl:"home"`
-	Name                *string           `mapstructure:"name" required:"true" cty:"name" hcl:"name"`
+	Name                *string           `mapstructure:"artifact_name" required:"true" cty:"artifact_name" hcl:"artifact_name"`
 	Version             *string           `mapstructure:"version" required:"true" cty:"version" hcl:"version"`
 	Platform            *string           `mapstructure:"platform" cty:"platform" hcl:"platform"`
 	Parent              []string          `mapstructure:"parent" cty:"parent" hcl:"parent"`
@@ -53,7 +53,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"packer_user_variables":      &hcldec.AttrSpec{Name: "packer_user_variables", Type: cty.Map(cty.String), Required: false},
 		"packer_sensitive_variables": &hcldec.AttrSpec{Name: "packer_sensitive_variables", Type: cty.List(cty.String), Required: false},
 		"home":                       &hcldec.AttrSpec{Name: "home", Type: cty.String, Required: false},
-		"name":                       &hcldec.AttrSpec{Name: "name", Type: cty.String, Required: false},
+		"artifact_name":              &hcldec.AttrSpec{Name: "artifact_name", Type: cty.String, Required: false},
 		"version":                    &hcldec.AttrSpec{Name: "version", Type: cty.String, Required: false},
 		"platform":                   &hcldec.AttrSpec{Name: "platform", Type: cty.String, Required: false},
 		"parent":                     &hcldec.AttrSpec{Name: "parent", Type: cty.List(cty.String), Required: false},

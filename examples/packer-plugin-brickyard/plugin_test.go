@@ -159,7 +159,7 @@ build {
     post-processor "artifice" { files = ["web.qcow2"] }
     post-processor "brickyard" {
       home     = "HOME"
-      name     = "web"
+      artifact_name = "web"
       version  = "1.4.0"
       platform = "linux/amd64"
       parent   = ["base@1.0.0"]
@@ -203,7 +203,7 @@ build {
   sources = ["source.file.web"]
   post-processor "brickyard" {
     home = "HOME"
-    name = "web"
+    artifact_name = "web"
     version = "2.0.0"
     parent = ["base@1.0.0"]
     key = "cosign.key"
@@ -231,17 +231,19 @@ build {
     only   = ["null.qemu"]
     inline = ["qemu-img create -q -f vmdk web.vmdk 64M"]
   }
-  post-processor "artifice" {
-    only  = ["null.qemu"]
-    files = ["web.vmdk"]
-  }
-  post-processor "brickyard" {
-    home    = "HOME"
-    name    = "web"
-    version = "3.0.0"
-    parent  = ["base@1.0.0"]
-    key     = "cosign.key"
-    builds  = ["disk", "qemu"]
+  post-processors {
+    post-processor "artifice" {
+      only  = ["null.qemu"]
+      files = ["web.vmdk"]
+    }
+    post-processor "brickyard" {
+      home          = "HOME"
+      artifact_name = "web"
+      version       = "3.0.0"
+      parent        = ["base@1.0.0"]
+      key           = "cosign.key"
+      builds        = ["disk", "qemu"]
+    }
   }
 }
 `)
@@ -263,7 +265,7 @@ build {
     post-processor "artifice" { files = ["web.qcow2"] }
     post-processor "brickyard" {
       home = "HOME"
-      name = "web"
+      artifact_name = "web"
 ` + settings + `
     }
   }
@@ -296,7 +298,7 @@ build {
   sources = ["source.null.web"]
   post-processor "brickyard" {
     home = "HOME"
-    name = "web"
+    artifact_name = "web"
     version = "1.6.0"
   }
 }

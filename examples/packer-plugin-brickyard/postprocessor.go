@@ -45,7 +45,7 @@ func (p *PostProcessor) Configure(raws ...interface{}) error {
 	}
 	var errs error
 	if err := artifact.ValidateName(c.Name); err != nil {
-		errs = errors.Join(errs, fmt.Errorf("name: %w", err))
+		errs = errors.Join(errs, fmt.Errorf("artifact_name: %w", err))
 	}
 	if _, err := artifact.ParseVersion(c.Version); err != nil {
 		errs = errors.Join(errs, fmt.Errorf("version: %w", err))

@@ -18,11 +18,26 @@ type Fetcher interface {
 // back from st and decodes them (artifact.Decode, strict). The manifest and
 // config are read within artifact.MaxManifestSize and
 // artifact.MaxConfigSize; a store that verifies digests as it reads (all of
-// brickyard's do) guarantees they are the bytes desc names. It returns the
-// artifact and the raw manifest and config.
+// brickyard's do) guarantees they are the bytes desc names. Nothing is
+// fetched for a descriptor that does not name a manifest
+// (artifact.ValidateManifestDescriptor), and the config is not fetched for
+// a manifest that is not valid OCI as desc's media type
+// (artifact.ParseOCI); those errors wrap artifact.ErrInvalidOCI. A desc
+// without a media type (a catalog record may have none) is taken for an
+// OCI image manifest, which every artifact is. It returns the artifact
+// and the raw manifest and config.
 func FetchArtifact(ctx context.Context, st Fetcher, repo string, desc ocispec.Descriptor) (a *artifact.Artifact, manifest, cfg []byte, err error) {
+	if desc.MediaType == "" {
+		desc.MediaType = ocispec.MediaTypeImageManifest
+	}
+	if err := artifact.ValidateManifestDescriptor(desc); err != nil {
+		return nil, nil, nil, fmt.Errorf("%s@%s: %w", repo, desc.Digest, err)
+	}
 	if manifest, err = ReadAll(ctx, st, repo, desc, artifact.MaxManifestSize); err != nil {
 		return nil, nil, nil, fmt.Errorf("fetch manifest %s@%s: %w", repo, desc.Digest, err)
+	}
+	if _, err := artifact.ParseOCI(desc.MediaType, manifest); err != nil {
+		return nil, nil, nil, fmt.Errorf("manifest %s@%s: %w", repo, desc.Digest, err)
 	}
 	m, _, err := artifact.ParseManifest(manifest)
 	if err != nil {

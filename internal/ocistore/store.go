@@ -1,7 +1,6 @@
 package ocistore
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,34 +16,17 @@ import (
 // remote store check these before they write a manifest, so that no tag
 // ever names a manifest whose blobs are missing.
 //
-// The error wraps artifact.ErrInvalidManifest when b is not JSON, names a
-// mediaType other than mediaType (the field is only RECOMMENDED, so its
-// absence is fine: umoci omits it), or references an invalid digest.
+// b must be valid OCI (artifact.ParseOCI): the error wraps
+// artifact.ErrInvalidOCI (and so artifact.ErrInvalidManifest) when it is
+// not JSON, names a mediaType other than mediaType (the field is only
+// RECOMMENDED, so its absence is fine: umoci omits it), mixes an index's
+// and an image manifest's fields, or references an invalid descriptor.
 func References(mediaType string, b []byte) ([]ocispec.Descriptor, error) {
-	var m struct {
-		MediaType string               `json:"mediaType"`
-		Config    *ocispec.Descriptor  `json:"config"`
-		Layers    []ocispec.Descriptor `json:"layers"`
-		Manifests []ocispec.Descriptor `json:"manifests"`
+	m, err := artifact.ParseOCI(mediaType, b)
+	if err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("manifest is not JSON: %w: %v", artifact.ErrInvalidManifest, err)
-	}
-	if m.MediaType != "" && m.MediaType != mediaType {
-		return nil, fmt.Errorf("manifest says mediaType %q, pushed as %q: %w", m.MediaType, mediaType, artifact.ErrInvalidManifest)
-	}
-	var out []ocispec.Descriptor
-	if m.Config != nil {
-		out = append(out, *m.Config)
-	}
-	out = append(out, m.Layers...)
-	out = append(out, m.Manifests...)
-	for _, d := range out {
-		if err := d.Digest.Validate(); err != nil {
-			return nil, fmt.Errorf("manifest references digest %q: %w: %v", d.Digest, artifact.ErrInvalidManifest, err)
-		}
-	}
-	return out, nil
+	return m.References(), nil
 }
 
 // SeekOffset returns the absolute offset that Seek(offset, whence) names

@@ -9,5 +9,8 @@
 // Blobs are ingested containerd-style (hashed while written to a temporary
 // file, renamed into place only when digest and size match), and index.json
 // changes are serialised by a lock file and written atomically, so a crash
-// or a failed push never leaves a half-written blob or tag visible.
+// or a failed push never leaves a half-written blob or tag visible. What a
+// killed writer leaves (an ingest file, blobs no tag reaches) is collected
+// by Store.GC, safely alongside writers, and Store.Fsck checks the whole
+// store as git fsck does.
 package layout

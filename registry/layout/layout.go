@@ -15,8 +15,10 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/internal/faults"
 	"github.com/brickyard/brickyard/internal/ocistore"
 	"github.com/brickyard/brickyard/registry"
 	"github.com/opencontainers/go-digest"
@@ -38,11 +40,22 @@ type Store struct {
 }
 
 // New returns a Store rooted at root, creating the directory if needed.
+// It removes the ingest files that killed writers left (those no live
+// process holds, older than DefaultIngestGrace; see GC, which also
+// collects unreachable blobs).
 func New(root string) (*Store, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("layout store: %w", err)
 	}
-	return &Store{root: root}, nil
+	s := &Store{root: root}
+	repos, err := s.Repositories(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("layout store: %w", err)
+	}
+	for _, repo := range repos {
+		removeStale(filepath.Join(root, filepath.FromSlash(repo)), DefaultIngestGrace, false)
+	}
+	return s, nil
 }
 
 // Root returns the store's directory.
@@ -78,7 +91,10 @@ func ensureLayout(dir string) error {
 	return writeAtomic(lf, b)
 }
 
-// Exists implements registry.Exister.
+// Exists implements registry.Exister. A blob found present has its
+// modification time refreshed, under the repository's collection lock, so
+// that a garbage collection running now or within its grace period keeps
+// it for the writer that is about to reference it (see GC).
 func (s *Store) Exists(ctx context.Context, repo string, desc ocispec.Descriptor) (bool, error) {
 	dir, err := s.dir(repo)
 	if err != nil {
@@ -87,14 +103,36 @@ func (s *Store) Exists(ctx context.Context, repo string, desc ocispec.Descriptor
 	if err := desc.Digest.Validate(); err != nil {
 		return false, fmt.Errorf("%s: digest %q: %w: %v", repo, desc.Digest, registry.ErrInvalidRef, err)
 	}
-	fi, err := os.Stat(blobPath(dir, desc.Digest))
+	p := blobPath(dir, desc.Digest)
+	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+		return false, nil // no lock needed to say so: a collection only removes
+	}
+	unlock, err := lockGC(dir, syscall.LOCK_SH)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	return present(dir, desc)
+}
+
+// present reports whether dir holds the blob desc (of desc.Size, if set)
+// and refreshes its modification time; the caller holds the collection
+// lock.
+func present(dir string, desc ocispec.Descriptor) (bool, error) {
+	p := blobPath(dir, desc.Digest)
+	fi, err := os.Stat(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	return desc.Size <= 0 || fi.Size() == desc.Size, nil
+	if desc.Size > 0 && fi.Size() != desc.Size {
+		return false, nil
+	}
+	now := time.Now()
+	_ = os.Chtimes(p, now, now) // only a hint for the collector's grace: a read-only store cannot be collected either
+	return true, nil
 }
 
 // Fetch implements registry.Fetcher. The reader checks size and digest as
@@ -122,7 +160,7 @@ func (s *Store) Fetch(ctx context.Context, repo string, desc ocispec.Descriptor)
 // to a temporary file in the repository's blob directory and through a
 // SHA-256 hash in one pass (see ingest), are synced, and are renamed into
 // place only when digest and size match. A blob already present is not read
-// again.
+// again. A failed push that created the repository's layout removes it.
 func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Descriptor, r io.Reader) (ocispec.Descriptor, error) {
 	dir, err := s.dir(repo)
 	if err != nil {
@@ -139,10 +177,11 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 			return expected, err
 		}
 	}
+	_, statErr := os.Stat(filepath.Join(dir, ocispec.ImageLayoutFile))
 	if err := ensureLayout(dir); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", repo, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Join(dir, "blobs", "sha256"), ".ingest-*")
+	tmp, err := os.CreateTemp(filepath.Join(dir, "blobs", "sha256"), ingestPrefix+"*")
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", repo, err)
 	}
@@ -151,8 +190,17 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 		if !committed {
 			tmp.Close()
 			os.Remove(tmp.Name())
+			if statErr != nil {
+				// This push made the repository: a failed one leaves none.
+				s.Discard(context.WithoutCancel(ctx), repo, nil, nil)
+			}
 		}
 	}()
+	// Held until the file is closed: GC removes an ingest only once no
+	// live process holds it (a killed writer's lock goes with it).
+	if err := syscall.Flock(int(tmp.Fd()), syscall.LOCK_EX); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("%s: lock %s: %w", repo, tmp.Name(), err)
+	}
 	d, n, err := ingest(ctx, tmp, r, expected)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: push blob: %w", repo, err)
@@ -162,14 +210,24 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 		return ocispec.Descriptor{}, fmt.Errorf("%s: push blob: got %s (%d bytes), want %s (%d bytes): %w",
 			repo, got.Digest, got.Size, expected.Digest, expected.Size, registry.ErrDigestMismatch)
 	}
-	if err := tmp.Close(); err != nil {
+	faults.Point("ingest")
+	unlock, err := lockGC(dir, syscall.LOCK_SH)
+	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: push blob: %w", repo, err)
 	}
+	defer unlock()
+	// The rename gives the blob the ingest's modification time: now, as the
+	// collector's grace wants it.
 	if err := os.Rename(tmp.Name(), blobPath(dir, got.Digest)); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: push blob: %w", repo, err)
 	}
 	committed = true
-	return got, syncDir(filepath.Join(dir, "blobs", "sha256"))
+	tmp.Close()
+	if err := syncDir(filepath.Join(dir, "blobs", "sha256")); err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("%s: push blob: %w", repo, err)
+	}
+	faults.Point("blob")
+	return got, nil
 }
 
 // PushManifest implements registry.ManifestPusher. Every blob and manifest
@@ -182,6 +240,19 @@ func (s *Store) PushManifest(ctx context.Context, repo, mediaType string, manife
 	refs, err := ocistore.References(mediaType, manifest)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", repo, err)
+	}
+	// What it references is checked and the manifest written holding the
+	// repository's lock shared, so that Discard, which holds it
+	// exclusively, removes nothing in between. A repository that does not
+	// exist yet has nothing to remove.
+	if dir, err := s.dir(repo); err != nil {
+		return ocispec.Descriptor{}, err
+	} else if _, err := os.Stat(filepath.Join(dir, ocispec.ImageLayoutFile)); err == nil {
+		unlock, err := lockRepo(dir, syscall.LOCK_SH)
+		if err != nil {
+			return ocispec.Descriptor{}, err
+		}
+		defer unlock()
 	}
 	for _, d := range refs {
 		ok, err := s.Exists(ctx, repo, d)
@@ -217,12 +288,31 @@ func (s *Store) setTag(ctx context.Context, repo string, desc ocispec.Descriptor
 	if err := registry.ValidateTag(tag); err != nil {
 		return fmt.Errorf("%s: %w", repo, err)
 	}
-	if ok, err := s.Exists(ctx, repo, desc); err != nil {
+	if err := desc.Digest.Validate(); err != nil {
+		return fmt.Errorf("%s: digest %q: %w: %v", repo, desc.Digest, registry.ErrInvalidRef, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ocispec.ImageLayoutFile)); err != nil {
+		return fmt.Errorf("%s: tag %s: manifest %s is not in the store: %w", repo, tag, desc.Digest, registry.ErrNotFound)
+	}
+	// Held shared across the check and the index update, so that a
+	// collection cannot remove the manifest in between.
+	unlock, err := lockGC(dir, syscall.LOCK_SH)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if ok, err := present(dir, desc); err != nil {
 		return err
 	} else if !ok {
 		return fmt.Errorf("%s: tag %s: manifest %s is not in the store: %w", repo, tag, desc.Digest, registry.ErrNotFound)
 	}
 	return s.updateIndex(dir, func(idx *ocispec.Index) error {
+		// Again under the lock, which Discard takes too.
+		if ok, err := s.Exists(ctx, repo, desc); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("%s: tag %s: manifest %s is not in the store: %w", repo, tag, desc.Digest, registry.ErrNotFound)
+		}
 		entry := ocispec.Descriptor{MediaType: desc.MediaType, ArtifactType: desc.ArtifactType, Digest: desc.Digest, Size: desc.Size,
 			Annotations: map[string]string{ocispec.AnnotationRefName: tag}}
 		for i, m := range idx.Manifests {
@@ -281,15 +371,11 @@ func (s *Store) updateIndex(dir string, change func(*ocispec.Index) error) error
 	if err := ensureLayout(dir); err != nil {
 		return err
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	unlock, err := lockRepo(dir, syscall.LOCK_EX)
 	if err != nil {
 		return err
 	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return fmt.Errorf("lock %s: %w", dir, err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	defer unlock()
 	idx, err := readIndex(dir)
 	if err != nil {
 		return err

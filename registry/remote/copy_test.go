@@ -34,10 +34,11 @@ func publishedDisk(t *testing.T) (remote *Store, src *layout.Store, root string,
 		t.Fatal(err)
 	}
 	v, _ := artifact.ParseVersion("1.0.0")
-	if e, err = registry.Publish(ctx, src, &artifact.Artifact{Name: "base", Kind: artifact.KindVMDisk, Version: v, Disks: []artifact.Disk{d}}); err != nil {
+	pub, err := registry.Publish(ctx, src, &artifact.Artifact{Name: "base", Kind: artifact.KindVMDisk, Version: v, Disks: []artifact.Disk{d}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	return remote, src, root, d, e
+	return remote, src, root, d, pub.Encoded
 }
 
 // TestCopyCarriesSignatures publishes and signs a VM disk in a layout

@@ -11,4 +11,11 @@
 // already has is not uploaded again. Manifests are pushed only when every
 // blob they reference is present, so a tag never points at a manifest with
 // missing blobs.
+//
+// A registry is outside input, and may lie: every listing that follows
+// Link headers (the catalog, tags, referrers) stops at MaxPages pages and
+// MaxListingSize bytes, and at a Link naming a page already read or
+// another host (registry.ErrTooManyPages); a manifest is read within 4
+// MiB and must have the digest asked for and be valid OCI as its
+// Content-Type says (artifact.ParseOCI).
 package remote

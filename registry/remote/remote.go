@@ -51,6 +51,7 @@ type Store struct {
 	// streamChunk is the most one PATCH streamed from a seekable source
 	// carries (streamBlob); defaultStreamChunk but in tests.
 	streamChunk int64
+	tagSettle   time.Duration // see WithTagSettle
 
 	mu         sync.Mutex
 	transports map[string]http.RoundTripper // repository → authenticated transport
@@ -66,6 +67,7 @@ type options struct {
 	keychain  authn.Keychain
 	transport http.RoundTripper
 	retry     Retry
+	settle    time.Duration
 }
 
 var errInvalidRetry = errors.New("remote.WithRetry: want Attempts ≥ 1 and 0 ≤ MinWait ≤ MaxWait")
@@ -103,13 +105,28 @@ func WithTransport(t http.RoundTripper) Option {
 	return func(o *options) error { o.transport = t; return nil }
 }
 
+// WithTagSettle sets how long Tag waits between writing a new immutable
+// tag and reading it back to see whether a concurrent writer won it
+// (default DefaultTagSettle). It must exceed the longest time a writer
+// takes from reading the tag absent to its PUT landing, in every process
+// that may race for the tag: the longer, the safer, the slower a new tag.
+func WithTagSettle(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return errors.New("remote.WithTagSettle: negative duration")
+		}
+		o.settle = d
+		return nil
+	}
+}
+
 // New returns a Store for the registry host (and optional namespace) in
 // target, e.g. "registry.example:5000" or "127.0.0.1:5000/team". Credentials
 // come from the docker config.json and credential helpers unless WithAuth or
 // WithKeychain say otherwise. It returns an error wrapping
 // registry.ErrInvalidRef if target does not parse.
 func New(target string, opts ...Option) (*Store, error) {
-	o := options{keychain: authn.DefaultKeychain, transport: ggcr.DefaultTransport, retry: DefaultRetry}
+	o := options{keychain: authn.DefaultKeychain, transport: ggcr.DefaultTransport, retry: DefaultRetry, settle: DefaultTagSettle}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -129,7 +146,7 @@ func New(target string, opts ...Option) (*Store, error) {
 			return nil, fmt.Errorf("registry %q: namespace: %w", target, err)
 		}
 	}
-	s := &Store{reg: reg, namespace: ns, base: o.transport, retry: o.retry, retrying: o.retry.retrying(o.transport), streamChunk: defaultStreamChunk,
+	s := &Store{reg: reg, namespace: ns, base: o.transport, retry: o.retry, retrying: o.retry.retrying(o.transport), streamChunk: defaultStreamChunk, tagSettle: o.settle,
 		transports: map[string]http.RoundTripper{}, seen: map[digest.Digest]string{}}
 	if o.auth != nil {
 		s.auth = o.auth
@@ -250,14 +267,7 @@ func authError(status int) error {
 	return registry.ErrDenied
 }
 
-func isManifest(mediaType string) bool {
-	switch mediaType {
-	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex,
-		string(types.DockerManifestSchema2), string(types.DockerManifestList):
-		return true
-	}
-	return false
-}
+func isManifest(mediaType string) bool { return artifact.IsManifestMediaType(mediaType) }
 
 // Fetch implements registry.Fetcher. Manifests are read whole (at most
 // artifact.MaxManifestSize bytes) and checked against desc; blobs stream and
@@ -400,8 +410,9 @@ func (rr *resumingReader) Close() error {
 
 // fetchManifest GETs the manifest ref (a digest or a tag) of r, reading at
 // most artifact.MaxManifestSize bytes, and refuses an answer that is not a
-// manifest (Content-Type), is too large, or whose bytes do not match the
-// digest asked for or the registry's own Docker-Content-Digest.
+// manifest (Content-Type), is too large, whose bytes do not match the
+// digest asked for or the registry's own Docker-Content-Digest, or that is
+// not valid OCI as its Content-Type (artifact.ParseOCI).
 func (s *Store) fetchManifest(ctx context.Context, r name.Repository, ref string) ([]byte, error) {
 	step := "fetch manifest " + ref
 	byDigest := strings.Contains(ref, ":")
@@ -429,8 +440,9 @@ func (s *Store) fetchManifest(ctx context.Context, r name.Repository, ref string
 	if err := transport.CheckError(resp, http.StatusOK); err != nil {
 		return nil, s.wrap(r, step, err)
 	}
-	if mt, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";"); !isManifest(strings.TrimSpace(mt)) {
-		return nil, fmt.Errorf("%s: %s: the registry answered Content-Type %q, not a manifest: %w", r, step, mt, artifact.ErrInvalidManifest)
+	mt, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";")
+	if mt = strings.TrimSpace(mt); !isManifest(mt) {
+		return nil, fmt.Errorf("%s: %s: the registry answered Content-Type %q, not a manifest or index media type brickyard reads: %w", r, step, mt, artifact.ErrInvalidOCI)
 	}
 	if resp.ContentLength > artifact.MaxManifestSize {
 		return nil, fmt.Errorf("%s: %s: %d bytes: %w (limit %d)", r, step, resp.ContentLength, registry.ErrTooLarge, artifact.MaxManifestSize)
@@ -448,6 +460,10 @@ func (s *Store) fetchManifest(ctx context.Context, r name.Repository, ref string
 	}
 	if h := resp.Header.Get("Docker-Content-Digest"); h != "" && h != got.String() {
 		return nil, fmt.Errorf("%s: %s: Docker-Content-Digest %s, but the content has digest %s: %w", r, step, h, got, registry.ErrDigestMismatch)
+	}
+	// The content must be what its Content-Type says (CVE-2021-41190).
+	if _, err := artifact.ParseOCI(mt, b); err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", r, step, err)
 	}
 	return b, nil
 }
@@ -1314,28 +1330,77 @@ func (s *Store) putManifest(ctx context.Context, r name.Repository, ref, mediaTy
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, s.url(r, "manifests/"+ref), bytes.NewReader(manifest))
+	for try := 0; ; try++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, s.url(r, "manifests/"+ref), bytes.NewReader(manifest))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", mediaType)
+		resp, err := c.Do(req)
+		if err != nil {
+			return s.wrap(r, step, err)
+		}
+		err = transport.CheckError(resp, http.StatusCreated)
+		resp.Body.Close()
+		if err == nil {
+			return nil
+		}
+		// The distribution registry answers MANIFEST_BLOB_UNKNOWN for a blob
+		// it has while another client's upload of the same blob into the
+		// repository is being linked (concurrent copies of artifacts that
+		// share the empty blob): the callers checked the blobs first, so a
+		// short wait and a second PUT go through.
+		var te *transport.Error
+		if try >= 3 || !errors.As(err, &te) || !hasCode(te, transport.ManifestBlobUnknownErrorCode) {
+			return s.wrap(r, step, err)
+		}
+		if err := ocistore.Sleep(ctx, time.Duration(50<<try)*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+func hasCode(te *transport.Error, code transport.ErrorCode) bool {
+	for _, d := range te.Errors {
+		if d.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// DefaultTagSettle is how long Tag waits, by default, between writing a
+// new immutable tag and reading it back (see Tag and WithTagSettle).
+const DefaultTagSettle = 300 * time.Millisecond
+
+// Tag implements registry.Tagger. The distribution API has no
+// compare-and-set for tags (a PUT of a tag always wins, and the spec has
+// no conditional request for it), so Tag runs Fischer's timed mutual
+// exclusion over the tag itself: it reads the tag (another digest there:
+// ErrImmutableTag; its own: done), PUTs it, waits the settle time (at least
+// WithTagSettle's, default DefaultTagSettle, and at least twice what its
+// own read-to-PUT took), and reads it back. Of writers racing for a new
+// tag, each one's PUT lands after the one before it read the tag absent,
+// so only the writer whose PUT landed last reads back its own digest; the
+// others fail with an error wrapping ErrImmutableTag that names both
+// digests, and their manifests stay untagged. What remains a race: a
+// writer whose read-to-PUT takes longer than the others' settle time (a
+// stalled client or registry) can overwrite a tag another writer has
+// already reported as its own; a registry that enforces tag immutability
+// itself (Harbor, ECR) refuses that PUT instead.
+func (s *Store) Tag(ctx context.Context, repo string, desc ocispec.Descriptor, tag string) error {
+	r, t, err := s.tagRef(repo, tag)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", mediaType)
-	resp, err := c.Do(req)
+	// Read the manifest first, so that the window between the check and
+	// the PUT holds nothing else.
+	body, err := s.fetchManifest(ctx, r, desc.Digest.String())
 	if err != nil {
-		return s.wrap(r, step, err)
+		return err
 	}
-	defer resp.Body.Close()
-	if err := transport.CheckError(resp, http.StatusCreated); err != nil {
-		return s.wrap(r, step, err)
-	}
-	return nil
-}
-
-// Tag implements registry.Tagger. The registry protocol has no
-// compare-and-set, so immutability is checked just before the PUT; two
-// publishers racing on one tag within that window is the one case it cannot
-// catch.
-func (s *Store) Tag(ctx context.Context, repo string, desc ocispec.Descriptor, tag string) error {
-	cur, err := s.Resolve(ctx, repo, tag)
+	start := time.Now()
+	cur, err := s.headTag(ctx, r, t)
 	switch {
 	case err == nil && cur.Digest == desc.Digest:
 		return nil
@@ -1344,53 +1409,79 @@ func (s *Store) Tag(ctx context.Context, repo string, desc ocispec.Descriptor, t
 	case !errors.Is(err, registry.ErrNotFound):
 		return err
 	}
-	return s.Move(ctx, repo, desc, tag)
+	if err := s.putManifest(ctx, r, t.TagStr(), manifestType(desc, body), body); err != nil {
+		return err
+	}
+	if err := ocistore.Sleep(ctx, max(s.tagSettle, 2*time.Since(start))); err != nil {
+		return err
+	}
+	got, err := s.headTag(ctx, r, t)
+	if err != nil {
+		return fmt.Errorf("%s/%s:%s: read back after tagging %s: %w", s, repo, tag, desc.Digest, err)
+	}
+	if got.Digest != desc.Digest {
+		return fmt.Errorf("%s/%s:%s points at %s, not %s: another writer tagged it at the same time, and won: %w",
+			s, repo, tag, got.Digest, desc.Digest, registry.ErrImmutableTag)
+	}
+	return nil
+}
+
+// tagRef validates repo and tag and returns their references.
+func (s *Store) tagRef(repo, tag string) (name.Repository, name.Tag, error) {
+	r, err := s.repository(repo)
+	if err != nil {
+		return r, name.Tag{}, err
+	}
+	if err := registry.ValidateTag(tag); err != nil {
+		return r, name.Tag{}, fmt.Errorf("%s: %w", r, err)
+	}
+	t, err := name.NewTag(r.String()+":"+tag, name.StrictValidation)
+	if err != nil {
+		return r, name.Tag{}, fmt.Errorf("%s: tag %q: %w", r, tag, registry.ErrInvalidRef)
+	}
+	return r, t, nil
+}
+
+// manifestType is desc's media type, or the one body declares.
+func manifestType(desc ocispec.Descriptor, body []byte) string {
+	if desc.MediaType != "" {
+		return desc.MediaType
+	}
+	return manifestMediaType(body)
+}
+
+// headTag resolves t with a HEAD; an absent tag or repository is an error
+// wrapping registry.ErrNotFound.
+func (s *Store) headTag(ctx context.Context, r name.Repository, t name.Tag) (ocispec.Descriptor, error) {
+	d, err := ggcr.Head(t, s.remoteOptions(ctx, r)...)
+	if err != nil {
+		return ocispec.Descriptor{}, s.wrap(r, "resolve "+t.TagStr(), err)
+	}
+	return toOCI(d), nil
 }
 
 // Move implements registry.Tagger: it PUTs the manifest desc under tag.
 func (s *Store) Move(ctx context.Context, repo string, desc ocispec.Descriptor, tag string) error {
-	r, err := s.repository(repo)
+	r, t, err := s.tagRef(repo, tag)
 	if err != nil {
 		return err
-	}
-	if err := registry.ValidateTag(tag); err != nil {
-		return fmt.Errorf("%s: %w", r, err)
-	}
-	t, err := name.NewTag(r.String()+":"+tag, name.StrictValidation)
-	if err != nil {
-		return fmt.Errorf("%s: tag %q: %w", r, tag, registry.ErrInvalidRef)
 	}
 	body, err := s.fetchManifest(ctx, r, desc.Digest.String())
 	if err != nil {
 		return err
 	}
-	mediaType := desc.MediaType
-	if mediaType == "" {
-		mediaType = manifestMediaType(body)
-	}
-	return s.putManifest(ctx, r, t.TagStr(), mediaType, body)
+	return s.putManifest(ctx, r, t.TagStr(), manifestType(desc, body), body)
 }
 
 // Resolve implements registry.Resolver with a HEAD on the tag.
 func (s *Store) Resolve(ctx context.Context, repo, tag string) (ocispec.Descriptor, error) {
-	r, err := s.repository(repo)
+	r, t, err := s.tagRef(repo, tag)
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	if err := registry.ValidateTag(tag); err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("%s: %w", r, err)
-	}
-	t, err := name.NewTag(r.String()+":"+tag, name.StrictValidation)
-	if err != nil {
-		return ocispec.Descriptor{}, fmt.Errorf("%s: tag %q: %w", r, tag, registry.ErrInvalidRef)
-	}
-	d, err := ggcr.Head(t, s.remoteOptions(ctx, r)...)
-	if err == nil {
-		return toOCI(d), nil
-	}
-	err = s.wrap(r, "resolve "+tag, err)
-	if !errors.Is(err, registry.ErrNotFound) {
-		return ocispec.Descriptor{}, err
+	d, err := s.headTag(ctx, r, t)
+	if err == nil || !errors.Is(err, registry.ErrNotFound) {
+		return d, err
 	}
 	// A HEAD answer has no body to say what is missing; the tag list does.
 	if _, lerr := s.Tags(ctx, repo); errors.Is(lerr, registry.ErrRepositoryNotFound) {
@@ -1403,18 +1494,39 @@ func toOCI(d *v1.Descriptor) ocispec.Descriptor {
 	return ocispec.Descriptor{MediaType: string(d.MediaType), Digest: digest.Digest(d.Digest.String()), Size: d.Size, ArtifactType: d.ArtifactType}
 }
 
-// Tags implements registry.TagLister, following the registry's pages.
+// Tags implements registry.TagLister, following the registry's pages
+// (GET /v2/NAME/tags/list with n and Link, distribution spec
+// §listing-tags) within MaxPages and MaxListingSize: a registry that pages
+// on past them, or whose Link names a page already read, gives an error
+// wrapping registry.ErrTooManyPages (registry.ErrTooLarge for the size)
+// that names it and the repository.
 func (s *Store) Tags(ctx context.Context, repo string) ([]string, error) {
 	r, err := s.repository(repo)
 	if err != nil {
 		return nil, err
 	}
-	tags, err := ggcr.List(r, s.remoteOptions(ctx, r)...)
+	c, err := s.client(ctx, r)
 	if err != nil {
-		err = s.wrap(r, "list tags", err)
-		if errors.Is(err, registry.ErrNotFound) {
-			return nil, fmt.Errorf("%s: %w", r, registry.ErrRepositoryNotFound)
+		return nil, err
+	}
+	var tags []string
+	err = s.pages(ctx, c, r.String(), "list tags", s.url(r, fmt.Sprintf("tags/list?n=%d", pageSize)), "application/json", func(_ int, resp *http.Response, body []byte) (bool, error) {
+		if err := transport.CheckError(resp, http.StatusOK); err != nil {
+			if err := s.wrap(r, "list tags", err); errors.Is(err, registry.ErrNotFound) {
+				return false, fmt.Errorf("%s: %w", r, registry.ErrRepositoryNotFound)
+			}
+			return false, err
 		}
+		var page struct {
+			Tags []string `json:"tags"`
+		}
+		if err := json.Unmarshal(body, &page); err != nil {
+			return false, fmt.Errorf("%s: list tags: the registry's answer is not a tag list: %v", r, err)
+		}
+		tags = append(tags, page.Tags...)
+		return true, nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	sort.Strings(tags)
@@ -1424,24 +1536,39 @@ func (s *Store) Tags(ctx context.Context, repo string) ([]string, error) {
 // Repositories lists the repositories of the registry below the store's
 // namespace, with the namespace stripped, in lexical order, following the
 // registry's pages (the catalog API, GET /v2/_catalog with n and Link, as
-// the distribution registry serves it). It lets catalog.Rebuild walk a
-// registry as it walks a layout store. Many hosted registries do not offer
-// the catalog: a 404 or 405 is an error wrapping errors.ErrUnsupported,
-// and a 401 or 403 says how to log in (the catalog needs the
-// registry:catalog:* scope).
+// the distribution registry serves it) within MaxPages and MaxListingSize,
+// as Tags does. It lets catalog.Rebuild walk a registry as it walks a
+// layout store. Many hosted registries do not offer the catalog: a 404 or
+// 405 is an error wrapping errors.ErrUnsupported, and a 401 or 403 says
+// how to log in (the catalog needs the registry:catalog:* scope).
 func (s *Store) Repositories(ctx context.Context) ([]string, error) {
-	names, err := ggcr.Catalog(ctx, s.reg, s.remoteOptions(ctx, s.reg.Repo())...)
+	c, err := s.catalogClient(ctx)
 	if err != nil {
-		var te *transport.Error
-		if errors.As(err, &te) {
-			switch te.StatusCode {
+		return nil, err
+	}
+	first := fmt.Sprintf("%s://%s/v2/_catalog?n=%d", s.reg.Scheme(), s.reg.RegistryStr(), pageSize)
+	var names []string
+	err = s.pages(ctx, c, s.String(), "list repositories", first, "application/json", func(_ int, resp *http.Response, body []byte) (bool, error) {
+		if err := transport.CheckError(resp, http.StatusOK); err != nil {
+			switch resp.StatusCode {
 			case http.StatusNotFound, http.StatusMethodNotAllowed:
-				return nil, fmt.Errorf("%s: list repositories: the registry does not offer its catalog (GET /v2/_catalog): %w (%v)", s, errors.ErrUnsupported, err)
+				return false, fmt.Errorf("%s: list repositories: the registry does not offer its catalog (GET /v2/_catalog): %w (%v)", s, errors.ErrUnsupported, err)
 			case http.StatusUnauthorized, http.StatusForbidden:
-				return nil, fmt.Errorf("%s: list repositories: %w (%w): log in with `docker login %s`; the catalog needs the registry:catalog:* scope", s, authError(te.StatusCode), err, s.reg.Name())
+				return false, fmt.Errorf("%s: list repositories: %w (%w): log in with `docker login %s`; the catalog needs the registry:catalog:* scope", s, authError(resp.StatusCode), err, s.reg.Name())
 			}
+			return false, fmt.Errorf("%s: list repositories: %w", s, err)
 		}
-		return nil, fmt.Errorf("%s: list repositories: %w", s, err)
+		var page struct {
+			Repositories []string `json:"repositories"`
+		}
+		if err := json.Unmarshal(body, &page); err != nil {
+			return false, fmt.Errorf("%s: list repositories: the registry's answer is not a catalog: %v", s, err)
+		}
+		names = append(names, page.Repositories...)
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	prefix := ""
 	if s.namespace != "" {
@@ -1455,6 +1582,107 @@ func (s *Store) Repositories(ctx context.Context) ([]string, error) {
 	}
 	sort.Strings(repos)
 	return repos, nil
+}
+
+// catalogClient returns an HTTP client authenticated for the registry's
+// catalog (scope registry:catalog:*), retrying within the budget.
+func (s *Store) catalogClient(ctx context.Context) (*http.Client, error) {
+	key := "catalog@" + s.reg.Name()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.transports[key]; ok {
+		return &http.Client{Transport: t}, nil
+	}
+	auth := s.auth
+	if auth == nil {
+		var err error
+		if auth, err = s.keychain.Resolve(s.reg); err != nil {
+			return nil, fmt.Errorf("%s: credentials: %w", s.reg, err)
+		}
+	}
+	t, err := transport.NewWithContext(ctx, s.reg, auth, s.retrying, []string{s.reg.Scope(transport.PullScope)})
+	if err != nil {
+		return nil, fmt.Errorf("%s: list repositories: authenticate: %w", s, err)
+	}
+	s.transports[key] = t
+	return &http.Client{Transport: t}, nil
+}
+
+// Bounds of the listings that follow a registry's Link headers (the
+// catalog, a repository's tags, a subject's referrers), so that a registry
+// that pages for ever, or in a loop, cannot keep a listing going: at most
+// MaxPages pages, of at most MaxListingSize bytes in all. Past either, or
+// at a Link that names a page already read or another host, the listing
+// stops with an error naming the registry and the listing. A thousand
+// pages of the thousand names asked for (pageSize) are a million
+// repositories or tags.
+const (
+	MaxPages       = 1000
+	MaxListingSize = 64 << 20
+)
+
+// pageSize is the n asked of the catalog and tag list APIs (distribution
+// caps it at 1,000 by default).
+const pageSize = 1000
+
+// pages GETs the listing what of where (a registry or repository, for
+// errors) from first, with Accept accept, and then the pages the Link
+// headers name (nextPage), within MaxPages and MaxListingSize. read gets
+// each answer and its body (unread if the status is not 200) and returns
+// false to stop without reading further pages.
+func (s *Store) pages(ctx context.Context, c *http.Client, where, what, first, accept string, read func(page int, resp *http.Response, body []byte) (bool, error)) error {
+	next, err := url.Parse(first)
+	if err != nil {
+		return err
+	}
+	origin := next.Scheme + "://" + next.Host
+	seen := map[string]int{}
+	var total int64
+	for page := 0; next != nil; page++ {
+		if page == MaxPages {
+			return fmt.Errorf("%s: %s: more than %d pages: %w", where, what, MaxPages, registry.ErrTooManyPages)
+		}
+		if n, ok := seen[next.String()]; ok {
+			return fmt.Errorf("%s: %s: the Link header of page %d names page %d again (%s): %w", where, what, page, n+1, next.Redacted(), registry.ErrTooManyPages)
+		}
+		seen[next.String()] = page
+		if o := next.Scheme + "://" + next.Host; o != origin {
+			return fmt.Errorf("%s: %s: the Link header of page %d names another host, %s: %w", where, what, page, o, registry.ErrInvalidRef)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, next.String(), nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Accept", accept)
+		resp, err := c.Do(req)
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", where, what, err)
+		}
+		var body []byte
+		if resp.StatusCode == http.StatusOK {
+			body, err = io.ReadAll(io.LimitReader(resp.Body, MaxListingSize-total+1))
+			total += int64(len(body))
+			if err == nil && total > MaxListingSize {
+				err = fmt.Errorf("%s: %s: more than %d bytes: %w", where, what, MaxListingSize, registry.ErrTooLarge)
+			}
+		}
+		more := false
+		if err == nil {
+			more, err = read(page, resp, body)
+		}
+		if err == nil && more {
+			if next, err = nextPage(resp); err != nil {
+				err = fmt.Errorf("%s: %s: %w", where, what, err)
+			}
+		} else {
+			next = nil
+		}
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Delete implements registry.Deleter (the registry must allow deletes). A
@@ -1488,9 +1716,9 @@ func (s *Store) Delete(ctx context.Context, repo string, desc ocispec.Descriptor
 
 // Referrers implements registry.ReferrerLister with the OCI distribution
 // spec v1.1 referrers API, following its pages (a Link header with
-// rel="next", at most maxReferrerPages of them). A registry without the API
-// (the CNCF distribution registry 2.8 among them) answers 404, and
-// supported is false.
+// rel="next") within MaxPages and MaxListingSize, as Tags does. A
+// registry without the API (the CNCF distribution registry 2.8 among
+// them) answers 404, and supported is false.
 func (s *Store) Referrers(ctx context.Context, repo string, subject digest.Digest) ([]ocispec.Descriptor, bool, error) {
 	r, err := s.repository(repo)
 	if err != nil {
@@ -1501,49 +1729,28 @@ func (s *Store) Referrers(ctx context.Context, repo string, subject digest.Diges
 		return nil, false, err
 	}
 	step := "referrers of " + subject.String()
-	next, err := url.Parse(s.url(r, "referrers/"+subject.String()))
-	if err != nil {
-		return nil, false, err
-	}
 	refs := []ocispec.Descriptor{}
-	for page := 0; next != nil; page++ {
-		if page == maxReferrerPages {
-			return nil, false, fmt.Errorf("%s: %s: more than %d pages", r, step, maxReferrerPages)
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, next.String(), nil)
-		if err != nil {
-			return nil, false, err
-		}
-		req.Header.Set("Accept", ocispec.MediaTypeImageIndex)
-		resp, err := c.Do(req)
-		if err != nil {
-			return nil, false, s.wrap(r, step, err)
-		}
+	supported := true
+	err = s.pages(ctx, c, r.String(), step, s.url(r, "referrers/"+subject.String()), ocispec.MediaTypeImageIndex, func(page int, resp *http.Response, body []byte) (bool, error) {
 		if resp.StatusCode == http.StatusNotFound && page == 0 {
-			resp.Body.Close()
-			return nil, false, nil
+			supported = false
+			return false, nil
+		}
+		if err := transport.CheckError(resp, http.StatusOK); err != nil {
+			return false, s.wrap(r, step, err)
 		}
 		var idx ocispec.Index
-		err = transport.CheckError(resp, http.StatusOK)
-		if err == nil {
-			if derr := json.NewDecoder(io.LimitReader(resp.Body, artifact.MaxManifestSize)).Decode(&idx); derr != nil {
-				err = fmt.Errorf("%w: %v", artifact.ErrInvalidManifest, derr)
-			}
-		}
-		if err == nil {
-			next, err = nextPage(resp)
-		}
-		resp.Body.Close()
-		if err != nil {
-			return nil, false, s.wrap(r, step, err)
+		if err := json.Unmarshal(body, &idx); err != nil {
+			return false, fmt.Errorf("%s: %s: %w: %v", r, step, artifact.ErrInvalidManifest, err)
 		}
 		refs = append(refs, idx.Manifests...)
+		return true, nil
+	})
+	if err != nil || !supported {
+		return nil, false, err
 	}
 	return refs, true, nil
 }
-
-// maxReferrerPages bounds the pages of referrers read for one subject.
-const maxReferrerPages = 100
 
 // nextPage returns the URL of the next page that resp's Link header names
 // (distribution spec: `Link: <URL>; rel="next"`, the URL relative to the

@@ -556,3 +556,17 @@ func (c *DB) Descendants(ctx context.Context, d digest.Digest) ([]catalog.Record
 		JOIN (SELECT seq, MIN(depth) AS depth FROM des GROUP BY seq) x ON x.seq = a.seq
 		ORDER BY x.depth, a.seq`, d.String())
 }
+
+// RecordCloudAction implements catalog.CloudActionRecorder.
+func (c *DB) RecordCloudAction(ctx context.Context, d digest.Digest, a catalog.CloudAction) error {
+	if err := a.Validate(d); err != nil {
+		return err
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	return c.tx(ctx, func(tx *Tx) error {
+		if err := exists(ctx, tx, d); err != nil {
+			return err
+		}
+		return appendEvent(ctx, tx, catalog.EventCloudAction, d.String(), a.Actor, now, a)
+	})
+}

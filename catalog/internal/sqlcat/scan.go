@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/brickyard/brickyard/catalog"
@@ -124,12 +125,9 @@ func (c *DB) Scan(ctx context.Context, fn func(*catalog.Record) error) (catalog.
 	if err != nil {
 		return snap, err
 	}
-	// Parents are looked up by seq: keep the digest of every artifact
-	// that is one.
-	bySeq := make(map[int64]digest.Digest, len(parents))
-	for _, p := range parents {
-		bySeq[p] = ""
-	}
+	// Parents are looked up by seq, which is dense (an identity column):
+	// the digest of each artifact read so far, indexed by its seq.
+	var bySeq []digest.Digest
 	next := 0 // the first parents row not yet taken
 	var r catalog.Record
 	err = query(`SELECT seq, `+columns+` FROM artifacts ORDER BY seq`, func(rows *sql.Rows) error {
@@ -138,14 +136,21 @@ func (c *DB) Scan(ctx context.Context, fn func(*catalog.Record) error) (catalog.
 		if r, err = scanRecord(seqScanner{rows, &s}); err != nil {
 			return err
 		}
-		if _, ok := bySeq[s]; ok {
+		if s >= 0 && s < int64(len(bySeq))+1<<20 { // a gap of a million seqs would be no identity column
+			for int64(len(bySeq)) <= s {
+				bySeq = append(bySeq, "")
+			}
 			bySeq[s] = r.Digest
 		}
 		for next < len(children) && children[next] < s {
 			next++ // rows of artifacts this read does not see
 		}
 		for ; next < len(children) && children[next] == s; next++ {
-			r.Parents = append(r.Parents, bySeq[parents[next]])
+			if p := parents[next]; p >= 0 && p < int64(len(bySeq)) && bySeq[p] != "" {
+				r.Parents = append(r.Parents, bySeq[p])
+			} else {
+				return fmt.Errorf("artifact %s: parent seq %d is not an earlier artifact", r.Digest, p)
+			}
 		}
 		d := r.Digest.String()
 		r.Lifecycle, r.Deleted, r.Signatures = lifecycle[d], deleted[d], sigs[d]
