@@ -14,6 +14,7 @@ import (
 	"github.com/brickyard/brickyard/registry/registrytest"
 	"github.com/brickyard/brickyard/registry/remote"
 	"github.com/brickyard/brickyard/sign"
+	"github.com/brickyard/brickyard/sign/bundle"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -171,7 +172,8 @@ func TestCosignInterop(t *testing.T) {
 // TestCosignBundleInterop: an artifact that `cosign sign
 // --new-bundle-format` signed (a Sigstore bundle attached as a referrer,
 // no .sig tag) in a real distribution registry verifies with brickyard,
-// bound to its digest; a key cosign did not use is refused.
+// bound to its digest, once sign/bundle is plugged in (WithBundles); a key
+// cosign did not use is refused.
 func TestCosignBundleInterop(t *testing.T) {
 	cosign := cosignCLI(t)
 	keys(t)
@@ -199,11 +201,17 @@ func TestCosignBundleInterop(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("cosign sign --new-bundle-format: %v\n%s", err, out)
 	}
-	got, err := trustCosign.Verify(ctx, st, "bundle-ami", st.Identity("bundle-ami"), e.Descriptor.Digest)
+	// Without sign/bundle plugged in, a Verifier looks at cosign's .sig
+	// tag only: a bundle-only artifact is unsigned to it.
+	if _, err := trustCosign.Verify(ctx, st, "bundle-ami", st.Identity("bundle-ami"), e.Descriptor.Digest); !errors.Is(err, sign.ErrUnsigned) {
+		t.Errorf("bundle-only artifact, verifier without bundle support: %v, want ErrUnsigned", err)
+	}
+	withBundles := trustCosign.WithBundles(bundle.New(nil))
+	got, err := withBundles.Verify(ctx, st, "bundle-ami", st.Identity("bundle-ami"), e.Descriptor.Digest)
 	if err != nil || got.Digest != e.Descriptor.Digest {
 		t.Fatalf("brickyard verify of cosign's bundle: %+v, %v", got, err)
 	}
-	if _, err := verifierA.Verify(ctx, st, "bundle-ami", st.Identity("bundle-ami"), e.Descriptor.Digest); !errors.Is(err, sign.ErrUntrusted) {
+	if _, err := verifierA.WithBundles(bundle.New(nil)).Verify(ctx, st, "bundle-ami", st.Identity("bundle-ami"), e.Descriptor.Digest); !errors.Is(err, sign.ErrUntrusted) {
 		t.Errorf("cosign's bundle checked with another key: %v, want ErrUntrusted", err)
 	}
 }
