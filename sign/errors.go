@@ -2,6 +2,7 @@ package sign
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/brickyard/brickyard/internal/errdef"
 )
@@ -45,3 +46,61 @@ var (
 	// ErrInvalidKey: a key file is not a PEM key brickyard can use.
 	ErrInvalidKey = errors.New("invalid key")
 )
+
+// VerificationError is a failed verification with every reason it failed,
+// as sigstore-go's verify.ErrVerification carries its cause: Verifier.Verify
+// returns one when no signature of a manifest verifies, with a reason per
+// signature (and per Sigstore bundle) it looked at, or the single reason
+// ErrUnsigned when there is none. errors.Is matches it with ErrNotTrusted
+// and with the sentinel of each reason (ErrUnsigned, ErrUntrusted,
+// ErrInvalidSignature); errors.As gives the reasons:
+//
+//	var ve *sign.VerificationError
+//	if errors.As(err, &ve) {
+//		for _, r := range ve.Reasons { fmt.Println(r) }
+//	}
+type VerificationError struct {
+	// Subject is what was verified: "REPOSITORY@DIGEST".
+	Subject string
+	// Reasons has one entry per signature or bundle refused, in the order
+	// they were examined; each wraps a sentinel that matches
+	// ErrNotTrusted. It is never empty.
+	Reasons []error
+}
+
+// Error says what was verified and why it failed, reasons separated by
+// "; ".
+func (e *VerificationError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Subject)
+	b.WriteString(": ")
+	for i, r := range e.Reasons {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(r.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the reasons, so errors.Is finds their sentinels.
+func (e *VerificationError) Unwrap() []error { return e.Reasons }
+
+// Is reports whether target is ErrNotTrusted: a VerificationError always
+// is a trust failure.
+func (e *VerificationError) Is(target error) bool { return target == ErrNotTrusted }
+
+// verificationError returns a *VerificationError for subject, flattening
+// reasons that are VerificationErrors themselves.
+func verificationError(subject string, reasons ...error) *VerificationError {
+	e := &VerificationError{Subject: subject}
+	for _, r := range reasons {
+		var ve *VerificationError
+		if errors.As(r, &ve) {
+			e.Reasons = append(e.Reasons, ve.Reasons...)
+			continue
+		}
+		e.Reasons = append(e.Reasons, r)
+	}
+	return e
+}

@@ -269,6 +269,29 @@ func TestAttacksRefused(t *testing.T) {
 	if _, err := verifierA.Verify(ctx, st, "web", "web", web.Digest); !errors.Is(err, sign.ErrInvalidSignature) {
 		t.Errorf("oversized payload: %v, want ErrInvalidSignature", err)
 	}
+	// Several signatures, each refused for its own reason: one
+	// *VerificationError lists them all, in order, and matches
+	// ErrNotTrusted and each reason's sentinel.
+	forge(t, st, "web", other.Digest, goodPayload, goodSig)
+	if _, err := signerB(t).Sign(ctx, st, "web", "web", other); err != nil {
+		t.Fatal(err)
+	}
+	_, err = verifierA.Verify(ctx, st, "web", "web", other.Digest)
+	var ve *sign.VerificationError
+	if !errors.As(err, &ve) || len(ve.Reasons) != 2 || ve.Subject != "web@"+other.Digest.String() {
+		t.Fatalf("two refused signatures: %#v, want a *VerificationError for web@%s with 2 reasons", err, other.Digest)
+	}
+	if !errors.Is(ve.Reasons[0], sign.ErrInvalidSignature) || !errors.Is(ve.Reasons[1], sign.ErrUntrusted) {
+		t.Errorf("reasons %v, want [ErrInvalidSignature ErrUntrusted]", ve.Reasons)
+	}
+	if !errors.Is(err, sign.ErrNotTrusted) || !errors.Is(err, catalog.ErrNotTrusted) || errors.Is(err, sign.ErrUnsigned) || errors.Is(err, registry.ErrNotFound) {
+		t.Errorf("two refused signatures: %v: want ErrNotTrusted, not ErrUnsigned or ErrNotFound", err)
+	}
+	// No signature at all: a *VerificationError with the one reason.
+	_, err = verifierA.Verify(ctx, st, "web", "web", publish(t, st, "web", "3.0.0").Digest)
+	if !errors.As(err, &ve) || len(ve.Reasons) != 1 || !errors.Is(err, sign.ErrUnsigned) {
+		t.Errorf("unsigned: %v, want a *VerificationError with ErrUnsigned alone", err)
+	}
 }
 
 // cfgAndLayers copies the config and layers of manifest body from one

@@ -47,8 +47,9 @@ type Key struct {
 type BundleVerifier interface {
 	// VerifyBundles returns found == false if manifest d in repository
 	// repo has no bundle; else the verification by one of keys, or an
-	// error wrapping ErrUntrusted or ErrInvalidSignature saying why none
-	// verifies.
+	// error matching ErrNotTrusted (a *VerificationError whose reasons
+	// wrap ErrUntrusted or ErrInvalidSignature) saying why none verifies.
+	// Any other error is a store error and is returned as is.
 	VerifyBundles(ctx context.Context, st Reader, repo string, d digest.Digest, keys []Key) (v Verified, found bool, err error)
 }
 
@@ -143,56 +144,68 @@ type Verified struct {
 // without a transparency log. With WithBundles, a manifest without such a
 // signature may instead be signed by a Sigstore bundle.
 //
-// Errors: ErrUnsigned if there is no signature; ErrUntrusted if none
-// verifies with a trusted key; ErrInvalidSignature if one verifies but names
-// another digest or identity, or is malformed; store errors otherwise.
+// Errors: a trust failure is a *VerificationError with a reason per
+// signature (and bundle) refused, matching ErrNotTrusted and each reason's
+// sentinel: ErrUnsigned if there is no signature; ErrUntrusted for one no
+// trusted key verifies; ErrInvalidSignature for one that verifies but
+// names another digest or identity, or is malformed. Store errors
+// otherwise, never matching ErrNotTrusted.
 func (v *Verifier) Verify(ctx context.Context, st Reader, repo, identity string, d digest.Digest) (Verified, error) {
 	if err := d.Validate(); err != nil {
 		return Verified{}, fmt.Errorf("verify %s@%s: %w", repo, d, err)
 	}
-	ver, err := v.verifySignatures(ctx, st, repo, identity, d)
-	if v.bundles == nil || err == nil || !(errors.Is(err, ErrUnsigned) || errors.Is(err, ErrUntrusted) || errors.Is(err, ErrInvalidSignature)) {
+	subject := repo + "@" + d.String()
+	ver, reasons, err := v.verifySignatures(ctx, st, repo, identity, d)
+	if err != nil || reasons == nil {
 		return ver, err
 	}
-	bver, found, berr := v.bundles.VerifyBundles(ctx, st, repo, d, v.Keys())
-	switch {
-	case !found && berr == nil:
-		return Verified{}, err
-	case berr == nil:
-		return bver, nil
-	case errors.Is(err, ErrUnsigned):
-		return Verified{}, fmt.Errorf("%s@%s: %w", repo, d, berr)
-	default:
-		return Verified{}, fmt.Errorf("%w; %v", err, berr)
+	if v.bundles != nil {
+		bver, found, berr := v.bundles.VerifyBundles(ctx, st, repo, d, v.Keys())
+		switch {
+		case found && berr == nil:
+			return bver, nil
+		case berr != nil && !errors.Is(berr, ErrNotTrusted):
+			return Verified{}, fmt.Errorf("verify %s: Sigstore bundles: %w", subject, berr)
+		case found && errors.Is(reasons[0], ErrUnsigned):
+			reasons = []error{berr} // no .sig at all: the bundles' reasons are the whole story
+		case found:
+			reasons = append(reasons, berr)
+		}
 	}
+	return Verified{}, verificationError(subject, reasons...)
 }
 
-// verifySignatures verifies the cosign .sig signatures of d.
-func (v *Verifier) verifySignatures(ctx context.Context, st Reader, repo, identity string, d digest.Digest) (Verified, error) {
+// verifySignatures verifies the cosign .sig signatures of d. A trust
+// failure is not an error: it returns the reasons, one per signature (or
+// ErrUnsigned alone); err is a store error.
+func (v *Verifier) verifySignatures(ctx context.Context, st Reader, repo, identity string, d digest.Digest) (_ Verified, reasons []error, err error) {
 	sigs, err := loadSignatures(ctx, st, repo, SignatureTag(d))
-	if errors.Is(err, errdef.ErrNotFound) || (err == nil && len(sigs) == 0) {
-		return Verified{}, fmt.Errorf("%s@%s: %w", repo, d, ErrUnsigned)
+	switch {
+	case errors.Is(err, errdef.ErrNotFound) || (err == nil && len(sigs) == 0):
+		return Verified{}, []error{ErrUnsigned}, nil
+	case errors.Is(err, ErrNotTrusted):
+		return Verified{}, []error{err}, nil // malformed or oversized signature manifest
+	case err != nil:
+		return Verified{}, nil, fmt.Errorf("verify %s@%s: %w", repo, d, err)
 	}
-	if err != nil {
-		return Verified{}, fmt.Errorf("verify %s@%s: %w", repo, d, err)
-	}
-	var invalid error
-	for _, sig := range sigs {
+	for i, sig := range sigs {
+		verified := false
 		for _, k := range v.keys {
 			if !k.verifies(sig) {
 				continue
 			}
+			verified = true
 			if err := checkClaims(sig, d, identity); err != nil {
-				invalid = err
-				continue
+				reasons = append(reasons, fmt.Errorf("signature %d of %d, by key %s: %w", i+1, len(sigs), k.ID, err))
+				break
 			}
-			return Verified{Digest: d, KeyID: k.ID}, nil
+			return Verified{Digest: d, KeyID: k.ID}, nil, nil
+		}
+		if !verified {
+			reasons = append(reasons, fmt.Errorf("signature %d of %d: %w", i+1, len(sigs), ErrUntrusted))
 		}
 	}
-	if invalid != nil {
-		return Verified{}, fmt.Errorf("%s@%s: %w", repo, d, invalid)
-	}
-	return Verified{}, fmt.Errorf("%s@%s: %d signature(s), none by a trusted key: %w", repo, d, len(sigs), ErrUntrusted)
+	return Verified{}, reasons, nil
 }
 
 // checkClaims checks a signature payload's type, digest and identity; it

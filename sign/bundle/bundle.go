@@ -116,7 +116,9 @@ func PolicyOption() sign.PolicyOption {
 // A bundle names no repository (its statement names only the digest), so
 // unlike a cosign .sig signature it is bound to the digest alone.
 //
-// It returns found == false when there is no bundle.
+// It returns found == false when there is no bundle; when none verifies, a
+// *sign.VerificationError with a reason per bundle (each matching
+// sign.ErrUntrusted or sign.ErrInvalidSignature); a store error as is.
 func (v *Verifier) VerifyBundles(ctx context.Context, st sign.Reader, repo string, d digest.Digest, keys []sign.Key) (ver sign.Verified, found bool, err error) {
 	// All referrers, then filter: in the referrers tag schema index that
 	// go-containerregistry (and so cosign) writes for registries without
@@ -136,28 +138,27 @@ func (v *Verifier) VerifyBundles(ctx context.Context, st sign.Reader, repo strin
 	if len(refs) > maxReferrers {
 		refs = refs[:maxReferrers]
 	}
-	var last error
-	n := 0
+	var reasons []error
 	for _, ref := range refs {
 		b, err := loadBundle(ctx, st, repo, ref)
 		if errors.Is(err, errNotBundle) {
 			continue
 		}
-		n++
-		if err != nil {
-			last = err
-			continue
+		if err != nil && !errors.Is(err, sign.ErrNotTrusted) {
+			return sign.Verified{}, true, err // a store error
 		}
-		ver, err := v.verifyBundle(b, d, keys)
 		if err == nil {
-			return ver, true, nil
+			var ver sign.Verified
+			if ver, err = v.verifyBundle(b, d, keys); err == nil {
+				return ver, true, nil
+			}
 		}
-		last = err
+		reasons = append(reasons, fmt.Errorf("Sigstore bundle %d (%s): %w", len(reasons)+1, ref.Digest, err))
 	}
-	if n == 0 {
+	if len(reasons) == 0 {
 		return sign.Verified{}, false, nil
 	}
-	return sign.Verified{}, true, last
+	return sign.Verified{}, true, &sign.VerificationError{Subject: repo + "@" + d.String(), Reasons: reasons}
 }
 
 // errNotBundle marks a referrer that is not a Sigstore bundle.
