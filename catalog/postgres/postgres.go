@@ -30,8 +30,10 @@ const writeLock = `SELECT pg_advisory_xact_lock(27710344682764644)`
 
 // Catalog is a catalog.Catalog in a PostgreSQL database.
 type Catalog struct {
-	*sqlcat.DB
+	db *sqlcat.DB
 }
+
+//go:generate go run ../internal/forwardgen ../internal/sqlcat postgres methods.go
 
 // Open connects to the database at dsn (a PostgreSQL URL or keyword/value
 // string, as pgx reads it, e.g.
@@ -55,7 +57,7 @@ func Open(ctx context.Context, dsn string) (*Catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
-	return &Catalog{sc}, nil
+	return &Catalog{db: sc}, nil
 }
 
 // copyFrom writes rows into table with a binary COPY (pgx's CopyFrom) on

@@ -36,8 +36,10 @@ var migrations embed.FS
 // of up to about 256 MiB plus one transaction, which a reopen after a crash
 // reads through once.
 type Catalog struct {
-	*sqlcat.DB
+	db *sqlcat.DB
 }
+
+//go:generate go run ../internal/forwardgen ../internal/sqlcat sqlite methods.go
 
 // Open opens (creating if needed) the catalog at path and applies any
 // schema migrations it lacks. It returns an error wrapping
@@ -57,7 +59,7 @@ func Open(ctx context.Context, path string) (*Catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("catalog %s: %w", path, err)
 	}
-	return &Catalog{sc}, nil
+	return &Catalog{db: sc}, nil
 }
 
 func migrationFS() fs.FS {
