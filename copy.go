@@ -129,7 +129,7 @@ func (c *Client) Copy(ctx context.Context, src, dst string) (Copied, error) {
 			c.o.progress("copy "+b.Digest.Encoded()[:12], done, total)
 		}))
 	}
-	desc, err := registry.Copy(ctx, s.store, s.repo, d.store, d.repo, d.tag, opts...)
+	desc, err := registry.Copy(ctx, s.store, s.repo, d.store, d.tag, append(opts, registry.ToRepository(d.repo))...)
 	if err != nil {
 		return Copied{}, err
 	}

@@ -204,7 +204,7 @@ func (c *Client) PublishOCIImage(ctx context.Context, req OCIImageRequest) (Publ
 		if desc, err = src.store.Resolve(ctx, src.repo, src.tag); err != nil {
 			return Published{}, fmt.Errorf("image %s: %w", req.From, err)
 		}
-		if err := registry.CopyGraph(ctx, src.store, src.repo, c.store, a.Name, desc); err != nil {
+		if err := registry.CopyGraph(ctx, src.store, src.repo, c.store, desc, registry.ToRepository(a.Name)); err != nil {
 			return Published{}, fmt.Errorf("image %s: %w", req.From, err)
 		}
 	} else {
@@ -321,7 +321,7 @@ func (c *Client) finish(ctx context.Context, a *artifact.Artifact, m Meta) (Publ
 		if err != nil {
 			return out, err
 		}
-		if _, err := v.VerifyAttestation(ctx, st, rec.Repository, sign.IdentityOf(st, rec.Repository), rec.Digest, sign.PredicateSLSAProvenance); err != nil {
+		if _, err := v.VerifyAttestation(ctx, st, rec.Repository, rec.Digest, sign.PredicateSLSAProvenance); err != nil {
 			att, err := c.Attest(ctx, rec, *m.Provenance)
 			if err != nil {
 				return out, err

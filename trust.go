@@ -101,7 +101,7 @@ func (c *Client) Resolve(ctx context.Context, q Query) (catalog.Record, error) {
 		}
 	}
 	if q.Channel != "" {
-		return catalog.ResolveChannel(ctx, c.cat, q.Name, q.Channel, q.Range, p, verifier{c})
+		return catalog.ResolveChannel(ctx, c.cat, catalog.Query{Name: q.Name, Constraint: q.Range, Platform: p}, q.Channel, verifier{c})
 	}
 	return catalog.Resolve(ctx, c.cat, catalog.Query{Name: q.Name, Constraint: q.Range, Platform: p}, verifier{c})
 }
@@ -236,7 +236,7 @@ func (c *Client) VerifyProvenance(ctx context.Context, r catalog.Record) (Verifi
 	if err != nil {
 		return VerifiedProvenance{}, err
 	}
-	att, err := c.o.keys.VerifyAttestation(ctx, st, r.Repository, sign.IdentityOf(st, r.Repository), r.Digest, sign.PredicateSLSAProvenance)
+	att, err := c.o.keys.VerifyAttestation(ctx, st, r.Repository, r.Digest, sign.PredicateSLSAProvenance)
 	if err != nil {
 		return VerifiedProvenance{}, fmt.Errorf("verify provenance of %s: %w", r.Ref(), err)
 	}

@@ -77,16 +77,19 @@ type Staleness struct {
 	Newer  Record
 }
 
+// LineageLister is what OutOfDate needs of a catalog.
+type LineageLister interface {
+	LineageReader
+	Lister
+}
+
 // OutOfDate checks artifact d and every descendant of d: each is out of
 // date if one of its parents has a newer version in the parent's semver
 // stream, that is a higher, non-prerelease, non-revoked version of the
 // same name and platform with the same major version (HCP Packer's
 // OUT_OF_DATE, decided by semver instead of by channel). It returns one
 // Staleness per stale parent link, nearest first; none means up to date.
-func OutOfDate(ctx context.Context, c interface {
-	LineageReader
-	Lister
-}, d digest.Digest) ([]Staleness, error) {
+func OutOfDate(ctx context.Context, c LineageLister, d digest.Digest) ([]Staleness, error) {
 	root, err := c.Get(ctx, d)
 	if err != nil {
 		return nil, err

@@ -40,6 +40,12 @@ type RebuildReport struct {
 	Skipped      []string // tags that are not brickyard artifacts, "repo:tag: why"
 }
 
+// RebuildTarget is the catalog Rebuild records into.
+type RebuildTarget interface {
+	Recorder
+	SignatureRecorder
+}
+
 // Rebuild reconstructs the artifact records of everything brickyard
 // published in src into dst: each version tag's manifest is decoded
 // (artifact.Decode, strict) for the kind, version, platform, build info and
@@ -56,10 +62,7 @@ type RebuildReport struct {
 //
 // Lifecycle, channel and visibility history live only in the catalog's
 // event log, not in the registry, and are not rebuilt.
-func Rebuild(ctx context.Context, dst interface {
-	Recorder
-	SignatureRecorder
-}, src RebuildSource, storeName string, sigs SignatureFinder) (RebuildReport, error) {
+func Rebuild(ctx context.Context, dst RebuildTarget, src RebuildSource, storeName string, sigs SignatureFinder) (RebuildReport, error) {
 	return rebuild(ctx, dst, src, storeName, sigs, nil, "rebuild")
 }
 

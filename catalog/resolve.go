@@ -151,17 +151,21 @@ func (e *ResolveError) Error() string {
 
 func (e *ResolveError) Unwrap() error { return e.Err }
 
-// ResolveChannel returns the record channel of name points at, for
-// platform (zero: any), after the same checks as Resolve: not revoked now,
-// verified by v. If constraint is not empty the channel's version must
-// match it ("the newest 2.x on channel prod" is "2.x" and "prod").
+// ChannelLister is what ResolveChannel needs of a catalog.
+type ChannelLister interface {
+	Lister
+	Channels
+}
+
+// ResolveChannel returns the record channel of q.Name points at, for
+// q.Platform (zero: any), after the same checks as Resolve: not revoked
+// now, verified by v. If q.Constraint is not empty the channel's version
+// must match it ("the newest 2.x on channel prod" is "2.x" and "prod").
 //
 // Errors: ErrNotFound if the channel is unset or its version does not
 // match constraint or platform; ErrInvalidConstraint; otherwise as Resolve.
-func ResolveChannel(ctx context.Context, c interface {
-	Lister
-	Channels
-}, name, channel, constraint string, platform artifact.Platform, v Verifier) (Record, error) {
+func ResolveChannel(ctx context.Context, c ChannelLister, q Query, channel string, v Verifier) (Record, error) {
+	name, constraint := q.Name, q.Constraint
 	ch, err := c.Channel(ctx, name, channel)
 	if err != nil {
 		return Record{}, err
@@ -185,7 +189,7 @@ func ResolveChannel(ctx context.Context, c interface {
 	if exact.Prerelease() != "" {
 		pinned += "-" + exact.Prerelease()
 	}
-	r, err := Resolve(ctx, c, Query{Name: name, Constraint: pinned, Platform: platform}, v)
+	r, err := Resolve(ctx, c, Query{Name: name, Constraint: pinned, Platform: q.Platform}, v)
 	if err != nil {
 		return Record{}, fmt.Errorf("channel %s/%s (%s): %w", name, channel, ch.Version, err)
 	}

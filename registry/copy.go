@@ -24,6 +24,21 @@ type copyOptions struct {
 	// it made there (cosign's, the referrers tag schema's), for undo.
 	created []digest.Digest
 	tagged  []string
+	dstRepo string // "": the source's repository
+}
+
+// ToRepository has Copy or CopyGraph write to repository repo of the
+// destination instead of the repository of the same name as the source's.
+func ToRepository(repo string) CopyOption {
+	return func(o *copyOptions) { o.dstRepo = repo }
+}
+
+// target returns the destination repository for source repository srcRepo.
+func (o *copyOptions) target(srcRepo string) string {
+	if o.dstRepo == "" {
+		return srcRepo
+	}
+	return o.dstRepo
 }
 
 // Discarder is implemented by stores that can take back what a failed
@@ -40,22 +55,30 @@ type Discarder interface {
 
 // undo takes back what the copy that failed with err made (Discard).
 func (o *copyOptions) undo(ctx context.Context, dst CopyTarget, dstRepo string, err error) error {
-	return Discard(ctx, dst, dstRepo, o.tagged, o.created, err)
+	return Discard(ctx, dst, Written{Repo: dstRepo, Tags: o.tagged, Blobs: o.created}, err)
 }
 
-// Discard has st, if it is a Discarder, take back the tags and blobs (and
-// manifests) an operation that failed with err made in repository repo
-// (the blobs that nothing else reaches, see Discarder), even once ctx is
-// done: an interrupted operation is cleaned up too. It returns err, with
-// what went wrong in taking them back. Copy, CopyGraph, PushImage and
-// Publish call it when they fail; a caller that pushed blobs before
-// calling them (PushDisk) calls it when it gives up.
-func Discard(ctx context.Context, st any, repo string, tags []string, blobs []digest.Digest, err error) error {
+// Written is what an operation wrote in repository Repo of a store and
+// would take back if it failed: the Tags it made (none existed before
+// it) and the Blobs (and manifests) it newly stored.
+type Written struct {
+	Repo  string
+	Tags  []string
+	Blobs []digest.Digest
+}
+
+// Discard has st, if it is a Discarder, take back w, what an operation
+// that failed with err wrote (the blobs that nothing else reaches, see
+// Discarder), even once ctx is done: an interrupted operation is cleaned
+// up too. It returns err, with what went wrong in taking them back. Copy,
+// CopyGraph, PushImage and Publish call it when they fail; a caller that
+// pushed blobs before calling them (PushDisk) calls it when it gives up.
+func Discard(ctx context.Context, st any, w Written, err error) error {
 	d, ok := st.(Discarder)
 	if !ok {
 		return err
 	}
-	if derr := d.Discard(context.WithoutCancel(ctx), repo, tags, blobs); derr != nil {
+	if derr := d.Discard(context.WithoutCancel(ctx), w.Repo, w.Tags, w.Blobs); derr != nil {
 		return fmt.Errorf("%w (and taking back what it wrote failed: %v)", err, derr)
 	}
 	return err
@@ -121,8 +144,8 @@ type CopyTarget interface {
 }
 
 // Copy copies the manifest (or index, with everything under it) that tag
-// points at in src's repository srcRepo to dst's repository dstRepo, under
-// the same tag, preserving digests, the way `oras cp -r` and `cosign copy`
+// points at in src's repository srcRepo to dst's repository of the same
+// name (or the one ToRepository names), under the same tag, preserving digests, the way `oras cp -r` and `cosign copy`
 // do. It also carries along what is attached to it, to the manifests of
 // an index, and to those attachments in turn, to any depth: the cosign
 // signature ("sha256-<hex>.sig") and
@@ -149,11 +172,12 @@ type CopyTarget interface {
 // artifact.ErrInvalidOCI. A copy that fails has a Discarder destination
 // (the layout store) take back the blobs and manifests it wrote that
 // nothing else reaches, and the repository if it is left empty.
-func Copy(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, dstRepo, tag string, opts ...CopyOption) (ocispec.Descriptor, error) {
+func Copy(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, tag string, opts ...CopyOption) (ocispec.Descriptor, error) {
 	var o copyOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
+	dstRepo := o.target(srcRepo)
 	desc, err := src.Resolve(ctx, srcRepo, tag)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("copy %s:%s: %w", srcRepo, tag, err)
@@ -267,18 +291,20 @@ func indexManifests(ctx context.Context, src CopySource, repo string, index ocis
 }
 
 // CopyGraph copies desc, a manifest or index, and everything it references
-// (but its subject) from src's repository srcRepo to dst's dstRepo, children
+// (but its subject) from src's repository srcRepo to dst's repository of
+// the same name (or the one ToRepository names), children
 // before parents, blobs streamed and skipped when dst has them. Every
 // manifest of the graph is read and checked first, as Copy does, so that
 // an invalid one is refused before any blob is fetched. A manifest with a
 // subject is recorded among the subject's referrers in dst (see
 // AddReferrer), as the distribution spec asks of a push. It tags nothing
 // else. If it fails, a Discarder dst takes back what it wrote, as in Copy.
-func CopyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, dstRepo string, desc ocispec.Descriptor, opts ...CopyOption) error {
+func CopyGraph(ctx context.Context, src CopySource, srcRepo string, dst CopyTarget, desc ocispec.Descriptor, opts ...CopyOption) error {
 	var o copyOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
+	dstRepo := o.target(srcRepo)
 	if _, err := copyGraph(ctx, src, srcRepo, dst, dstRepo, desc, &o); err != nil {
 		return o.undo(ctx, dst, dstRepo, fmt.Errorf("copy %s@%s to %s: %w", srcRepo, desc.Digest, dstRepo, err))
 	}

@@ -132,7 +132,7 @@ func TestCopyCarriesAttachments(t *testing.T) {
 
 			// The destination's own: the image, signed by B, and another
 			// artifact tracking it.
-			if err := registry.CopyGraph(ctx, src, "app", dst, "app", image); err != nil {
+			if err := registry.CopyGraph(ctx, src, "app", dst, image); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := signerB.Sign(ctx, dst, "app", "app", image); err != nil {
@@ -145,7 +145,7 @@ func TestCopyCarriesAttachments(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			_, err = registry.Copy(ctx, src, "app", dst, "app", "v1")
+			_, err = registry.Copy(ctx, src, "app", dst, "v1")
 			if !errors.Is(err, registry.ErrImmutableTag) || !strings.Contains(err.Error(), ".sig") {
 				t.Fatalf("copy onto other signatures without a merge: %v, want ErrImmutableTag naming the .sig tag", err)
 			}
@@ -153,7 +153,7 @@ func TestCopyCarriesAttachments(t *testing.T) {
 				t.Fatalf("tag after a failed copy: %v, want not found", err)
 			}
 
-			got, err := registry.Copy(ctx, src, "app", dst, "app", "v1", registry.WithMerge(mergeSignatures))
+			got, err := registry.Copy(ctx, src, "app", dst, "v1", registry.WithMerge(mergeSignatures))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -164,7 +164,7 @@ func TestCopyCarriesAttachments(t *testing.T) {
 				if _, err := v.Verify(ctx, dst, "app", "app", image.Digest); err != nil {
 					t.Errorf("image signature by %s: %v", who, err)
 				}
-				if _, err := v.VerifyAttestation(ctx, dst, "app", "app", image.Digest, sign.PredicateSLSAProvenance); err != nil {
+				if _, err := v.VerifyAttestation(ctx, dst, "app", image.Digest, sign.PredicateSLSAProvenance); err != nil {
 					t.Errorf("image attestation by %s: %v", who, err)
 				}
 			}
@@ -184,7 +184,7 @@ func TestCopyCarriesAttachments(t *testing.T) {
 			}
 
 			// Again: nothing new, nothing doubled.
-			if _, err := registry.Copy(ctx, src, "app", dst, "app", "v1", registry.WithMerge(mergeSignatures)); err != nil {
+			if _, err := registry.Copy(ctx, src, "app", dst, "v1", registry.WithMerge(mergeSignatures)); err != nil {
 				t.Fatalf("second copy: %v", err)
 			}
 			if refs, _ := registry.Referrers(ctx, dst.(registry.ReferrerStore), "app", image.Digest, ""); len(refs) != 2 {
@@ -207,7 +207,7 @@ func TestCopyTrackingArtifactIndexesIt(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := registry.Copy(ctx, src, "app", dst, "app", "1.0.0"); err != nil {
+		if _, err := registry.Copy(ctx, src, "app", dst, "1.0.0"); err != nil {
 			t.Fatal(err)
 		}
 		refs, err := registry.Referrers(ctx, dst.(registry.ReferrerStore), "app", image.Digest, "")
@@ -242,7 +242,7 @@ func TestCopyIndexCarriesPlatformSignatures(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := registry.Copy(ctx, src, "app", dst, "app", "v1"); err != nil {
+	if _, err := registry.Copy(ctx, src, "app", dst, "v1"); err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range []ocispec.Descriptor{amd, arm} {

@@ -27,7 +27,7 @@ type ImagePusher interface {
 func PushImage(ctx context.Context, s ImagePusher, repo string, img v1.Image) (ocispec.Descriptor, error) {
 	desc, created, err := ocistore.PushImage(ctx, s, repo, img)
 	if err != nil {
-		return ocispec.Descriptor{}, Discard(ctx, s, repo, nil, created, err)
+		return ocispec.Descriptor{}, Discard(ctx, s, Written{Repo: repo, Blobs: created}, err)
 	}
 	return desc, nil
 }

@@ -84,7 +84,7 @@ func Publish(ctx context.Context, s Publisher, a *artifact.Artifact, opts ...Pub
 			for _, l := range e.Layers {
 				blobs = append(blobs, l.Digest)
 			}
-			err = Discard(ctx, s, a.Name, nil, blobs, err)
+			err = Discard(ctx, s, Written{Repo: a.Name, Blobs: blobs}, err)
 		}
 	}()
 	tag, _ := artifact.Tag(a.Version) // Encode validated it
@@ -251,7 +251,7 @@ func PushDisks(ctx context.Context, s BlobPusher, repo string, paths []string, p
 			for i, d := range disks {
 				pushed[i] = d.Digest
 			}
-			return nil, Discard(ctx, s, repo, nil, pushed, err)
+			return nil, Discard(ctx, s, Written{Repo: repo, Blobs: pushed}, err)
 		}
 		disks = append(disks, d)
 	}

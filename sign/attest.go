@@ -241,13 +241,16 @@ type Attestation struct {
 // attestation of predicateType, stored under AttestationTag(d) as
 // `cosign attest` stores it, whose DSSE envelope verifies with a trusted key
 // (as cosign checks it: payload type application/vnd.in-toto+json, a
-// signature over its DSSE pre-authentication encoding; offline) and whose statement names d and identity
-// as its subject. It returns the first that does.
+// signature over its DSSE pre-authentication encoding; offline) and whose
+// statement names d and the repository's identity (IdentityOf(st, repo),
+// as Sign and Attest name it) as its subject. It returns the first that
+// does.
 //
 // Errors: ErrProvenanceMissing if there is no attestation of that type;
 // ErrUntrusted if none verifies with a trusted key; ErrInvalidSignature if
 // one verifies but is for another digest or repository, or is malformed.
-func (v *Verifier) VerifyAttestation(ctx context.Context, st Reader, repo, identity string, d digest.Digest, predicateType string) (Attestation, error) {
+func (v *Verifier) VerifyAttestation(ctx context.Context, st Reader, repo string, d digest.Digest, predicateType string) (Attestation, error) {
+	identity := IdentityOf(st, repo)
 	if err := d.Validate(); err != nil {
 		return Attestation{}, fmt.Errorf("verify attestation %s@%s: %w", repo, d, err)
 	}

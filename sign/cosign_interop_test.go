@@ -150,7 +150,7 @@ func TestCosignInterop(t *testing.T) {
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("cosign attest: %v\n%s", err, out)
 			}
-			att, err := trustCosign.VerifyAttestation(ctx, st, a.Name, st.Identity(a.Name), e.Descriptor.Digest, sign.PredicateSLSAProvenance)
+			att, err := trustCosign.VerifyAttestation(ctx, st, a.Name, e.Descriptor.Digest, sign.PredicateSLSAProvenance)
 			if err != nil {
 				t.Fatalf("brickyard verify of cosign's attestation: %v", err)
 			}
@@ -162,7 +162,7 @@ func TestCosignInterop(t *testing.T) {
 				t.Errorf("cosign's provenance read as %+v", p)
 			}
 			// brickyard's own attestation still verifies beside cosign's.
-			if _, err := verifierA.VerifyAttestation(ctx, st, a.Name, st.Identity(a.Name), e.Descriptor.Digest, sign.PredicateSLSAProvenance); err != nil {
+			if _, err := verifierA.VerifyAttestation(ctx, st, a.Name, e.Descriptor.Digest, sign.PredicateSLSAProvenance); err != nil {
 				t.Errorf("brickyard's attestation after cosign appended its own: %v", err)
 			}
 		})

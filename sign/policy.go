@@ -263,7 +263,7 @@ func (pv PolicyVerifier) Verify(ctx context.Context, a artifact.Stored) (string,
 		}
 	}
 	if rule.Provenance != nil && rule.Provenance.Required {
-		att, err := rule.verifier.VerifyAttestation(ctx, pv.Store, a.Repository, identity, a.Manifest.Digest, PredicateSLSAProvenance)
+		att, err := rule.verifier.VerifyAttestation(ctx, pv.Store, a.Repository, a.Manifest.Digest, PredicateSLSAProvenance)
 		if err != nil {
 			return "", err
 		}

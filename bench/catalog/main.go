@@ -239,7 +239,7 @@ func measure(ctx context.Context, c backend, names, versions, batch, samples int
 	fmt.Printf("  resolve: p50 %s p99 %s\n", f.resolve50, f.resolve99)
 
 	if err := timeIt(func() error {
-		_, err := catalog.ResolveChannel(ctx, c, fmt.Sprintf("app%03d", rnd.IntN(names)), "prod", "", platform, trustAll{})
+		_, err := catalog.ResolveChannel(ctx, c, catalog.Query{Name: fmt.Sprintf("app%03d", rnd.IntN(names)), Platform: platform}, "prod", trustAll{})
 		return err
 	}); err != nil {
 		return f, err

@@ -163,7 +163,7 @@ func testChannels(t *testing.T, c catalog.Catalog) {
 	set("2.0.0", "first release")
 	set("2.1.0", "promote")
 	set("2.2.0", "promote")
-	got, err := catalog.ResolveChannel(ctx, c, "web", "prod", "2.x", linux, trust)
+	got, err := catalog.ResolveChannel(ctx, c, catalog.Query{Name: "web", Constraint: "2.x", Platform: linux}, "prod", trust)
 	if err != nil || got.Version.Original() != "2.2.0" {
 		t.Fatalf("ResolveChannel prod = %v, %v", got.Version, err)
 	}
@@ -171,17 +171,17 @@ func testChannels(t *testing.T, c catalog.Catalog) {
 	if err != nil || back.Version != "2.1.0" || !strings.Contains(back.Reason, "2.2.0") {
 		t.Errorf("RollbackChannel = %+v, %v; want 2.1.0", back, err)
 	}
-	if got, _ := catalog.ResolveChannel(ctx, c, "web", "prod", "", artifact.Platform{}, trust); got.Version.Original() != "2.1.0" {
+	if got, _ := catalog.ResolveChannel(ctx, c, catalog.Query{Name: "web"}, "prod", trust); got.Version.Original() != "2.1.0" {
 		t.Errorf("after rollback prod resolves to %v", got.Version)
 	}
 	h, err := c.ChannelHistory(ctx, "web", "prod")
 	if err != nil || len(h) != 4 || h[0].Reason != "first release" || h[3].Actor != "oncall" || h[3].At.IsZero() {
 		t.Errorf("ChannelHistory = %+v, %v", h, err)
 	}
-	if _, err := catalog.ResolveChannel(ctx, c, "web", "prod", "^3", linux, trust); !errors.Is(err, catalog.ErrNotFound) {
+	if _, err := catalog.ResolveChannel(ctx, c, catalog.Query{Name: "web", Constraint: "^3", Platform: linux}, "prod", trust); !errors.Is(err, catalog.ErrNotFound) {
 		t.Errorf("ResolveChannel outside the range: %v", err)
 	}
-	if _, err := catalog.ResolveChannel(ctx, c, "web", "staging", "", linux, trust); !errors.Is(err, catalog.ErrNotFound) {
+	if _, err := catalog.ResolveChannel(ctx, c, catalog.Query{Name: "web", Platform: linux}, "staging", trust); !errors.Is(err, catalog.ErrNotFound) {
 		t.Errorf("ResolveChannel of an unset channel: %v", err)
 	}
 	// Bad input: unknown version, revoked version, bad channel name, no rollback target.

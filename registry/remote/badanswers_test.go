@@ -183,7 +183,7 @@ func TestBadAnswers(t *testing.T) {
 			}
 			// Nothing changes locally: a copy from the liar leaves no tag.
 			dst, _ := layout.New(t.TempDir())
-			if _, err := registry.Copy(ctx, s, "web", dst, "web", "1.0.0"); err == nil {
+			if _, err := registry.Copy(ctx, s, "web", dst, "1.0.0"); err == nil {
 				t.Fatal("copy from a lying registry succeeded")
 			}
 			if _, err := dst.Resolve(ctx, "web", "1.0.0"); !errors.Is(err, registry.ErrNotFound) {
@@ -251,7 +251,7 @@ func TestCopyRefusesAlteredBlob(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst, _ := layout.New(t.TempDir())
-	if _, err := registry.Copy(ctx, s, "web", dst, "web", "1.0.0"); !errors.Is(err, registry.ErrDigestMismatch) || !strings.Contains(err.Error(), ldesc.Digest.String()) {
+	if _, err := registry.Copy(ctx, s, "web", dst, "1.0.0"); !errors.Is(err, registry.ErrDigestMismatch) || !strings.Contains(err.Error(), ldesc.Digest.String()) {
 		t.Fatalf("copy of an altered blob: %v, want ErrDigestMismatch naming %s", err, ldesc.Digest)
 	}
 	if ok, err := dst.Exists(ctx, "web", ldesc); ok || err != nil {

@@ -58,7 +58,7 @@ func TestCopyCarriesSignatures(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got, err := registry.Copy(ctx, src, "base", remote, "base", "1.0.0")
+	got, err := registry.Copy(ctx, src, "base", remote, "1.0.0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestCopyCarriesSignatures(t *testing.T) {
 		t.Fatalf("signature in the registry: %v", err)
 	}
 	// Copying again is a no-op; onto a tag holding other content, refused.
-	if _, err := registry.Copy(ctx, src, "base", remote, "base", "1.0.0"); err != nil {
+	if _, err := registry.Copy(ctx, src, "base", remote, "1.0.0"); err != nil {
 		t.Fatalf("second copy: %v", err)
 	}
 
@@ -77,7 +77,7 @@ func TestCopyCarriesSignatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := registry.Copy(ctx, remote, "base", back, "base", "1.0.0"); err != nil {
+	if _, err := registry.Copy(ctx, remote, "base", back, "1.0.0"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := verifier.Verify(ctx, back, "base", "base", got.Digest); err != nil {
@@ -89,7 +89,7 @@ func TestCopyCarriesSignatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := registry.Copy(ctx, back, "other", remote, "base", "1.0.0"); !errors.Is(err, registry.ErrImmutableTag) {
+	if _, err := registry.Copy(ctx, back, "other", remote, "1.0.0", registry.ToRepository("base")); !errors.Is(err, registry.ErrImmutableTag) {
 		t.Errorf("copy onto a taken version: %v", err)
 	}
 
@@ -129,7 +129,7 @@ func TestPushCorruptSourceRefused(t *testing.T) {
 	}
 	f.Close()
 
-	_, err = registry.Copy(ctx, src, "base", remote, "base", "1.0.0")
+	_, err = registry.Copy(ctx, src, "base", remote, "1.0.0")
 	if !errors.Is(err, registry.ErrDigestMismatch) || !strings.Contains(err.Error(), d.Digest.String()) {
 		t.Fatalf("pushing a corrupt blob: %v, want ErrDigestMismatch naming the blob", err)
 	}

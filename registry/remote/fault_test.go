@@ -391,7 +391,7 @@ func TestStreamResumesWhereRegistryStands(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.streamChunk = 16 << 20
-	if _, err := registry.Copy(ctx, src, "base", s, "copied", "1.0.0"); err != nil {
+	if _, err := registry.Copy(ctx, src, "base", s, "1.0.0", registry.ToRepository("copied")); err != nil {
 		t.Fatal(err)
 	}
 	proxy.mu.Lock()

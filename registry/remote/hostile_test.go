@@ -248,14 +248,14 @@ func TestInvalidManifestsRefused(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = registry.Copy(ctx, s, "web", dst, "web", "1.0.0")
+			_, err = registry.Copy(ctx, s, "web", dst, "1.0.0")
 			check("copy", err, "web:1.0.0")
 			emptyDir(t, root)
 
 			if desc, err := s.Resolve(ctx, "web", "1.0.0"); err != nil {
 				t.Errorf("resolve: %v", err)
 			} else {
-				check("track", registry.CopyGraph(ctx, s, "web", dst, "tracked", desc), bad.Digest.String())
+				check("track", registry.CopyGraph(ctx, s, "web", dst, desc, registry.ToRepository("tracked")), bad.Digest.String())
 			}
 			emptyDir(t, root)
 
@@ -301,10 +301,10 @@ func TestFailedCopyTakesBack(t *testing.T) {
 	s, _ := New(host, WithRetry(Retry{Attempts: 1}))
 	root := t.TempDir()
 	dst, _ := layout.New(root)
-	if _, err := registry.Copy(ctx, s, "team/web", dst, "team/web", "1.0.0"); err == nil {
+	if _, err := registry.Copy(ctx, s, "team/web", dst, "1.0.0"); err == nil {
 		t.Fatal("copy of a repository the registry does not have succeeded")
 	}
-	if _, err := registry.Copy(ctx, s, "web", dst, "team/web", "1.0.0"); err == nil {
+	if _, err := registry.Copy(ctx, s, "web", dst, "1.0.0", registry.ToRepository("team/web")); err == nil {
 		t.Fatal("copy with a broken layer succeeded")
 	}
 	emptyDir(t, root)
@@ -317,7 +317,7 @@ func TestFailedCopyTakesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := blobNames(t, root, "web")
-	if _, err := registry.Copy(ctx, s, "web", dst, "web", "1.0.0"); err == nil {
+	if _, err := registry.Copy(ctx, s, "web", dst, "1.0.0"); err == nil {
 		t.Fatal("copy with a broken layer succeeded")
 	}
 	if after := blobNames(t, root, "web"); fmt.Sprint(after) != fmt.Sprint(before) {

@@ -80,7 +80,7 @@ func TestOrasDiscoversReferrers(t *testing.T) {
 	if err := s.Tag(ctx, "app", image, "v1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := registry.Copy(ctx, s, "app", s, "by-brickyard", "v1"); err != nil {
+	if _, err := registry.Copy(ctx, s, "app", s, "v1", registry.ToRepository("by-brickyard")); err != nil {
 		t.Fatal(err)
 	}
 	out, err = exec.Command(oras, "discover", "--plain-http", "--format", "json", host+"/by-brickyard@"+image.Digest.String()).CombinedOutput()

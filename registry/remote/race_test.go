@@ -72,7 +72,7 @@ func raceCopies(t *testing.T, ctx context.Context, host string, n int) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, errs[i] = registry.Copy(ctx, srcs[i], "web", dst, repo, "1.0.0")
+				_, errs[i] = registry.Copy(ctx, srcs[i], "web", dst, "1.0.0", registry.ToRepository(repo))
 			}()
 		}
 		wg.Wait()
