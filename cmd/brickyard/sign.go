@@ -9,7 +9,6 @@ import (
 	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/sign"
 	"github.com/brickyard/brickyard/sign/bundle"
-	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 )
 
@@ -32,15 +31,11 @@ func (e *env) trustKeys(keyPaths []string, trustedRoot string) error {
 	if err != nil {
 		return fmt.Errorf("trusted keys %v: %w", keyPaths, err)
 	}
-	var tr root.TrustedMaterial
-	if trustedRoot != "" {
-		t, err := bundle.LoadTrustedRoot(trustedRoot)
-		if err != nil {
-			return err
-		}
-		tr = t
+	bv, err := bundle.Load(trustedRoot)
+	if err != nil {
+		return err
 	}
-	e.opts = append(e.opts, brickyard.WithVerifier(v.WithBundles(bundle.New(tr))))
+	e.opts = append(e.opts, brickyard.WithVerifier(v.WithBundles(bv)))
 	return nil
 }
 

@@ -56,6 +56,7 @@ func match(pattern, p string) bool {
 
 type pkg struct {
 	ImportPath string
+	Imports    []string
 	Deps       []string
 }
 
@@ -63,7 +64,7 @@ type pkg struct {
 // its transitive dependencies.
 func modulePackages(t *testing.T) []pkg {
 	t.Helper()
-	cmd := exec.Command("go", "list", "-e", "-json=ImportPath,Deps", module+"/...")
+	cmd := exec.Command("go", "list", "-e", "-json=ImportPath,Imports,Deps", module+"/...")
 	cmd.Dir = filepath.Join("..", "..")
 	out, err := cmd.Output()
 	if err != nil {
@@ -108,6 +109,47 @@ func TestForbiddenImports(t *testing.T) {
 				t.Errorf("rule %s: no package matches it", from)
 			}
 		}
+	}
+}
+
+// TestPackageSets asserts requirement 5's package sets: the deploy tool
+// (resolve, verify cosign key signatures, trust policy, fetch) links no
+// cosign package and no sigstore-go; sign/bundle is the one package that
+// imports sigstore-go, so whatever links sigstore-go links it through
+// sign/bundle.
+func TestPackageSets(t *testing.T) {
+	const (
+		cosign     = "!github.com/sigstore/cosign"
+		sigstoreGo = "!github.com/sigstore/sigstore-go"
+		bundle     = module + "/sign/bundle"
+	)
+	pkgs := modulePackages(t)
+	deploy := false
+	for _, p := range pkgs {
+		if p.ImportPath == module+"/examples/deploy" {
+			deploy = true
+			for _, d := range p.Deps {
+				if match(cosign, d) || match(sigstoreGo, d) {
+					t.Errorf("examples/deploy links %s", d)
+				}
+			}
+		}
+		for _, imp := range p.Imports {
+			if match(sigstoreGo, imp) && p.ImportPath != bundle {
+				t.Errorf("%s imports %s: only sign/bundle may", p.ImportPath, imp)
+			}
+		}
+		viaBundle, links := false, false
+		for _, d := range p.Deps {
+			viaBundle = viaBundle || d == bundle
+			links = links || match(sigstoreGo, d)
+		}
+		if links && !viaBundle && p.ImportPath != bundle {
+			t.Errorf("%s links sigstore-go without sign/bundle", p.ImportPath)
+		}
+	}
+	if !deploy {
+		t.Error("examples/deploy not found")
 	}
 }
 

@@ -92,18 +92,30 @@ var _ sign.BundleVerifier = (*Verifier)(nil)
 // against the trusted keys.
 func New(tr root.TrustedMaterial) *Verifier { return &Verifier{root: tr} }
 
+// Load returns a Verifier checking bundles' evidence against the trusted
+// root file trustedRoot (LoadTrustedRoot), or New(nil) for "": what a
+// program that takes a --trusted-root flag needs without importing
+// sigstore-go itself. Errors name the file.
+func Load(trustedRoot string) (*Verifier, error) {
+	if trustedRoot == "" {
+		return New(nil), nil
+	}
+	tr, err := LoadTrustedRoot(trustedRoot)
+	if err != nil {
+		return nil, err
+	}
+	return New(tr), nil
+}
+
 // PolicyOption lets sign.LoadPolicy and sign.ParsePolicy accept Sigstore
 // bundles, checked against the policy's trustedRoot file when it names one.
 func PolicyOption() sign.PolicyOption {
 	return sign.WithBundleSupport(func(trustedRoot string) (sign.BundleVerifier, error) {
-		if trustedRoot == "" {
-			return New(nil), nil
-		}
-		tr, err := LoadTrustedRoot(trustedRoot)
+		v, err := Load(trustedRoot)
 		if err != nil {
 			return nil, err
 		}
-		return New(tr), nil
+		return v, nil
 	})
 }
 
