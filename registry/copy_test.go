@@ -164,7 +164,7 @@ func TestCopyCarriesAttachments(t *testing.T) {
 				if _, err := v.Verify(ctx, dst, "app", "app", image.Digest); err != nil {
 					t.Errorf("image signature by %s: %v", who, err)
 				}
-				if _, err := v.VerifyAttestation(ctx, dst, "app", image.Digest, sign.PredicateSLSAProvenance); err != nil {
+				if _, err := v.VerifyAttestation(ctx, dst, "app", image.Digest, sign.PredicateSLSAProvenance, sign.WithIdentity("app")); err != nil {
 					t.Errorf("image attestation by %s: %v", who, err)
 				}
 			}

@@ -237,20 +237,36 @@ type Attestation struct {
 	Statement     []byte // the in-toto statement JSON, as signed
 }
 
+// VerifyOption configures Verifier.VerifyAttestation.
+type VerifyOption func(*verifyOptions)
+
+type verifyOptions struct{ identity string }
+
+// WithIdentity has VerifyAttestation expect identity as the statement's
+// subject name instead of IdentityOf(st, repo).
+func WithIdentity(identity string) VerifyOption {
+	return func(o *verifyOptions) { o.identity = identity }
+}
+
 // VerifyAttestation checks that manifest d in repository repo has an
 // attestation of predicateType, stored under AttestationTag(d) as
 // `cosign attest` stores it, whose DSSE envelope verifies with a trusted key
 // (as cosign checks it: payload type application/vnd.in-toto+json, a
 // signature over its DSSE pre-authentication encoding; offline) and whose
-// statement names d and the repository's identity (IdentityOf(st, repo),
-// as Sign and Attest name it) as its subject. It returns the first that
-// does.
+// statement names d and the repository's identity as its subject:
+// IdentityOf(st, repo), as Sign and Attest name it, or the one
+// WithIdentity gives (an attestation copied from another store names the
+// repository it was made in). It returns the first that does.
 //
 // Errors: ErrProvenanceMissing if there is no attestation of that type;
 // ErrUntrusted if none verifies with a trusted key; ErrInvalidSignature if
 // one verifies but is for another digest or repository, or is malformed.
-func (v *Verifier) VerifyAttestation(ctx context.Context, st Reader, repo string, d digest.Digest, predicateType string) (Attestation, error) {
-	identity := IdentityOf(st, repo)
+func (v *Verifier) VerifyAttestation(ctx context.Context, st Reader, repo string, d digest.Digest, predicateType string, opts ...VerifyOption) (Attestation, error) {
+	o := verifyOptions{identity: IdentityOf(st, repo)}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	identity := o.identity
 	if err := d.Validate(); err != nil {
 		return Attestation{}, fmt.Errorf("verify attestation %s@%s: %w", repo, d, err)
 	}
