@@ -33,6 +33,7 @@ var rules = []rule{
 	{[]string{"registry/..."}, append([]string{"sign/...", "catalog/..."}, upper...), "stores know nothing of signatures or records"},
 	{[]string{"sign/..."}, append([]string{"registry/...", "catalog/..."}, upper...), "sign declares the small store interfaces it needs (sign.Reader, sign.Writer) and takes artifact.Stored, not catalog.Record"},
 	{[]string{"catalog", "catalog/sqlite", "catalog/postgres", "catalog/internal/..."}, append([]string{"registry/...", "sign/..."}, upper...), "the catalog declares the verifier it needs (catalog.Verifier) and reads stores through internal/ocistore"},
+	{[]string{"catalog/..."}, upper, "the catalog side (the record store, its backends, audit, cloud, retention) sits below the workflow"},
 	{[]string{"internal/..."}, append([]string{"registry/...", "sign/...", "catalog/..."}, upper...), "internal helpers sit just above artifact"},
 	{[]string{"."}, []string{"cmd/...", "examples/..."}, "the workflow is a library under the CLI and the examples"},
 	{append([]string{"artifact/...", "registry/...", "catalog/...", "internal/...", "sign/..."}, upper...), []string{"!github.com/sigstore/cosign"}, "cosign's Go packages (~700 modules, ~50 MB) are linked nowhere: sign verifies and signs cosign's format on go-containerregistry and sigstore/sigstore, sign/cosignkey reads and writes its key files with the library cosign uses; only tests import cosign, to check interop"},
@@ -155,7 +156,8 @@ func TestPackageSets(t *testing.T) {
 
 // TestDeployToolSize builds examples/deploy, the deploy tool (resolve,
 // verify cosign key signatures and a trust policy, fetch), stripped, and
-// checks it stays under 25 MB: cosign's packages made it 41.7 MB.
+// checks it stays under 25 MB: cosign's packages made it 47.0 MB
+// (46,985,481 bytes) before sign stopped linking them; 21.4 MB after.
 func TestDeployToolSize(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a binary")
@@ -170,8 +172,8 @@ func TestDeployToolSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const limit = 25 << 20
-	t.Logf("examples/deploy stripped: %.1f MB", float64(fi.Size())/(1<<20))
+	const limit = 25_000_000 // bytes: 25 MB, whether MB means 10^6 or 2^20
+	t.Logf("examples/deploy stripped: %d bytes", fi.Size())
 	if fi.Size() >= limit {
 		t.Errorf("examples/deploy is %d bytes stripped, want < %d", fi.Size(), limit)
 	}
