@@ -7,7 +7,8 @@ import (
 )
 
 // Sentinel errors; test with errors.Is. Verification failures (ErrUnsigned,
-// ErrUntrusted, ErrRevoked, and a verifier's own) all match ErrNotTrusted
+// ErrUntrusted, ErrRevoked, ErrLogTampered, and a verifier's own, such as
+// a *sign.VerificationError) all match ErrNotTrusted
 // and are never the same error as ErrNotFound.
 var (
 	// ErrNotFound is the same error as registry.ErrNotFound: a record,
@@ -26,7 +27,9 @@ var (
 	ErrInvalidChange     = errors.New("invalid change")
 	ErrInvalidSchedule   = errors.New("invalid schedule")
 	ErrCycle             = errors.New("lineage cycle")
-	ErrLogTampered       = errors.New("event log tampered with")
+	// ErrLogTampered: the event log does not match its signed
+	// checkpoints; a trust failure, so it also matches ErrNotTrusted.
+	ErrLogTampered = errdef.NotTrusted("event log tampered with")
 	// ErrRecordMismatch: a record says something other than the manifest
 	// it names (see Record.Matches).
 	ErrRecordMismatch = errors.New("record contradicts the stored manifest")

@@ -17,7 +17,7 @@ import (
 func TestOneErrorVocabulary(t *testing.T) {
 	trust := []error{sign.ErrUnsigned, sign.ErrUntrusted, sign.ErrInvalidSignature, sign.ErrOwnerMismatch,
 		sign.ErrNoPolicy, sign.ErrProvenanceMissing, sign.ErrProvenanceMismatch, catalog.ErrRevoked,
-		catalog.ErrUnsigned, catalog.ErrUntrusted}
+		catalog.ErrUnsigned, catalog.ErrUntrusted, catalog.ErrLogTampered}
 	for _, e := range trust {
 		wrapped := fmt.Errorf("web@1.0.0: %w", e)
 		if !errors.Is(wrapped, sign.ErrNotTrusted) || !errors.Is(wrapped, catalog.ErrNotTrusted) || !errors.Is(wrapped, e) {

@@ -71,7 +71,7 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.As(err, &ut):
 		return exitUntrusted
-	case errors.Is(err, catalog.ErrNotTrusted), errors.Is(err, catalog.ErrLogTampered), errors.Is(err, disk.ErrUnsafeDisk):
+	case errors.Is(err, catalog.ErrNotTrusted), errors.Is(err, disk.ErrUnsafeDisk): // ErrNotTrusted covers ErrLogTampered
 		return exitUntrusted
 	case errors.Is(err, errFindings):
 		return exitFindings
