@@ -17,6 +17,7 @@ import (
 	"github.com/brickyard/brickyard/sign"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -70,7 +71,8 @@ type MachineImageRequest struct {
 type OCIImageRequest struct {
 	Meta
 	// From is the image: "DIR:TAG", an OCI image layout (as umoci, skopeo
-	// or buildah write it), or "docker://HOST[:PORT]/REPO:TAG", a registry.
+	// or buildah write it), or "docker://HOST[:PORT]/REPO:TAG", a registry,
+	// optionally followed by "@sha256:<hex>", which the tag must hold.
 	From string
 }
 
@@ -215,12 +217,23 @@ func (c *Client) PublishOCIImage(ctx context.Context, req OCIImageRequest) (Publ
 func (c *Client) pushImage(ctx context.Context, a *artifact.Artifact, from string) error {
 	var desc ocispec.Descriptor
 	if ref, ok := strings.CutPrefix(from, "docker://"); ok {
+		// A digest after the tag (as docker push reports it) must be what
+		// the tag holds: the image the build pushed, not a later one.
+		var want digest.Digest
+		if i := strings.LastIndex(ref, "@"); i > 0 {
+			if d, err := digest.Parse(ref[i+1:]); err == nil {
+				ref, want = ref[:i], d
+			}
+		}
 		src, err := c.endpoint(ref)
 		if err != nil {
 			return err
 		}
 		if desc, err = src.store.Resolve(ctx, src.repo, src.tag); err != nil {
 			return fmt.Errorf("image %s: %w", from, err)
+		}
+		if want != "" && desc.Digest != want {
+			return fmt.Errorf("image %s: the tag now holds %s: %w", from, desc.Digest, registry.ErrDigestMismatch)
 		}
 		if err := registry.CopyGraph(ctx, src.store, src.repo, c.store, a.Name, desc); err != nil {
 			return fmt.Errorf("image %s: %w", from, err)

@@ -149,7 +149,9 @@ type Output struct {
 	Disks []string
 	// Images maps region → AMI id (KindMachineImage).
 	Images map[string]string
-	// ImageRef is the pushed image reference (KindOCIImage).
+	// ImageRef is the pushed image reference (KindOCIImage):
+	// HOST[:PORT]/REPO:TAG, optionally followed by @sha256:<hex>, the
+	// repository digest docker-push reports.
 	ImageRef string
 }
 
@@ -176,7 +178,8 @@ var amiBuilders = map[string]bool{
 var dockerBuilders = map[string]bool{
 	"packer.post-processor.docker-push": true, "docker-push": true,
 	"packer.post-processor.docker-tag": true, "docker-tag": true,
-	"packer.docker": true, "docker": true,
+	"packer.post-processor.docker-import": true, // what docker-push hands on
+	"packer.docker":                       true, "docker": true,
 }
 
 // amiID is an AMI id, per the EC2 API's "ami-" + 8 or 17 hex digits.
@@ -204,6 +207,10 @@ func Classify(b Build) (Output, error) {
 	case dockerBuilders[id]:
 		if b.ArtifactID == "" {
 			return Output{}, fmt.Errorf("build %s (%s): %w", b.Name, id, ErrNoOutput)
+		}
+		if !strings.Contains(b.ArtifactID, "/") {
+			// The docker builder's own artifact is a local image id.
+			return Output{}, fmt.Errorf("build %s (%s): %q is a local image, in no registry: push it (docker-tag, docker-push) before brickyard: %w", b.Name, id, b.ArtifactID, ErrNoOutput)
 		}
 		return Output{Kind: artifact.KindOCIImage, ImageRef: b.ArtifactID}, nil
 	case diskBuilders[id]:
