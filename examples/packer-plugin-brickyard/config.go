@@ -34,7 +34,8 @@ type Config struct {
 	Parent []string `mapstructure:"parent"`
 	// Builds lists the build names that make this version (default: this
 	// build alone). The last of them to finish publishes all their outputs as
-	// one version; each earlier one only stages its output.
+	// one version, an OCI image index over one artifact per build; each
+	// earlier one only stages its output.
 	Builds []string `mapstructure:"builds"`
 	// Key is a cosign private key file to sign with; its password comes from
 	// KeyPassword or $COSIGN_PASSWORD.
