@@ -16,6 +16,11 @@
 //     and that the version is free before a byte is written, streams disk
 //     files into the store, derives the catalog record from the manifest it
 //     stored (catalog.RecordOf), then signs and attests in the same call;
+//   - several builds of one version (the builders of one Packer run, or
+//     one build per platform) publish as one OCI image index over one
+//     artifact per build (PublishIndex, PublishPacker), tagged, recorded
+//     and signed once, by the index digest; Members reads the builds back
+//     and FetchDisk picks them by platform and format;
 //   - resolve never returns an artifact that is revoked or whose signature
 //     the trust policy or keys do not verify, in the store the record names,
 //     and returns the digest that was verified;

@@ -20,9 +20,19 @@ type FetchOptions struct {
 	Format string
 	// Force replaces files that exist.
 	Force bool
+	// Platform, if set ("os/arch[/variant]"), fetches only the disks of the
+	// members of an index built for it.
+	Platform string
 	// Unverified skips the signature check. Without it, a Client with no
 	// trusted key or policy refuses to fetch (ErrNoTrust).
 	Unverified bool
+}
+
+func forPlatform(p string) string {
+	if p == "" {
+		return ""
+	}
+	return " for " + p
 }
 
 // FetchedDisk is one disk file FetchDisk wrote.
@@ -32,7 +42,9 @@ type FetchedDisk struct {
 }
 
 // FetchDisk writes the disk files of the VM-disk artifact r into dir
-// (created if missing), each under its title: first r is checked not to be
+// (created if missing), each under its title; for an index (KindIndex),
+// those of its VM-disk members (Members) for opts.Platform and of
+// opts.Format, the index being what is verified: first r is checked not to be
 // revoked and verified (Verify) unless opts.Unverified, and nothing is
 // written if it fails; then each file is streamed from r's store into a
 // temporary file in dir, its size and digest checked as it is read, synced,
@@ -46,7 +58,8 @@ type FetchedDisk struct {
 //
 // Errors: catalog.ErrRevoked; ErrNoTrust and Verify's errors;
 // disk.ErrUnsafeDisk (and the inspector's other errors); ErrWrongKind
-// for another kind or no disk of opts.Format; ErrExists for a file that
+// for another kind or no disk of opts.Format (or opts.Platform);
+// ErrAmbiguous for two members' disks of one title; ErrExists for a file that
 // exists without opts.Force; registry.ErrDigestMismatch; the store's and
 // file system's errors. Each names r (and the file).
 func (c *Client) FetchDisk(ctx context.Context, r catalog.Record, dir string, opts FetchOptions) ([]FetchedDisk, error) {
@@ -68,34 +81,56 @@ func (c *Client) FetchDisk(ctx context.Context, r catalog.Record, dir string, op
 	if err != nil {
 		return nil, err
 	}
-	a, _, _, err := registry.FetchArtifact(ctx, st, r.Repository, descOf(r))
+	members, err := c.Members(ctx, r)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", r.Ref(), err)
 	}
-	if a.Kind != artifact.KindVMDisk {
-		return nil, fmt.Errorf("fetch %s: a %s has no disk files to fetch: %w", r.Ref(), a.Kind, ErrWrongKind)
-	}
-	var disks []artifact.Disk
-	var formats []string
-	for _, d := range a.Disks {
-		formats = append(formats, string(d.Format))
-		if opts.Format == "" || string(d.Format) == opts.Format {
-			disks = append(disks, d)
+	var want artifact.Platform
+	if opts.Platform != "" {
+		if want, err = artifact.ParsePlatform(opts.Platform); err != nil {
+			return nil, fmt.Errorf("fetch %s: %w", r.Ref(), err)
 		}
 	}
-	if len(disks) == 0 {
-		return nil, fmt.Errorf("fetch %s: no %s disk; it has %s: %w", r.Ref(), opts.Format, strings.Join(formats, ", "), ErrWrongKind)
+	type pick struct {
+		a *artifact.Artifact
+		d artifact.Disk
+	}
+	var picks []pick
+	var formats []string
+	titles := map[string]string{}
+	for _, m := range members {
+		a := m.Artifact
+		if a.Kind != artifact.KindVMDisk || (!want.IsZero() && !a.Platform.Matches(want)) {
+			continue
+		}
+		for _, d := range a.Disks {
+			formats = append(formats, string(d.Format))
+			if opts.Format != "" && string(d.Format) != opts.Format {
+				continue
+			}
+			if other, dup := titles[d.Title]; dup {
+				return nil, fmt.Errorf("fetch %s: builds %s and %s both have a disk %s: pick one by format or platform: %w", r.Ref(), other, m.Build, d.Title, ErrAmbiguous)
+			}
+			titles[d.Title] = m.Build
+			picks = append(picks, pick{a, d})
+		}
+	}
+	if len(formats) == 0 {
+		return nil, fmt.Errorf("fetch %s: a %s has no disk files to fetch%s: %w", r.Ref(), r.Kind, forPlatform(opts.Platform), ErrWrongKind)
+	}
+	if len(picks) == 0 {
+		return nil, fmt.Errorf("fetch %s: no %s disk%s; it has %s: %w", r.Ref(), opts.Format, forPlatform(opts.Platform), strings.Join(formats, ", "), ErrWrongKind)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	var done []FetchedDisk
-	for _, d := range disks {
-		path, err := c.fetchDisk(ctx, st, r.Repository, a, d, dir, opts.Force)
+	for _, p := range picks {
+		path, err := c.fetchDisk(ctx, st, r.Repository, p.a, p.d, dir, opts.Force)
 		if err != nil {
-			return done, fmt.Errorf("fetch %s: %s: %w", r.Ref(), d.Title, err)
+			return done, fmt.Errorf("fetch %s: %s: %w", r.Ref(), p.d.Title, err)
 		}
-		done = append(done, FetchedDisk{Path: path, Disk: d})
+		done = append(done, FetchedDisk{Path: path, Disk: p.d})
 	}
 	return done, nil
 }

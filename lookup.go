@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"slices"
@@ -204,4 +205,41 @@ func (c *Client) IdentifyFile(ctx context.Context, path string) (digest.Digest, 
 	}
 	ms, err := c.FindByBlob(ctx, d)
 	return d, ms, err
+}
+
+// LookupImageID returns the record of the machine image that holds the
+// provider image id (an AMI id, in any region): a machine-image artifact,
+// or an index with a machine-image member that holds it (the index's
+// record then). It reads the manifests of the catalog's machine images and
+// indexes from their stores, newest version first.
+//
+// Errors: catalog.ErrNotFound if no artifact records id; the catalog's
+// and the stores' errors, naming the record.
+func (c *Client) LookupImageID(ctx context.Context, id string) (catalog.Record, error) {
+	names, err := c.cat.Names(ctx)
+	if err != nil {
+		return catalog.Record{}, err
+	}
+	for _, n := range names {
+		recs, err := c.cat.Versions(ctx, n)
+		if err != nil {
+			return catalog.Record{}, err
+		}
+		for i := len(recs) - 1; i >= 0; i-- {
+			r := recs[i]
+			if r.Kind != artifact.KindMachineImage && r.Kind != artifact.KindIndex || r.Deleted != nil {
+				continue
+			}
+			ms, err := c.Members(ctx, r)
+			if err != nil {
+				return catalog.Record{}, err
+			}
+			for _, m := range ms {
+				if mi := m.Artifact.MachineImage; mi != nil && slices.Contains(slices.Collect(maps.Values(mi.Images)), id) {
+					return r, nil
+				}
+			}
+		}
+	}
+	return catalog.Record{}, fmt.Errorf("image %s: no machine image in the catalog holds it: %w", id, catalog.ErrNotFound)
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/brickyard/brickyard"
+	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/artifact/packer"
 )
 
@@ -47,12 +48,23 @@ func TestPublishPackerManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Two builders make one version: an index over one artifact per build,
+	// named by builder type since both builds are named "web".
+	ms, err := cl.Members(ctx, res.Record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Record.Kind != artifact.KindIndex || len(ms) != 2 || len(res.Skipped) != 1 {
+		t.Fatalf("published a %s of %d members, skipped %q", res.Record.Kind, len(ms), res.Skipped)
+	}
 	a, _, _, err := cl.Inspect(ctx, res.Record)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(a.Disks) != 2 || len(res.Skipped) != 1 || a.Build.Builder != "packer/qemu,vmware-iso" || a.Build.Created.Unix() != 1764750100 {
-		t.Fatalf("published %d disks, skipped %q, builder %q, created %v", len(a.Disks), res.Skipped, a.Build.Builder, a.Build.Created)
+	if a.Build.Builder != "packer/qemu,vmware-iso" || a.Build.Created.Unix() != 1764750100 ||
+		ms[0].Build != "qemu.web" || ms[0].Artifact.Disks[0].Format != artifact.DiskQCOW2 ||
+		ms[1].Build != "vmware-iso.web" || ms[1].Artifact.Disks[0].Format != artifact.DiskVMDK || ms[1].Artifact.Build.Builder != "packer/vmware-iso" {
+		t.Fatalf("index builder %q created %v; members %+v", a.Build.Builder, a.Build.Created, ms)
 	}
 	_, err = cl.PublishPacker(ctx, brickyard.PackerRequest{Meta: brickyard.Meta{Name: "web", Version: "1.5.0"},
 		Builds: []packer.Build{{Name: "web", BuilderType: "null"}}})

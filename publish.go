@@ -17,6 +17,7 @@ import (
 	"github.com/brickyard/brickyard/sign"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -70,7 +71,8 @@ type MachineImageRequest struct {
 type OCIImageRequest struct {
 	Meta
 	// From is the image: "DIR:TAG", an OCI image layout (as umoci, skopeo
-	// or buildah write it), or "docker://HOST[:PORT]/REPO:TAG", a registry.
+	// or buildah write it), or "docker://HOST[:PORT]/REPO:TAG", a registry,
+	// optionally followed by "@sha256:<hex>", which the tag must hold.
 	From string
 }
 
@@ -123,32 +125,41 @@ func (c *Client) PublishDisk(ctx context.Context, req DiskRequest) (Published, e
 	if err != nil {
 		return Published{}, err
 	}
+	if err := c.pushDisks(ctx, a, req); err != nil {
+		return Published{}, err
+	}
+	return c.finish(ctx, a, req.Meta)
+}
+
+// pushDisks pushes the disk files of req into the store and sets them as
+// a's disks.
+func (c *Client) pushDisks(ctx context.Context, a *artifact.Artifact, req DiskRequest) error {
 	if len(req.Files) == 0 {
-		return Published{}, fmt.Errorf("publish %s: no disk file: %w", a.Ref(), artifact.ErrInvalidArtifact)
+		return fmt.Errorf("publish %s: no disk file: %w", a.Ref(), artifact.ErrInvalidArtifact)
 	}
 	for _, path := range req.Files {
 		if _, err := os.Stat(path); err != nil {
-			return Published{}, fmt.Errorf("disk file: %w", err)
+			return fmt.Errorf("disk file: %w", err)
 		}
 	}
 	var opts []disk.Option
 	if req.AllowBackingFile {
 		if len(req.Parents) == 0 {
-			return Published{}, fmt.Errorf("publish %s: an overlay's backing file must be a disk of a parent, and none is given: %w", a.Ref(), artifact.ErrInvalidArtifact)
+			return fmt.Errorf("publish %s: an overlay's backing file must be a disk of a parent, and none is given: %w", a.Ref(), artifact.ErrInvalidArtifact)
 		}
 		var parents []*artifact.Artifact
 		for _, p := range req.Parents {
 			r, err := c.Lookup(ctx, p, "")
 			if err != nil {
-				return Published{}, fmt.Errorf("publish %s: parent %s: %w", a.Ref(), p, err)
+				return fmt.Errorf("publish %s: parent %s: %w", a.Ref(), p, err)
 			}
 			st, err := c.StoreOf(r)
 			if err != nil {
-				return Published{}, err
+				return err
 			}
 			pa, _, _, err := registry.FetchArtifact(ctx, st, r.Repository, descOf(r))
 			if err != nil {
-				return Published{}, fmt.Errorf("publish %s: parent %s: %w", a.Ref(), p, err)
+				return fmt.Errorf("publish %s: parent %s: %w", a.Ref(), p, err)
 			}
 			parents = append(parents, pa)
 		}
@@ -163,13 +174,13 @@ func (c *Client) PublishDisk(ctx context.Context, req DiskRequest) (Published, e
 	}
 	disks, err := registry.PushDisks(ctx, c.store, a.Name, req.Files, progress, opts...)
 	if err != nil {
-		return Published{}, err
+		return err
 	}
 	for _, d := range disks {
 		d.Bootable, d.Firmware = req.Bootable, req.Firmware
 		a.Disks = append(a.Disks, d)
 	}
-	return c.finish(ctx, a, req.Meta)
+	return nil
 }
 
 // PublishMachineImage publishes req's machine image as one version: a
@@ -195,29 +206,49 @@ func (c *Client) PublishOCIImage(ctx context.Context, req OCIImageRequest) (Publ
 	if err != nil {
 		return Published{}, err
 	}
+	if err := c.pushImage(ctx, a, req.From); err != nil {
+		return Published{}, err
+	}
+	return c.finish(ctx, a, req.Meta)
+}
+
+// pushImage copies the container image from (see OCIImageRequest.From)
+// into a's repository and sets it as a's tracked image.
+func (c *Client) pushImage(ctx context.Context, a *artifact.Artifact, from string) error {
 	var desc ocispec.Descriptor
-	if ref, ok := strings.CutPrefix(req.From, "docker://"); ok {
+	if ref, ok := strings.CutPrefix(from, "docker://"); ok {
+		// A digest after the tag (as docker push reports it) must be what
+		// the tag holds: the image the build pushed, not a later one.
+		var want digest.Digest
+		if i := strings.LastIndex(ref, "@"); i > 0 {
+			if d, err := digest.Parse(ref[i+1:]); err == nil {
+				ref, want = ref[:i], d
+			}
+		}
 		src, err := c.endpoint(ref)
 		if err != nil {
-			return Published{}, err
+			return err
 		}
 		if desc, err = src.store.Resolve(ctx, src.repo, src.tag); err != nil {
-			return Published{}, fmt.Errorf("image %s: %w", req.From, err)
+			return fmt.Errorf("image %s: %w", from, err)
+		}
+		if want != "" && desc.Digest != want {
+			return fmt.Errorf("image %s: the tag now holds %s: %w", from, desc.Digest, registry.ErrDigestMismatch)
 		}
 		if err := registry.CopyGraph(ctx, src.store, src.repo, c.store, desc, registry.ToRepository(a.Name)); err != nil {
-			return Published{}, fmt.Errorf("image %s: %w", req.From, err)
+			return fmt.Errorf("image %s: %w", from, err)
 		}
 	} else {
-		img, err := readLayoutImage(req.From)
+		img, err := readLayoutImage(from)
 		if err != nil {
-			return Published{}, err
+			return err
 		}
 		if desc, err = registry.PushImage(ctx, c.store, a.Name, img); err != nil {
-			return Published{}, err
+			return err
 		}
 	}
 	a.Image = &desc
-	return c.finish(ctx, a, req.Meta)
+	return nil
 }
 
 // prepare builds the common part of an artifact from m and checks all it

@@ -31,7 +31,15 @@ type Artifact struct {
 	MachineImage *MachineImage       // set for KindMachineImage only
 	Disks        []Disk              // set for KindVMDisk only: one entry per disk file
 	Image        *ocispec.Descriptor // set for KindOCIImage only: the tracked manifest or index
+	// Members are set for KindIndex only: the descriptors of the per-build
+	// artifact manifests, in build order, each with its artifactType, its
+	// platform (if any) and the AnnotationBuild naming the build.
+	Members []ocispec.Descriptor
 }
+
+// AnnotationBuild names the build (e.g. Packer's "qemu.web") that made a
+// member of an index, on its descriptor.
+const AnnotationBuild = "dev.brickyard.build"
 
 // Build says how an artifact was built.
 type Build struct {
@@ -156,13 +164,14 @@ func (a *Artifact) Validate() error {
 		return fmt.Errorf("artifact %s: base name %q given without a parent digest: %w", ref, a.BaseName, ErrInvalidArtifact)
 	}
 	for k := range a.Annotations {
-		if StandardAnnotations[k] {
+		if StandardAnnotations[k] || indexAnnotations[k] {
 			return fmt.Errorf("artifact %s: annotation %q is set by brickyard itself: %w", ref, k, ErrInvalidArtifact)
 		}
 	}
 	if (a.MachineImage != nil) != (a.Kind == KindMachineImage) ||
 		(len(a.Disks) > 0) != (a.Kind == KindVMDisk) ||
-		(a.Image != nil) != (a.Kind == KindOCIImage) {
+		(a.Image != nil) != (a.Kind == KindOCIImage) ||
+		(len(a.Members) > 0) != (a.Kind == KindIndex) {
 		return fmt.Errorf("artifact %s: a %s needs its own content (and no other kind's): %w", ref, a.Kind, ErrInvalidArtifact)
 	}
 	switch a.Kind {
@@ -178,6 +187,8 @@ func (a *Artifact) Validate() error {
 				return fmt.Errorf("artifact %s: disk %q is an overlay of %q but the artifact records no parent: %w", ref, d.Title, d.Facts.BackingFile, ErrInvalidArtifact)
 			}
 		}
+	case KindIndex:
+		return a.validateMembers(ref)
 	case KindOCIImage:
 		if err := a.Image.Digest.Validate(); err != nil {
 			return fmt.Errorf("artifact %s: image digest %q: %w: %v", ref, a.Image.Digest, ErrInvalidDigest, err)
@@ -187,6 +198,39 @@ func (a *Artifact) Validate() error {
 		}
 		if a.Image.Size <= 0 {
 			return fmt.Errorf("artifact %s: image size %d: %w", ref, a.Image.Size, ErrInvalidArtifact)
+		}
+	}
+	return nil
+}
+
+func (a *Artifact) validateMembers(ref string) error {
+	if p := IndexPlatform(a.Members); a.Platform != p {
+		return fmt.Errorf("artifact %s: platform %q, its members' is %q: %w", ref, a.Platform, p, ErrInvalidArtifact)
+	}
+	seen := map[digest.Digest]bool{}
+	for i, m := range a.Members {
+		what := fmt.Sprintf("artifact %s: member %d (%s)", ref, i, m.Annotations[AnnotationBuild])
+		if m.MediaType != ocispec.MediaTypeImageManifest {
+			return fmt.Errorf("%s: media type %q: %w (want a brickyard artifact manifest)", what, m.MediaType, ErrUnknownMediaType)
+		}
+		k, err := KindOfArtifactType(m.ArtifactType)
+		if err != nil || k == KindIndex {
+			return fmt.Errorf("%s: artifactType %q: %w (want a machine-image, vm-disk or oci-image artifact)", what, m.ArtifactType, ErrUnknownArtifactType)
+		}
+		if err := m.Digest.Validate(); err != nil {
+			return fmt.Errorf("%s: digest %q: %w: %v", what, m.Digest, ErrInvalidDigest, err)
+		}
+		if m.Size <= 0 || m.Size > MaxManifestSize {
+			return fmt.Errorf("%s: size %d: %w", what, m.Size, ErrInvalidArtifact)
+		}
+		if seen[m.Digest] {
+			return fmt.Errorf("%s: %s listed twice: %w", what, m.Digest, ErrInvalidArtifact)
+		}
+		seen[m.Digest] = true
+		if m.Platform != nil {
+			if _, err := ParsePlatform(Platform{OS: m.Platform.OS, Architecture: m.Platform.Architecture, Variant: m.Platform.Variant}.String()); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
 		}
 	}
 	return nil

@@ -64,6 +64,9 @@ func Encode(a *Artifact) (*Encoded, error) {
 	if err := a.Validate(); err != nil {
 		return nil, err
 	}
+	if a.Kind == KindIndex {
+		return encodeIndex(a)
+	}
 	cfg := config{
 		SchemaVersion: configSchemaVersion,
 		Name:          a.Name,
@@ -173,6 +176,9 @@ func ParseManifest(b []byte) (*ocispec.Manifest, Kind, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	if kind == KindIndex {
+		return nil, "", fmt.Errorf("%w: artifactType %s on an image manifest: an index is an OCI image index", ErrInvalidManifest, m.ArtifactType)
+	}
 	if m.Config.MediaType != MediaTypeConfig {
 		return nil, "", fmt.Errorf("config media type %q: %w (want %q)", m.Config.MediaType, ErrUnknownMediaType, MediaTypeConfig)
 	}
@@ -197,6 +203,16 @@ func ParseManifest(b []byte) (*ocispec.Manifest, Kind, error) {
 	return &m, kind, nil
 }
 
+// IsIndex reports whether manifest's mediaType field is the OCI image
+// index's: Decode then reads it as a KindIndex (DecodeIndex), with no
+// config.
+func IsIndex(manifest []byte) bool {
+	var probe struct {
+		MediaType string `json:"mediaType"`
+	}
+	return json.Unmarshal(manifest, &probe) == nil && probe.MediaType == ocispec.MediaTypeImageIndex
+}
+
 // Decode is the inverse of Encode: it parses manifest strictly (see
 // ParseManifest), checks that config is the blob the manifest names (size and
 // digest), decodes it refusing unknown fields, and checks that it agrees with
@@ -204,6 +220,9 @@ func ParseManifest(b []byte) (*ocispec.Manifest, Kind, error) {
 // Errors wrap ErrDigestMismatch, ErrInvalidConfig, ErrKindMismatch or the
 // errors of ParseManifest and Artifact.Validate.
 func Decode(manifest, cfgBlob []byte) (*Artifact, error) {
+	if IsIndex(manifest) {
+		return DecodeIndex(manifest)
+	}
 	m, kind, err := ParseManifest(manifest)
 	if err != nil {
 		return nil, err

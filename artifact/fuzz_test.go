@@ -15,6 +15,11 @@ func FuzzDecode(f *testing.F) {
 		}
 		f.Add(e.Manifest, e.Config)
 	}
+	ie, err := Encode(sampleIndex(f))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(ie.Manifest, []byte(nil))
 	f.Add([]byte(`{"schemaVersion":2}`), []byte(`{}`))
 	f.Fuzz(func(t *testing.T, manifest, config []byte) {
 		a, err := Decode(manifest, config)

@@ -9,21 +9,29 @@ import (
 // config blob's "kind" field and on the command line.
 type Kind string
 
-// The three kinds of artifact brickyard models.
+// The kinds of artifact brickyard models: three kinds of build product, and
+// the index that makes several of them one version.
 const (
 	KindMachineImage Kind = "machine-image" // an AMI, GCE image or Azure image version
 	KindVMDisk       Kind = "vm-disk"       // one or more disk files of one build
 	KindOCIImage     Kind = "oci-image"     // a container image manifest or index, tracked by reference
+	// KindIndex is one version built several ways (several Packer builders,
+	// several platforms): an OCI image index over the per-build artifact
+	// manifests, its Members.
+	KindIndex Kind = "index"
 )
 
 // Kinds lists every kind in a stable order.
-var Kinds = []Kind{KindMachineImage, KindVMDisk, KindOCIImage}
+var Kinds = []Kind{KindMachineImage, KindVMDisk, KindOCIImage, KindIndex}
 
 // The artifactType of each kind's manifest, per OCI image-spec v1.1 §artifactType.
 const (
 	ArtifactTypeMachineImage = "application/vnd.brickyard.machine-image.v1"
 	ArtifactTypeVMDisk       = "application/vnd.brickyard.vm-disk.v1"
 	ArtifactTypeOCIImage     = "application/vnd.brickyard.oci-image.v1"
+	// ArtifactTypeIndex is the artifactType of a KindIndex's image index
+	// (image-spec v1.1 §image-index artifactType).
+	ArtifactTypeIndex = "application/vnd.brickyard.index.v1"
 )
 
 // MediaTypeConfig is the media type of the metadata JSON config blob shared by all kinds.
@@ -38,6 +46,8 @@ func (k Kind) ArtifactType() string {
 		return ArtifactTypeVMDisk
 	case KindOCIImage:
 		return ArtifactTypeOCIImage
+	case KindIndex:
+		return ArtifactTypeIndex
 	}
 	return ""
 }
@@ -45,12 +55,12 @@ func (k Kind) ArtifactType() string {
 // Valid reports whether k is one of Kinds.
 func (k Kind) Valid() bool { return k.ArtifactType() != "" }
 
-// ParseKind parses "machine-image", "vm-disk" or "oci-image".
+// ParseKind parses "machine-image", "vm-disk", "oci-image" or "index".
 // It returns an error wrapping ErrInvalidKind otherwise.
 func ParseKind(s string) (Kind, error) {
 	k := Kind(s)
 	if !k.Valid() {
-		return "", fmt.Errorf("kind %q: %w (want one of machine-image, vm-disk, oci-image)", s, ErrInvalidKind)
+		return "", fmt.Errorf("kind %q: %w (want one of machine-image, vm-disk, oci-image, index)", s, ErrInvalidKind)
 	}
 	return k, nil
 }

@@ -9,7 +9,8 @@ import (
 )
 
 // FetchArtifact reads the manifest desc of repository repo and its config
-// back from st and decodes them (artifact.Decode, strict). The manifest and
+// back from st and decodes them (artifact.Decode, strict); for an OCI
+// image index, a KindIndex with a nil config. The manifest and
 // config are read within artifact.MaxManifestSize and
 // artifact.MaxConfigSize; a store that verifies digests as it reads (all of
 // brickyard's do) guarantees they are the bytes desc names. It returns the

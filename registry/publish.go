@@ -80,7 +80,10 @@ func Publish(ctx context.Context, s Publisher, a *artifact.Artifact, opts ...Pub
 	}
 	defer func() {
 		if err != nil {
-			blobs := []digest.Digest{e.Descriptor.Digest, e.ConfigDesc.Digest}
+			blobs := []digest.Digest{e.Descriptor.Digest}
+			if e.Config != nil {
+				blobs = append(blobs, e.ConfigDesc.Digest)
+			}
 			for _, l := range e.Layers {
 				blobs = append(blobs, l.Digest)
 			}
@@ -92,16 +95,8 @@ func Publish(ctx context.Context, s Publisher, a *artifact.Artifact, opts ...Pub
 	if err != nil || pub != nil {
 		return pub, err
 	}
-	if _, err := s.PushBlob(ctx, a.Name, e.ConfigDesc, bytes.NewReader(e.Config)); err != nil {
-		return nil, fmt.Errorf("publish %s: push config: %w", a.Ref(), err)
-	}
-	if len(a.Disks) == 0 {
-		if _, err := s.PushBlob(ctx, a.Name, ocispec.DescriptorEmptyJSON, bytes.NewReader(ocispec.DescriptorEmptyJSON.Data)); err != nil {
-			return nil, fmt.Errorf("publish %s: push empty blob: %w", a.Ref(), err)
-		}
-	}
-	if _, err := s.PushManifest(ctx, a.Name, ocispec.MediaTypeImageManifest, e.Manifest); err != nil {
-		return nil, fmt.Errorf("publish %s: push manifest: %w", a.Ref(), err)
+	if err := pushEncoded(ctx, s, a, e); err != nil {
+		return nil, err
 	}
 	faults.Point("manifest")
 	if err := s.Tag(ctx, a.Name, e.Descriptor, tag); err != nil {
@@ -116,6 +111,49 @@ func Publish(ctx context.Context, s Publisher, a *artifact.Artifact, opts ...Pub
 	faults.Point("tag")
 	pub = &Publication{Encoded: e, Artifact: a}
 	return pub, addReferrer(ctx, s, pub)
+}
+
+// ArtifactPusher is what PushArtifact needs of a store.
+type ArtifactPusher interface {
+	BlobPusher
+	ManifestPusher
+}
+
+// PushArtifact pushes a, whose disk blobs (if any) are already in the
+// store, to repository a.Name without tagging it: its config and empty
+// blobs, then its manifest. It is how the members of an index are stored
+// before the index that lists them is published (Publish), which tags the
+// version only once every member is in the store. It returns a's encoding.
+// Errors: a's validation errors (a KindIndex is refused: publish it), the
+// store's, naming a.
+func PushArtifact(ctx context.Context, s ArtifactPusher, a *artifact.Artifact) (*artifact.Encoded, error) {
+	if a.Kind == artifact.KindIndex {
+		return nil, fmt.Errorf("push %s: an index is published, not pushed: %w", a.Ref(), artifact.ErrInvalidArtifact)
+	}
+	e, err := artifact.Encode(a)
+	if err != nil {
+		return nil, fmt.Errorf("push %s: %w", a.Ref(), err)
+	}
+	return e, pushEncoded(ctx, s, a, e)
+}
+
+// pushEncoded pushes e, the encoding of a: config and empty blobs (none for
+// an index) and the manifest or index.
+func pushEncoded(ctx context.Context, s ArtifactPusher, a *artifact.Artifact, e *artifact.Encoded) error {
+	if a.Kind != artifact.KindIndex {
+		if _, err := s.PushBlob(ctx, a.Name, e.ConfigDesc, bytes.NewReader(e.Config)); err != nil {
+			return fmt.Errorf("publish %s: push config: %w", a.Ref(), err)
+		}
+		if len(a.Disks) == 0 {
+			if _, err := s.PushBlob(ctx, a.Name, ocispec.DescriptorEmptyJSON, bytes.NewReader(ocispec.DescriptorEmptyJSON.Data)); err != nil {
+				return fmt.Errorf("publish %s: push empty blob: %w", a.Ref(), err)
+			}
+		}
+	}
+	if _, err := s.PushManifest(ctx, a.Name, e.Descriptor.MediaType, e.Manifest); err != nil {
+		return fmt.Errorf("publish %s: push manifest: %w", a.Ref(), err)
+	}
+	return nil
 }
 
 // existing returns what the version tag holds if it is a (or, with
@@ -138,7 +176,7 @@ func existing(ctx context.Context, s Publisher, a *artifact.Artifact, e *artifac
 		return fmt.Errorf("publish %s: %s:%s points at %s, not %s (%s): versions are immutable, publish a new version: %w",
 			a.Ref(), a.Name, tag, cur.Digest, e.Descriptor.Digest, why, ErrImmutableTag)
 	}
-	if !o.adoptBuildTime {
+	if !o.adoptBuildTime || a.Kind == artifact.KindIndex {
 		return nil, taken("other content or another build time")
 	}
 	stored, manifest, cfg, err := FetchArtifact(ctx, s, a.Name, cur)

@@ -227,9 +227,9 @@ type PolicyVerifier struct {
 // Verify checks artifact a against the policy rule for its name, in this
 // order: the repository owner, the signature (Verifier.Verify, bound to
 // a.Manifest.Digest), the machine image's account (read from the signed
-// manifest), and, when the rule requires it, a signed SLSA provenance
-// attestation from an allowed builder whose base artifacts are exactly
-// a.Parents. It
+// manifest; for an index, that of each machine-image member it names),
+// and, when the rule requires it, a signed SLSA provenance attestation
+// from an allowed builder whose base artifacts are exactly a.Parents. It
 // returns the id of the key that verified the signature.
 //
 // Errors, distinct under errors.Is: ErrNoPolicy, ErrOwnerMismatch,
@@ -248,19 +248,8 @@ func (pv PolicyVerifier) Verify(ctx context.Context, a artifact.Stored) (string,
 	if err != nil {
 		return "", err
 	}
-	if a.Kind == artifact.KindMachineImage {
-		stored, _, _, err := ocistore.FetchArtifact(ctx, pv.Store, a.Repository, a.Manifest)
-		if err != nil {
-			return "", err
-		}
-		mi := stored.MachineImage
-		if mi == nil || !slices.Contains(rule.Owner.Accounts, mi.Owner) {
-			owner := ""
-			if mi != nil {
-				owner = mi.Owner
-			}
-			return "", fmt.Errorf("%s@%s: machine image of account %q; the policy trusts accounts [%s]: %w", a.Name, a.Version, owner, strings.Join(rule.Owner.Accounts, ", "), ErrOwnerMismatch)
-		}
+	if err := pv.checkAccounts(ctx, a, rule); err != nil {
+		return "", err
 	}
 	if rule.Provenance != nil && rule.Provenance.Required {
 		att, err := rule.verifier.VerifyAttestation(ctx, pv.Store, a.Repository, a.Manifest.Digest, PredicateSLSAProvenance)
@@ -279,6 +268,43 @@ func (pv PolicyVerifier) Verify(ctx context.Context, a artifact.Stored) (string,
 		}
 	}
 	return v.KeyID, nil
+}
+
+// checkAccounts checks that the machine image r records, or each
+// machine-image member of the index r records (reached by the digests the
+// signed index names), belongs to an account the rule trusts.
+func (pv PolicyVerifier) checkAccounts(ctx context.Context, r artifact.Stored, rule *Rule) error {
+	if r.Kind != artifact.KindMachineImage && r.Kind != artifact.KindIndex {
+		return nil
+	}
+	a, _, _, err := ocistore.FetchArtifact(ctx, pv.Store, r.Repository, r.Manifest)
+	if err != nil {
+		return err
+	}
+	images := []*artifact.Artifact{a}
+	if a.Kind == artifact.KindIndex {
+		images = nil
+		for _, m := range a.Members {
+			if m.ArtifactType != artifact.ArtifactTypeMachineImage {
+				continue
+			}
+			ma, _, _, err := ocistore.FetchArtifact(ctx, pv.Store, r.Repository, m)
+			if err != nil {
+				return err
+			}
+			images = append(images, ma)
+		}
+	}
+	for _, a := range images {
+		if a.MachineImage == nil || !slices.Contains(rule.Owner.Accounts, a.MachineImage.Owner) {
+			owner := ""
+			if a.MachineImage != nil {
+				owner = a.MachineImage.Owner
+			}
+			return fmt.Errorf("%s@%s: machine image of account %q; the policy trusts accounts [%s]: %w", r.Name, r.Version, owner, strings.Join(rule.Owner.Accounts, ", "), ErrOwnerMismatch)
+		}
+	}
+	return nil
 }
 
 func readLimited(r io.Reader, limit int64) ([]byte, error) {

@@ -35,9 +35,6 @@ var (
 	// ErrUnsupportedBuilder: a builder whose artifact brickyard does not know
 	// how to record.
 	ErrUnsupportedBuilder = errors.New("unsupported builder")
-	// ErrMixedKinds: the builds of one version produced artifacts of
-	// different kinds (say an AMI and a qcow2), which one version cannot hold.
-	ErrMixedKinds = errors.New("builds of one version produce different kinds")
 )
 
 // MaxManifestSize bounds the manifest file read by ParseManifest, in bytes.
@@ -149,7 +146,9 @@ type Output struct {
 	Disks []string
 	// Images maps region → AMI id (KindMachineImage).
 	Images map[string]string
-	// ImageRef is the pushed image reference (KindOCIImage).
+	// ImageRef is the pushed image reference (KindOCIImage):
+	// HOST[:PORT]/REPO:TAG, optionally followed by @sha256:<hex>, the
+	// repository digest docker-push reports.
 	ImageRef string
 }
 
@@ -176,7 +175,8 @@ var amiBuilders = map[string]bool{
 var dockerBuilders = map[string]bool{
 	"packer.post-processor.docker-push": true, "docker-push": true,
 	"packer.post-processor.docker-tag": true, "docker-tag": true,
-	"packer.docker": true, "docker": true,
+	"packer.post-processor.docker-import": true, // what docker-push hands on
+	"packer.docker":                       true, "docker": true,
 }
 
 // amiID is an AMI id, per the EC2 API's "ami-" + 8 or 17 hex digits.
@@ -204,6 +204,10 @@ func Classify(b Build) (Output, error) {
 	case dockerBuilders[id]:
 		if b.ArtifactID == "" {
 			return Output{}, fmt.Errorf("build %s (%s): %w", b.Name, id, ErrNoOutput)
+		}
+		if !strings.Contains(b.ArtifactID, "/") {
+			// The docker builder's own artifact is a local image id.
+			return Output{}, fmt.Errorf("build %s (%s): %q is a local image, in no registry: push it (docker-tag, docker-push) before brickyard: %w", b.Name, id, b.ArtifactID, ErrNoOutput)
 		}
 		return Output{Kind: artifact.KindOCIImage, ImageRef: b.ArtifactID}, nil
 	case diskBuilders[id]:
@@ -240,46 +244,4 @@ func ParseAMIs(id string) (map[string]string, error) {
 		out[r] = ami
 	}
 	return out, nil
-}
-
-// Merge classifies the builds of one version and combines their outputs:
-// disk files of several builders become one VM-disk artifact (one layer per
-// file, each with its own format), the AMIs of several regions one machine
-// image. Builds of different kinds are refused with ErrMixedKinds, naming
-// them; so are two OCI images, and an AMI region two builds claim.
-func Merge(builds []Build) (Output, error) {
-	if len(builds) == 0 {
-		return Output{}, ErrNoOutput
-	}
-	outs := make([]Output, len(builds))
-	for i, b := range builds {
-		o, err := Classify(b)
-		if err != nil {
-			return Output{}, err
-		}
-		outs[i] = o
-	}
-	m := Output{Kind: outs[0].Kind}
-	for i, o := range outs {
-		if o.Kind != m.Kind {
-			return Output{}, fmt.Errorf("build %s is %s, build %s is %s: %w", builds[0].Name, m.Kind, builds[i].Name, o.Kind, ErrMixedKinds)
-		}
-		m.Disks = append(m.Disks, o.Disks...)
-		for r, ami := range o.Images {
-			if m.Images == nil {
-				m.Images = map[string]string{}
-			}
-			if _, dup := m.Images[r]; dup {
-				return Output{}, fmt.Errorf("region %s has an AMI from two builds (%s): %w", r, builds[i].Name, ErrMixedKinds)
-			}
-			m.Images[r] = ami
-		}
-		if o.ImageRef != "" {
-			if m.ImageRef != "" {
-				return Output{}, fmt.Errorf("builds %s and %s each pushed an image: %w", builds[0].Name, builds[i].Name, ErrMixedKinds)
-			}
-			m.ImageRef = o.ImageRef
-		}
-	}
-	return m, nil
 }

@@ -25,12 +25,14 @@ func TestParseManifestLastRun(t *testing.T) {
 	if len(run) != 2 {
 		t.Fatalf("last run has %d builds, want 2", len(run))
 	}
-	merged, err := packer.Merge(run)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if merged.Kind != artifact.KindVMDisk || len(merged.Disks) != 2 {
-		t.Fatalf("merged = %+v, want a vm-disk with 2 files", merged)
+	for _, b := range run {
+		out, err := packer.Classify(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Kind != artifact.KindVMDisk || len(out.Disks) != 1 {
+			t.Fatalf("build %s = %+v, want a vm-disk with 1 file", b.Name, out)
+		}
 	}
 	amiBuild := m.Run("0b7e3c1a-aaaa-bbbb-cccc-000000000001")[0]
 	ami, err := packer.Classify(amiBuild)
@@ -39,10 +41,6 @@ func TestParseManifestLastRun(t *testing.T) {
 	}
 	if ami.Kind != artifact.KindMachineImage || ami.Images["us-east-1"] != "ami-0fedcba9876543210" {
 		t.Fatalf("ami = %+v", ami)
-	}
-	_, err = packer.Merge([]packer.Build{run[0], amiBuild})
-	if !errors.Is(err, packer.ErrMixedKinds) || !strings.Contains(err.Error(), "machine-image") {
-		t.Fatalf("Merge of a disk and an AMI: %v, want ErrMixedKinds naming the kinds", err)
 	}
 }
 
@@ -58,6 +56,7 @@ func TestClassifyRefuses(t *testing.T) {
 		{"amazon id malformed", packer.Build{Name: "b", BuilderID: "mitchellh.amazonebs", ArtifactID: "eu-west-1:img-1"}, packer.ErrInvalidManifest},
 		{"amazon region twice", packer.Build{Name: "b", BuilderID: "mitchellh.amazonebs", ArtifactID: "eu-west-1:ami-01234567,eu-west-1:ami-89abcdef"}, packer.ErrInvalidManifest},
 		{"docker without id", packer.Build{Name: "b", BuilderID: "packer.post-processor.docker-push"}, packer.ErrNoOutput},
+		{"docker local image id", packer.Build{Name: "b", BuilderID: "packer.docker", ArtifactID: "sha256:0123"}, packer.ErrNoOutput},
 		{"unknown builder", packer.Build{Name: "b", BuilderID: "example.unknown", ArtifactID: "x"}, packer.ErrUnsupportedBuilder},
 		{"unknown builder, nothing", packer.Build{Name: "b", BuilderID: "example.unknown"}, packer.ErrNoOutput},
 	} {

@@ -37,7 +37,7 @@ func OneStore(st registry.Fetcher) Stores {
 }
 
 // BuildIndex reads every machine-image record of cat whose provider is
-// provider ("aws"), and its content from the store stores gives for it
+// provider ("aws"), and every index record with such a member, and its content from the store stores gives for it
 // (the record's Repository there). A record whose manifest cannot be read is an error naming
 // it: an index with holes would make audits report known images as
 // unknown.
@@ -53,7 +53,7 @@ func BuildIndex(ctx context.Context, cat Catalog, stores Stores, provider string
 			return nil, err
 		}
 		for _, r := range rs {
-			if r.Kind != artifact.KindMachineImage {
+			if r.Kind != artifact.KindMachineImage && r.Kind != artifact.KindIndex {
 				continue
 			}
 			st, err := stores(r)
@@ -64,10 +64,27 @@ func BuildIndex(ctx context.Context, cat Catalog, stores Stores, provider string
 			if err != nil {
 				return nil, fmt.Errorf("index %s (%s): %w", r.Ref(), r.Digest, err)
 			}
-			if a.MachineImage == nil || a.MachineImage.Provider != provider {
-				continue
+			images := []*artifact.Artifact{a}
+			if a.Kind == artifact.KindIndex {
+				// The machine-image members of an index (one Packer build
+				// of several builders) are known as the index's record.
+				images = nil
+				for _, m := range a.Members {
+					if m.ArtifactType != artifact.ArtifactTypeMachineImage {
+						continue
+					}
+					ma, _, _, err := registry.FetchArtifact(ctx, st, r.Repository, m)
+					if err != nil {
+						return nil, fmt.Errorf("index %s (%s): build %s: %w", r.Ref(), r.Digest, m.Annotations[artifact.AnnotationBuild], err)
+					}
+					images = append(images, ma)
+				}
 			}
-			ix.Add(Known{Record: r, Image: a.MachineImage})
+			for _, a := range images {
+				if a.MachineImage != nil && a.MachineImage.Provider == provider {
+					ix.Add(Known{Record: r, Image: a.MachineImage})
+				}
+			}
 		}
 	}
 	return ix, nil

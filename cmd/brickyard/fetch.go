@@ -49,7 +49,7 @@ is written unless it verifies. An existing file is not replaced unless
 				return err
 			}
 			ref := rec.Ref()
-			fetched, err := e.c.FetchDisk(ctx, rec, output, brickyard.FetchOptions{Format: format, Force: force, Unverified: len(keys) == 0})
+			fetched, err := e.c.FetchDisk(ctx, rec, output, brickyard.FetchOptions{Format: format, Platform: platform, Force: force, Unverified: len(keys) == 0})
 			switch {
 			case errors.Is(err, brickyard.ErrExists):
 				return fmt.Errorf("%w (use --force to replace it)", err)

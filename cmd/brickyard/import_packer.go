@@ -17,10 +17,12 @@ func newImportPackerManifestCmd(e *env) *cobra.Command {
 		Use:   "packer-manifest FILE [NAME VERSION]",
 		Short: "Record the builds of a Packer manifest post-processor's file as one version",
 		Long: `Publish the builds of one run listed in the JSON file Packer's manifest
-post-processor writes (its last run, or --run UUID) as one version: the disk
-files of all its builds as one VM-disk artifact (files that are not disks,
-such as .vmx or .ovf, are left out and listed), or the AMIs of an amazon
-build (region:ami-id) as one machine image (--owner names the account).
+post-processor writes (its last run, or --run UUID) as one version: one
+build as one artifact of its kind, the disk files of a build as a VM disk
+(files that are not disks, such as .vmx or .ovf, are left out and listed),
+the AMIs of an amazon build (region:ami-id) as a machine image (--owner
+names the account); several builds as one OCI image index over one such
+artifact per build, the version tag and the signature on the index.
 Relative file paths are read from the manifest's directory (or --dir).
 Without NAME and VERSION, the builds' custom_data keys "name" and "version"
 give them (set custom_data in the manifest post-processor).`,

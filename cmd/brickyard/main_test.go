@@ -316,4 +316,25 @@ func TestImportPackerManifest(t *testing.T) {
 		t.Errorf("importing the same manifest again is not a no-op:\n%s", out)
 	}
 	c.fail(1, []string{"no.json"}, "import", "packer-manifest", filepath.Join(c.dir, "no.json"), "web", "1.5.0")
+
+	// Two builders of one run (an AMI and a qcow2) make one version: an
+	// index over one artifact per build, which verifies, inspects, and
+	// fetches the disk of the qemu build.
+	body = `{"builds":[{"name":"web","builder_type":"qemu","build_time":1764750000,"files":[{"name":"` + filepath.Base(qcow2) +
+		`","size":1}],"artifact_id":"VM","packer_run_uuid":"r2"},` +
+		`{"name":"web","builder_type":"amazon-ebs","build_time":1764750000,"artifact_id":"eu-west-1:ami-0123456789abcdef0","packer_run_uuid":"r2"}],"last_run_uuid":"r2"}`
+	if err := os.WriteFile(man, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = c.ok("import", "packer-manifest", man, "web", "2.0.0", "--owner", "123456789012", "--key", c.key())
+	if !strings.Contains(out, "published web@2.0.0 (index)") {
+		t.Fatalf("import packer-manifest of two builds printed:\n%s", out)
+	}
+	c.ok("verify", "web@2.0.0", "--key", c.pubKey())
+	if out := c.ok("inspect", "web@2.0.0"); !strings.Contains(out, "application/vnd.brickyard.index.v1") || !strings.Contains(out, "amazon-ebs.web") {
+		t.Errorf("inspect of the index:\n%s", out)
+	}
+	if out := c.ok("fetch", "web@2.0.0", "--format", "qcow2", "--output", filepath.Join(c.dir, "out2"), "--key", c.pubKey()); !strings.Contains(out, filepath.Base(qcow2)) {
+		t.Errorf("fetch of the index's qcow2:\n%s", out)
+	}
 }

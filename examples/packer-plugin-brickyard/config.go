@@ -34,7 +34,8 @@ type Config struct {
 	Parent []string `mapstructure:"parent"`
 	// Builds lists the build names that make this version (default: this
 	// build alone). The last of them to finish publishes all their outputs as
-	// one version; each earlier one only stages its output.
+	// one version, an OCI image index over one artifact per build; each
+	// earlier one only stages its output.
 	Builds []string `mapstructure:"builds"`
 	// Key is a cosign private key file to sign with; its password comes from
 	// KeyPassword or $COSIGN_PASSWORD.
@@ -44,6 +45,12 @@ type Config struct {
 	Channel string `mapstructure:"channel"`
 	// Owner is the AWS account that owns the AMIs of an amazon-ebs build.
 	Owner string `mapstructure:"owner"`
+	// DescribeAMIs looks each AMI of an amazon build up in EC2 (the default
+	// AWS credential chain) and records its owner and snapshots.
+	DescribeAMIs bool `mapstructure:"describe_amis"`
+	// EC2Endpoint sends those EC2 calls to this URL (a VPC endpoint);
+	// setting it implies describe_amis.
+	EC2Endpoint string `mapstructure:"ec2_endpoint"`
 	// Source and Revision record where the template came from.
 	Source   string `mapstructure:"source"`
 	Revision string `mapstructure:"revision"`

@@ -28,6 +28,8 @@ type FlatConfig struct {
 	KeyPassword         *string           `mapstructure:"key_password" cty:"key_password" hcl:"key_password"`
 	Channel             *string           `mapstructure:"channel" cty:"channel" hcl:"channel"`
 	Owner               *string           `mapstructure:"owner" cty:"owner" hcl:"owner"`
+	DescribeAMIs        *bool             `mapstructure:"describe_amis" cty:"describe_amis" hcl:"describe_amis"`
+	EC2Endpoint         *string           `mapstructure:"ec2_endpoint" cty:"ec2_endpoint" hcl:"ec2_endpoint"`
 	Source              *string           `mapstructure:"source" cty:"source" hcl:"source"`
 	Revision            *string           `mapstructure:"revision" cty:"revision" hcl:"revision"`
 }
@@ -62,6 +64,8 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"key_password":               &hcldec.AttrSpec{Name: "key_password", Type: cty.String, Required: false},
 		"channel":                    &hcldec.AttrSpec{Name: "channel", Type: cty.String, Required: false},
 		"owner":                      &hcldec.AttrSpec{Name: "owner", Type: cty.String, Required: false},
+		"describe_amis":              &hcldec.AttrSpec{Name: "describe_amis", Type: cty.Bool, Required: false},
+		"ec2_endpoint":               &hcldec.AttrSpec{Name: "ec2_endpoint", Type: cty.String, Required: false},
 		"source":                     &hcldec.AttrSpec{Name: "source", Type: cty.String, Required: false},
 		"revision":                   &hcldec.AttrSpec{Name: "revision", Type: cty.String, Required: false},
 	}

@@ -11,7 +11,10 @@ import (
 	"testing"
 
 	"github.com/brickyard/brickyard"
+	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/catalog"
 	"github.com/brickyard/brickyard/sign/cosignkey"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // TestPackerBuild runs real Packer (built by scripts/build-tools packer into
@@ -122,8 +125,9 @@ func (r *packerRun) client() *brickyard.Client {
 }
 
 // check asserts that ref is published, verifies against cosign.pub, has
-// base@1.0.0 as parent and holds n disk files.
-func (r *packerRun) check(ref string, disks int) {
+// base@1.0.0 as parent and holds n disk files (in its members, for an
+// index); it returns the record and its members.
+func (r *packerRun) check(ref string, disks int) (catalog.Record, []brickyard.Member) {
 	r.t.Helper()
 	ctx := context.Background()
 	cl := r.client()
@@ -141,13 +145,18 @@ func (r *packerRun) check(ref string, disks int) {
 	if len(rec.Parents) != 1 || rec.Parents[0] != base.Digest {
 		r.t.Fatalf("%s parents = %v, want [%s]", ref, rec.Parents, base.Digest)
 	}
-	a, _, _, err := cl.Inspect(ctx, rec)
+	ms, err := cl.Members(ctx, rec)
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	if len(a.Disks) != disks {
-		r.t.Fatalf("%s has %d disks, want %d", ref, len(a.Disks), disks)
+	n := 0
+	for _, m := range ms {
+		n += len(m.Artifact.Disks)
 	}
+	if n != disks {
+		r.t.Fatalf("%s has %d disks, want %d", ref, n, disks)
+	}
+	return rec, ms
 }
 
 const artificeTemplate = `
@@ -250,7 +259,21 @@ build {
 	if !ok {
 		t.Fatalf("packer build failed:\n%s", out)
 	}
-	r.check("web@3.0.0", 2)
+	// One version: an index over the artifacts of the two builds, the
+	// version tag on the index, the index signed.
+	rec, ms := r.check("web@3.0.0", 2)
+	if rec.Kind != artifact.KindIndex || len(ms) != 2 || ms[0].Build != "disk" || ms[1].Build != "qemu" ||
+		ms[0].Artifact.Disks[0].Format != artifact.DiskQCOW2 || ms[1].Artifact.Disks[0].Format != artifact.DiskVMDK {
+		t.Fatalf("web@3.0.0 is a %s with members %+v, want an index over the builds disk (qcow2) and qemu (vmdk)", rec.Kind, ms)
+	}
+	tag, err := r.client().Store().Resolve(context.Background(), "web", "3.0.0")
+	if err != nil || tag.Digest != rec.Digest || tag.MediaType != ocispec.MediaTypeImageIndex {
+		t.Fatalf("tag 3.0.0 = %+v %v, want the index %s", tag, err, rec.Digest)
+	}
+	fetched, err := r.client().FetchDisk(context.Background(), rec, r.path("out"), brickyard.FetchOptions{Format: "vmdk"})
+	if err != nil || len(fetched) != 1 || fetched[0].Disk.Title != "web.vmdk" {
+		t.Fatalf("fetch the vmdk of web@3.0.0: %+v %v", fetched, err)
+	}
 }
 
 func TestPackerBadSettings(t *testing.T) {

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/brickyard/brickyard"
 	"github.com/brickyard/brickyard/artifact"
 	bpacker "github.com/brickyard/brickyard/artifact/packer"
 	"github.com/brickyard/brickyard/catalog"
+	"github.com/brickyard/brickyard/registry/ec2"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
@@ -97,7 +100,11 @@ func (p *PostProcessor) open(ctx context.Context) (*brickyard.Client, error) {
 // channel. It keeps the input artifact.
 func (p *PostProcessor) PostProcess(ctx context.Context, ui packer.Ui, source packer.Artifact) (packer.Artifact, bool, bool, error) {
 	c := &p.config
-	b := bpacker.Build{Name: c.PackerBuildName, BuilderID: source.BuilderId(), ArtifactID: source.Id()}
+	b := bpacker.Build{Name: c.PackerBuildName, BuilderID: source.BuilderId(), ArtifactID: source.Id(),
+		CustomData: generated(source)}
+	if d, ok := source.State("digest").(string); ok && d != "" && !strings.Contains(b.ArtifactID, "@") {
+		b.ArtifactID += "@" + d // docker-push: the repository digest it pushed
+	}
 	for _, f := range source.Files() {
 		abs, err := filepath.Abs(f) // staged for another plugin process
 		if err != nil {
@@ -129,9 +136,15 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packer.Ui, source pa
 	meta := brickyard.Meta{Name: c.Name, Version: c.Version, Platform: c.Platform, Parents: c.Parent,
 		Sign: c.Key != "", Build: artifact.Build{Source: c.Source, Revision: c.Revision}}
 	if len(meta.Parents) == 0 {
-		meta.Parents = generatedParent(source)
+		if meta.Parents, err = generatedParents(ctx, cl, builds); err != nil {
+			return nil, true, false, err
+		}
 	}
-	res, err := cl.PublishPacker(ctx, brickyard.PackerRequest{Meta: meta, Builds: builds, Owner: c.Owner})
+	req := brickyard.PackerRequest{Meta: meta, Builds: builds, Owner: c.Owner}
+	if req.AMIs, err = p.amis(ctx, builds); err != nil {
+		return nil, true, false, err
+	}
+	res, err := cl.PublishPacker(ctx, req)
 	if err != nil {
 		return nil, true, false, err
 	}
@@ -140,6 +153,13 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packer.Ui, source pa
 		ui.Message(fmt.Sprintf("brickyard: %s is not a disk, left out", f))
 	}
 	ui.Say(fmt.Sprintf("brickyard: published %s %s", pub.Record.Ref(), pub.Record.Digest))
+	if pub.Record.Kind == artifact.KindIndex {
+		var names []string
+		for _, b := range builds {
+			names = append(names, b.Name)
+		}
+		ui.Say(fmt.Sprintf("brickyard: %s is an index over the builds %s", pub.Record.Ref(), strings.Join(names, ", ")))
+	}
 	if pub.Signature != nil {
 		ui.Say(fmt.Sprintf("brickyard: signed %s by %s", pub.Record.Ref(), pub.Signature.KeyID))
 	}
@@ -152,13 +172,85 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packer.Ui, source pa
 	return &Artifact{rec: pub.Record, files: source.Files()}, true, false, nil
 }
 
-// generatedParent is the source image digest a builder reports in its
-// generated data, if any: the base image is the parent when no parent
-// setting names it.
-func generatedParent(source packer.Artifact) []string {
-	data, _ := source.State("generated_data").(map[interface{}]interface{})
-	if d, ok := data["SourceImageDigest"].(string); ok && d != "" {
-		return []string{d}
+// generated is what the builder reports in its generated data that names
+// the base image: SourceAMI (amazon builders) and SourceImageDigest. It is
+// staged with the build, so the build that publishes sees every build's.
+func generated(source packer.Artifact) map[string]string {
+	out := map[string]string{}
+	add := func(k, v interface{}) {
+		ks, _ := k.(string)
+		vs, _ := v.(string)
+		if (ks == "SourceAMI" || ks == "SourceImageDigest") && vs != "" {
+			out[ks] = vs
+		}
 	}
-	return nil
+	switch data := source.State("generated_data").(type) {
+	case map[interface{}]interface{}:
+		for k, v := range data {
+			add(k, v)
+		}
+	case map[string]interface{}:
+		for k, v := range data {
+			add(k, v)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// generatedParents are the base images the builds report, when no parent
+// setting names them: a SourceImageDigest as it is, a SourceAMI as the
+// catalog artifact that records that AMI (in any region). A SourceAMI the
+// catalog does not know is an error naming it and the parent setting.
+func generatedParents(ctx context.Context, cl *brickyard.Client, builds []bpacker.Build) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, b := range builds {
+		p := b.CustomData["SourceImageDigest"]
+		if ami := b.CustomData["SourceAMI"]; ami != "" {
+			r, err := cl.LookupImageID(ctx, ami)
+			if err != nil {
+				return nil, fmt.Errorf("build %s: generated_data SourceAMI %s: %w (publish the base image to brickyard first, or name it with the parent setting)", b.Name, ami, err)
+			}
+			p = r.Digest.String()
+		}
+		if p != "" && !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// amis is the EC2 client that looks up the AMIs of the amazon builds, when
+// describe_amis or ec2_endpoint asks for one; nil otherwise.
+func (p *PostProcessor) amis(ctx context.Context, builds []bpacker.Build) (brickyard.AMIDescriber, error) {
+	c := &p.config
+	if !c.DescribeAMIs && c.EC2Endpoint == "" {
+		return nil, nil
+	}
+	var regions []string
+	for _, b := range builds {
+		if out, err := bpacker.Classify(b); err == nil {
+			for r := range out.Images {
+				if !slices.Contains(regions, r) {
+					regions = append(regions, r)
+				}
+			}
+		}
+	}
+	if len(regions) == 0 {
+		return nil, nil
+	}
+	opts := []ec2.Option{ec2.WithRegions(regions...)}
+	if c.EC2Endpoint != "" {
+		opts = append(opts, ec2.WithEndpoint(c.EC2Endpoint))
+	}
+	cl, err := ec2.New(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("describe_amis: %w", err)
+	}
+	return cl, nil
 }

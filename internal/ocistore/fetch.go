@@ -15,7 +15,8 @@ type Fetcher interface {
 }
 
 // FetchArtifact reads the manifest desc of repository repo and its config
-// back from st and decodes them (artifact.Decode, strict). The manifest and
+// back from st and decodes them (artifact.Decode, strict); for an OCI
+// image index, a KindIndex (artifact.DecodeIndex) with a nil config. The manifest and
 // config are read within artifact.MaxManifestSize and
 // artifact.MaxConfigSize; a store that verifies digests as it reads (all of
 // brickyard's do) guarantees they are the bytes desc names. Nothing is
@@ -38,6 +39,13 @@ func FetchArtifact(ctx context.Context, st Fetcher, repo string, desc ocispec.De
 	}
 	if _, err := artifact.ParseOCI(desc.MediaType, manifest); err != nil {
 		return nil, nil, nil, fmt.Errorf("manifest %s@%s: %w", repo, desc.Digest, err)
+	}
+	if desc.MediaType == ocispec.MediaTypeImageIndex {
+		// A KindIndex has no config.
+		if a, err = artifact.DecodeIndex(manifest); err != nil {
+			return nil, nil, nil, fmt.Errorf("%s@%s: %w", repo, desc.Digest, err)
+		}
+		return a, manifest, nil, nil
 	}
 	m, _, err := artifact.ParseManifest(manifest)
 	if err != nil {

@@ -142,6 +142,18 @@ func parseTime(s string) time.Time {
 	return time.Time{}
 }
 
+// DescribeAMI returns the owner account of image id in region and the ids
+// of the EBS snapshots backing it, sorted (DescribeImages). Errors wrap
+// ErrNotFound, ErrAccessDenied or the SDK's, naming the image and region.
+// It satisfies brickyard.AMIDescriber, for a Packer build's AMIs.
+func (c *Client) DescribeAMI(ctx context.Context, region, id string) (owner string, snapshots []string, err error) {
+	im, err := c.lookup(ctx, region, id)
+	if err != nil {
+		return "", nil, err
+	}
+	return im.Owner, im.Snapshots, nil
+}
+
 // lookup returns image id of region, or an error wrapping ErrNotFound.
 func (c *Client) lookup(ctx context.Context, region, id string) (Image, error) {
 	ims, err := c.Images(ctx, region, ImageQuery{IDs: []string{id}})

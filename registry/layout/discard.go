@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/registry"
@@ -48,7 +47,7 @@ func (s *Store) Discard(ctx context.Context, repo string, tags []string, blobs [
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	unlock, err := lockRepo(dir, syscall.LOCK_EX)
+	unlock, err := lockRepo(dir, lockExclusive)
 	if err != nil {
 		return err
 	}
@@ -180,6 +179,6 @@ func (s *Store) removeLayout(dir string) error {
 // lockRepo takes the repository lock of the layout dir (flock(2) on its
 // .lock file: LOCK_EX for index.json updates and Discard, LOCK_SH for
 // PushManifest and Tag's checks) and returns what releases it.
-func lockRepo(dir string, how int) (func(), error) {
+func lockRepo(dir string, how lockHow) (func(), error) {
 	return flockFile(filepath.Join(dir, ".lock"), how, "lock "+dir)
 }

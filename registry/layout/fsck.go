@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -80,7 +79,7 @@ func (s *Store) Fsck(ctx context.Context, opts FsckOptions) (FsckReport, error) 
 
 func (s *Store) fsckRepo(ctx context.Context, repo, dir string, opts FsckOptions, rep *FsckReport) error {
 	if opts.Repair {
-		unlock, err := lockGC(dir, syscall.LOCK_EX)
+		unlock, err := lockGC(dir, lockExclusive)
 		if err != nil {
 			return err
 		}
@@ -186,10 +185,10 @@ func held(p string) bool {
 		return false
 	}
 	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := tryLockFile(f); err != nil {
 		return true
 	}
-	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	unlockFile(f)
 	return false
 }
 

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/brickyard/brickyard/artifact"
@@ -108,7 +107,7 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (GCReport, error) {
 }
 
 func (s *Store) gcRepo(ctx context.Context, dir string, grace, ingestGrace time.Duration, dryRun bool, rep *GCReport) error {
-	unlock, err := lockGC(dir, syscall.LOCK_EX)
+	unlock, err := lockGC(dir, lockExclusive)
 	if err != nil {
 		return err
 	}
@@ -163,23 +162,23 @@ func (s *Store) gcRepo(ctx context.Context, dir string, grace, ingestGrace time.
 // lockGC takes the repository's collection lock (flock(2) on
 // DIR/.gc.lock, in an existing layout): how is LOCK_EX for the collector,
 // LOCK_SH for writers.
-func lockGC(dir string, how int) (func(), error) {
+func lockGC(dir string, how lockHow) (func(), error) {
 	return flockFile(filepath.Join(dir, ".gc.lock"), how, "lock "+dir+" for garbage collection")
 }
 
 // flockFile takes flock(2) how on file, creating it, and returns what
 // releases it; errors say what.
-func flockFile(file string, how int, what string) (func(), error) {
+func flockFile(file string, how lockHow, what string) (func(), error) {
 	f, err := os.OpenFile(file, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), how); err != nil {
+	if err := lockFile(f, how); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		unlockFile(f)
 		f.Close()
 	}, nil
 }
@@ -211,7 +210,7 @@ func removeStale(dir string, grace time.Duration, dryRun bool) (int, int64) {
 			if err != nil {
 				continue
 			}
-			if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			if tryLockFile(f) != nil {
 				f.Close()
 				continue // a live writer holds it
 			}

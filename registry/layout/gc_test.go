@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -99,7 +98,7 @@ func TestGCSweepsWhatNoTagReaches(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer live.Close()
-	syscall.Flock(int(live.Fd()), syscall.LOCK_EX) // as a writer in another process holds it
+	lockFile(live, lockExclusive) // as a writer in another process holds it
 	before := blobCount(t, s, "web")
 
 	rep, err := s.GC(ctx, GCOptions{})

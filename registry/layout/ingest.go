@@ -8,13 +8,13 @@ import (
 	"io"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"unsafe"
 
 	"github.com/brickyard/brickyard/internal/sparse"
 	"github.com/brickyard/brickyard/registry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
 )
 
 // Ingest tuning. Reading, hashing and writing run as a pipeline of three
@@ -248,7 +248,7 @@ func (w *chunkWriter) write(b []byte) error {
 
 			b = b[m:]
 			if err != nil {
-				if !errors.Is(err, unix.EINVAL) {
+				if !errors.Is(err, syscall.EINVAL) {
 					return err
 				}
 				// A device with a larger logical block than directAlign, or a
@@ -283,21 +283,6 @@ func (w *chunkWriter) finish() error {
 	return w.f.Truncate(w.off)
 }
 
-// openDirect opens w.f's file a second time for writing with O_DIRECT, or
-// notes that the file system refuses it (tmpfs before Linux 6.6, some
-// network and FUSE file systems).
-func (w *chunkWriter) openDirect() {
-	d, err := os.OpenFile(w.f.Name(), os.O_WRONLY|unix.O_DIRECT, 0)
-	if err != nil {
-		w.noDirect = true
-		return
-	}
-	w.direct = d
-	if ds, err := os.OpenFile(w.f.Name(), os.O_WRONLY|unix.O_DIRECT|unix.O_DSYNC, 0); err == nil {
-		w.dsync = ds
-	}
-}
-
 func (w *chunkWriter) close() {
 	if w.direct != nil {
 		w.direct.Close()
@@ -318,13 +303,6 @@ func alignedBuffer(n int) []byte {
 	b := make([]byte, n+directAlign)
 	skip := int(-addressOf(b) & (directAlign - 1))
 	return b[skip : skip+n : skip+n]
-}
-
-// startWriteback asks the kernel to start writing a range out (Linux
-// sync_file_range); it is only a hint, so an error is ignored: the fsync at
-// the end is what makes the blob durable.
-func startWriteback(f *os.File, off, n int64) {
-	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
 }
 
 // addressOf returns the address of b's first byte.

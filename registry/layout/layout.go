@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/brickyard/brickyard/artifact"
@@ -107,7 +106,7 @@ func (s *Store) Exists(ctx context.Context, repo string, desc ocispec.Descriptor
 	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
 		return false, nil // no lock needed to say so: a collection only removes
 	}
-	unlock, err := lockGC(dir, syscall.LOCK_SH)
+	unlock, err := lockGC(dir, lockShared)
 	if err != nil {
 		return false, err
 	}
@@ -198,7 +197,7 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 	}()
 	// Held until the file is closed: GC removes an ingest only once no
 	// live process holds it (a killed writer's lock goes with it).
-	if err := syscall.Flock(int(tmp.Fd()), syscall.LOCK_EX); err != nil {
+	if err := lockFile(tmp, lockExclusive); err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: lock %s: %w", repo, tmp.Name(), err)
 	}
 	d, n, err := ingest(ctx, tmp, r, expected)
@@ -211,7 +210,7 @@ func (s *Store) PushBlob(ctx context.Context, repo string, expected ocispec.Desc
 			repo, got.Digest, got.Size, expected.Digest, expected.Size, registry.ErrDigestMismatch)
 	}
 	faults.Point("ingest")
-	unlock, err := lockGC(dir, syscall.LOCK_SH)
+	unlock, err := lockGC(dir, lockShared)
 	if err != nil {
 		return ocispec.Descriptor{}, fmt.Errorf("%s: push blob: %w", repo, err)
 	}
@@ -248,7 +247,7 @@ func (s *Store) PushManifest(ctx context.Context, repo, mediaType string, manife
 	if dir, err := s.dir(repo); err != nil {
 		return ocispec.Descriptor{}, err
 	} else if _, err := os.Stat(filepath.Join(dir, ocispec.ImageLayoutFile)); err == nil {
-		unlock, err := lockRepo(dir, syscall.LOCK_SH)
+		unlock, err := lockRepo(dir, lockShared)
 		if err != nil {
 			return ocispec.Descriptor{}, err
 		}
@@ -296,7 +295,7 @@ func (s *Store) setTag(ctx context.Context, repo string, desc ocispec.Descriptor
 	}
 	// Held shared across the check and the index update, so that a
 	// collection cannot remove the manifest in between.
-	unlock, err := lockGC(dir, syscall.LOCK_SH)
+	unlock, err := lockGC(dir, lockShared)
 	if err != nil {
 		return err
 	}
@@ -350,12 +349,12 @@ func (s *Store) LockMutableTags(repo string) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+	if err := lockFile(f, lockExclusive); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("lock the mutable tags of %s: %w", dir, err)
 	}
 	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		unlockFile(f)
 		f.Close()
 	}, nil
 }
@@ -371,7 +370,7 @@ func (s *Store) updateIndex(dir string, change func(*ocispec.Index) error) error
 	if err := ensureLayout(dir); err != nil {
 		return err
 	}
-	unlock, err := lockRepo(dir, syscall.LOCK_EX)
+	unlock, err := lockRepo(dir, lockExclusive)
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/brickyard/brickyard/registry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sys/unix"
 )
 
 // verifyReader checks at EOF that a blob has its descriptor's digest and,
@@ -43,7 +42,7 @@ func (v *verifyReader) Read(b []byte) (int, error) {
 	if end := v.n + int64(len(b)) + readAhead/2; end > v.hinted {
 		// One call covers a read of any size. Only a hint: an error (a
 		// file system without readahead) costs nothing but the speed-up.
-		_ = unix.Fadvise(int(v.f.Fd()), v.hinted, end-v.hinted+readAhead/2, unix.FADV_WILLNEED)
+		willNeed(v.f, v.hinted, end-v.hinted+readAhead/2)
 		v.hinted = end + readAhead/2
 	}
 	n, err := v.f.Read(b)

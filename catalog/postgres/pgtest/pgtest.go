@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"syscall"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
@@ -31,7 +30,7 @@ type Server struct {
 	Port int
 	Dir  string
 	bin  string
-	cred *syscall.Credential
+	user *[2]int // uid, gid to run the server as (when running as root)
 }
 
 // binDir finds initdb and pg_ctl: Debian keeps them in
@@ -69,7 +68,7 @@ func Run(dir string, settings ...string) (*Server, error) {
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
-		s.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		s.user = &[2]int{uid, gid}
 		if err := os.Chown(dir, uid, gid); err != nil {
 			return nil, err
 		}
@@ -106,8 +105,8 @@ func Run(dir string, settings ...string) (*Server, error) {
 func (s *Server) cmd(name string, args ...string) *exec.Cmd {
 	c := exec.Command(filepath.Join(s.bin, name), args...)
 	c.Dir = s.Dir
-	if s.cred != nil {
-		c.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	if s.user != nil {
+		runAs(c, s.user[0], s.user[1])
 	}
 	return c
 }

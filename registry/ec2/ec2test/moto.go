@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -66,7 +65,7 @@ func StartMoto(ctx context.Context, o MotoOptions) (*Moto, error) {
 	if o.AMIsPath != "" {
 		cmd.Env = append(cmd.Env, "MOTO_AMIS_PATH="+o.AMIsPath)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Close ends the shim and the server it starts
+	ownProcessGroup(cmd) // Close ends the shim and the server it starts
 	m := &Moto{URL: "http://127.0.0.1:" + strconv.Itoa(port), cmd: cmd}
 	if o.LogPath != "" {
 		if m.log, err = os.Create(o.LogPath); err != nil {
@@ -111,7 +110,7 @@ func StartMoto(ctx context.Context, o MotoOptions) (*Moto, error) {
 // Close stops the server (its process group, which it alone is in).
 func (m *Moto) Close() error {
 	if m.cmd.Process != nil {
-		_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
+		killProcessGroup(m.cmd.Process)
 	}
 	if m.log != nil {
 		m.log.Close()
