@@ -119,8 +119,8 @@ type node struct {
 	size                            int64
 	rule                            string
 	state                           catalog.State
-	since                           time.Time // when state took effect
-	at                              time.Time // published
+	atSec                           int64 // published: Unix seconds and nanoseconds (no *Location to scan)
+	atNsec                          int32
 	pOff, pLen                      int32
 	holder                          int32 // for a kept ancestor: the kept artifact holding it; -1
 	gone                            bool  // a tombstone
@@ -147,12 +147,13 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 	idx := newDigestIndex(&nodes)
 	byName := map[string][]int32{}
 	platforms := map[artifact.Platform]string{}
-	var arena []int32 // every node's parents, see node
+	var arena []int32              // every node's parents, see node
+	since := map[int32]time.Time{} // when a node's state took effect, for the few not active
 	snap, err := c.Scan(ctx, func(r *catalog.Record) error {
 		i := int32(nodes.len())
 		n := nodes.add() // filled in place: a node is a few hundred bytes
 		*n = node{digest: r.Digest, name: r.Name, kind: r.Kind, store: r.Store, repo: r.Repository, mt: r.MediaType, size: r.Size,
-			version: r.Version, at: r.Published, holder: -1}
+			version: r.Version, atSec: r.Published.Unix(), atNsec: int32(r.Published.Nanosecond()), holder: -1}
 		if !r.Platform.IsZero() {
 			ps, ok := platforms[r.Platform]
 			if !ok {
@@ -172,9 +173,9 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 		if len(r.Lifecycle) > 0 {
 			st, ch := r.Status(now)
 			if ch != nil {
-				n.state, n.since = st, ch.Effective
-				if n.since.IsZero() {
-					n.since = ch.At
+				n.state = st
+				if since[i] = ch.Effective; ch.Effective.IsZero() {
+					since[i] = ch.At
 				}
 			}
 		}
@@ -243,7 +244,10 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 		noRule := "kept by no rule" + at
 		for _, i := range members {
 			n := nodes.at(i)
-			age := now.Sub(n.since)
+			if n.state == catalog.StateActive {
+				continue
+			}
+			age := now.Sub(since[i])
 			switch {
 			case rule.revokedSet && n.state == catalog.StateRevoked && age >= rule.RevokedAfter:
 				decide(i, true, "revoked for "+days(age)+", delete after "+human(rule.RevokedAfter)+at)
@@ -276,7 +280,7 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 		}
 		for _, i := range members {
 			n := nodes.at(i)
-			age := now.Sub(n.at)
+			age := now.Sub(time.Unix(n.atSec, int64(n.atNsec)))
 			switch {
 			case rule.Prereleases > 0 && n.version.Prerelease() != "" && age < rule.Prereleases:
 				decide(i, false, "prerelease younger than "+human(rule.Prereleases)+at)
