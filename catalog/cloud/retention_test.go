@@ -99,6 +99,7 @@ func TestRetentionDeletesAMIs(t *testing.T) {
 			dels = append(dels, d.Ref())
 		}
 	}
+	slices.Sort(dels) // in publication order, which follows the import's
 	if !slices.Equal(dels, []string{"web@1.0.0", "web@1.1.0"}) {
 		t.Fatalf("plan deletes %v, want web@1.0.0 and web@1.1.0", dels)
 	}
