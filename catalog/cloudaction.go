@@ -19,15 +19,18 @@ const EventCloudAction = "cloud-action"
 // done in the cloud and the provider's own audit trail (CloudTrail) can be
 // joined with it.
 type CloudAction struct {
-	Provider  string    `json:"provider"`          // "aws"
-	Account   string    `json:"account,omitempty"` // the account acted in
-	Region    string    `json:"region"`
-	Action    string    `json:"action"`   // the API action, e.g. "EnableImageDeprecation"
-	Resource  string    `json:"resource"` // the image or snapshot id
-	RequestID string    `json:"requestId,omitempty"`
-	Detail    string    `json:"detail,omitempty"`
-	Actor     string    `json:"-"` // who; the event's actor
-	At        time.Time `json:"-"` // set by the catalog
+	Provider  string `json:"provider"`          // "aws"
+	Account   string `json:"account,omitempty"` // the account acted in
+	Region    string `json:"region"`
+	Action    string `json:"action"`   // the API action, e.g. "EnableImageDeprecation"
+	Resource  string `json:"resource"` // the image or snapshot id
+	RequestID string `json:"requestId,omitempty"`
+	Detail    string `json:"detail,omitempty"`
+	// Plan is the digest of the retention plan the action was made
+	// under, if any (retention apply checks the log with it).
+	Plan  string    `json:"plan,omitempty"`
+	Actor string    `json:"-"` // who; the event's actor
+	At    time.Time `json:"-"` // set by the catalog
 }
 
 // Validate checks a cloud action before it is written.

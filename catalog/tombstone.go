@@ -65,7 +65,8 @@ type Scanner interface {
 	// before children), with Parents, Lifecycle, Signatures and Deleted
 	// filled (Visibility is not), and returns the log head and the
 	// channel moves as of the same read. fn must not keep r's address:
-	// the next call reuses it. An error from fn stops the scan and is
+	// the next call reuses it. Records may share their *semver.Version
+	// values: fn must not modify them. An error from fn stops the scan and is
 	// returned.
 	Scan(ctx context.Context, fn func(r *Record) error) (Snapshot, error)
 }

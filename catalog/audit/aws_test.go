@@ -136,8 +136,11 @@ func (f *fixture) arrange(t *testing.T) {
 	raw := ec2test.EC2(f.proxy.URL, eu)
 	_, err = raw.RunInstances(ctx, &sdkec2.RunInstancesInput{ImageId: aws.String(f.ids["web-1.3.0"]), MinCount: aws.Int32(1), MaxCount: aws.Int32(1), InstanceType: types.InstanceTypeT3Micro})
 	must(t, err)
-	// web-1.4.0: deprecated in the catalog only, in a launch template.
+	// web-1.4.0: deprecated in the catalog only, still shared with b, in
+	// a launch template.
 	_, err = f.cat.ChangeLifecycle(ctx, f.known(t, "web@1.4.0").Record.Digest, catalog.LifecycleChange{State: catalog.StateDeprecated, Reason: "old", Actor: "ops"})
+	must(t, err)
+	_, err = f.c.SetLaunchPermissions(ctx, eu, f.ids["web-1.4.0"], ec2.Permissions{Accounts: []string{b}})
 	must(t, err)
 	_, err = raw.CreateLaunchTemplate(ctx, &sdkec2.CreateLaunchTemplateInput{LaunchTemplateName: aws.String("web"),
 		LaunchTemplateData: &types.RequestLaunchTemplateData{ImageId: aws.String(f.ids["web-1.4.0"])}})
@@ -176,6 +179,7 @@ func TestAuditAWS(t *testing.T) {
 		{audit.RuleRevokedShared, eu, f.ids["web-1.3.0"]},
 		{audit.RuleRevokedNotDisabled, eu, f.ids["web-1.3.0"]},
 		{audit.RuleRevokedInUse, eu, f.ids["web-1.3.0"]},
+		{audit.RuleDeprecatedShared, eu, f.ids["web-1.4.0"]},
 		{audit.RuleDeprecatedInUse, eu, f.ids["web-1.4.0"]},
 		{audit.RuleDeprecatedNotInTheCloud, eu, f.ids["web-1.4.0"]},
 		{audit.RuleUnknownImage, eu, f.ids["tmp-build-42"]},
@@ -199,6 +203,12 @@ func TestAuditAWS(t *testing.T) {
 	} {
 		if has(rep, notWant.rule, notWant.region, notWant.resource) {
 			t.Errorf("unexpected %s finding for %q in %s", notWant.rule, notWant.resource, notWant.region)
+		}
+	}
+	// Every rule but could-not-check (TestAuditAWSFailsClosed) fires here.
+	for _, r := range audit.Rules {
+		if r.ID != audit.RuleCouldNotCheck && !slices.ContainsFunc(rep.Findings, func(f audit.Finding) bool { return f.Rule == r.ID }) {
+			t.Errorf("rule %s (%s) fired by no finding", r.ID, r.Name)
 		}
 	}
 	if !rep.Fails(audit.Critical) || rep.Max() != audit.Critical {

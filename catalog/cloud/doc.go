@@ -7,7 +7,8 @@
 // reported) and the deletion of the snapshots the image alone used, and a
 // visibility intent the exact launch and snapshot permissions. Every
 // change made is an EventCloudAction in the catalog's log, with the API
-// request id.
+// request id. RetentionDeleter is the machine-image deleter that
+// catalog/retention's Apply uses for AWS.
 //
 // The cloud side is a set of small interfaces declared here; package
 // registry/ec2 satisfies them for AWS. Index maps cloud image ids back to

@@ -7,6 +7,7 @@ import (
 	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/catalog"
 	"github.com/brickyard/brickyard/registry"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
@@ -108,6 +109,16 @@ func (ix *Index) Lookup(region, id string) (Known, bool) {
 		return Known{}, false
 	}
 	return ix.Artifacts[i], true
+}
+
+// ByDigest returns the artifact whose record has digest d.
+func (ix *Index) ByDigest(d digest.Digest) (Known, bool) {
+	for _, k := range ix.Artifacts {
+		if k.Record.Digest == d {
+			return k, true
+		}
+	}
+	return Known{}, false
 }
 
 // LookupAny returns the artifact that holds image id in any region (image

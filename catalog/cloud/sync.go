@@ -34,7 +34,10 @@ type PermissionSetter interface {
 // wrapping ec2.ErrDeregistrationProtected. It is the machine-image
 // deleter retention needs.
 type Deleter interface {
-	Deregister(ctx context.Context, region, id string) ([]ec2.Action, error)
+	// snapshots are the image's snapshot ids as the catalog recorded
+	// them: deleted (unless another image uses them) when the image is
+	// gone already, so an interrupted delete finishes.
+	Deregister(ctx context.Context, region, id string, snapshots ...string) ([]ec2.Action, error)
 }
 
 // Tagger tags images.
@@ -61,6 +64,9 @@ type Syncer struct {
 	Account string // the account acted in, for the log
 	Actor   string
 	Now     func() time.Time // nil: time.Now
+	// Plan, if set, is the retention plan acted under: each action's
+	// event names it.
+	Plan string
 }
 
 func (s *Syncer) now() time.Time {
@@ -77,7 +83,7 @@ func (s *Syncer) record(ctx context.Context, k Known, acts ...ec2.Action) error 
 			continue
 		}
 		if err := s.Log.RecordCloudAction(ctx, k.Record.Digest, catalog.CloudAction{Provider: k.Image.Provider, Account: s.Account,
-			Region: a.Region, Action: a.Action, Resource: a.Resource, RequestID: a.RequestID, Detail: a.Detail, Actor: s.Actor}); err != nil {
+			Region: a.Region, Action: a.Action, Resource: a.Resource, RequestID: a.RequestID, Detail: a.Detail, Plan: s.Plan, Actor: s.Actor}); err != nil {
 			return fmt.Errorf("record %s of %s in the log: %w", a.Action, a.Resource, err)
 		}
 	}
@@ -180,7 +186,9 @@ func (s *Syncer) syncRegion(ctx context.Context, k Known, region string, state c
 // deregister, then delete the snapshots the image alone used. Images
 // under deregistration protection are refused (the error wraps ErrRefused
 // and ec2.ErrDeregistrationProtected and names each); the other regions
-// are still deleted. Images already gone are no-ops.
+// are still deleted. Images already gone are no DeregisterImage call, and
+// the snapshots the record names for them are deleted unless another
+// image uses them: a Delete interrupted halfway finishes when run again.
 func (s *Syncer) Delete(ctx context.Context, k Known) ([]ec2.Action, error) {
 	if k.Image == nil {
 		return nil, fmt.Errorf("delete %s: %w", k.Record.Ref(), ErrNotMachineImage)
@@ -189,7 +197,7 @@ func (s *Syncer) Delete(ctx context.Context, k Known) ([]ec2.Action, error) {
 	var errs []error
 	for _, region := range slices.Sorted(maps.Keys(k.Image.Images)) {
 		id := k.Image.Images[region]
-		acts, err := s.Cloud.Deregister(ctx, region, id)
+		acts, err := s.Cloud.Deregister(ctx, region, id, k.Image.Snapshots[region]...)
 		all = append(all, acts...)
 		if rerr := s.record(ctx, k, acts...); rerr != nil {
 			return all, rerr

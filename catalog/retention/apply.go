@@ -19,10 +19,16 @@ import (
 )
 
 // ImageDeleter deletes the cloud images a machine-image artifact stands
-// for (deregisters the image in every region, deletes its snapshots). An
-// image already gone is not an error. The EC2 store implements it.
+// for (deregisters the image in every region, deletes the snapshots it
+// alone used), recording each cloud action in the catalog's log under
+// plan. It is idempotent: an image already gone is not an error, and a
+// delete interrupted halfway finishes when asked again. An image the
+// cloud must not delete (deregistration protection) is an error wrapping
+// ErrRefused: Apply then leaves that artifact (manifest and record stay),
+// reports it, and goes on with the others. catalog/cloud.RetentionDeleter
+// implements it for AWS.
 type ImageDeleter interface {
-	DeleteImages(ctx context.Context, d Decision) error
+	DeleteImages(ctx context.Context, plan digest.Digest, d Decision) error
 }
 
 // Collector removes the blobs no manifest reaches any more (a store's
@@ -57,9 +63,17 @@ type ApplyOptions struct {
 
 // ApplyReport says what Apply did.
 type ApplyReport struct {
-	Deleted   int // artifacts deleted by this run
-	Resumed   int // deleted by an earlier, interrupted run of the same plan
-	Collected int // stores garbage-collected
+	Deleted   int       // artifacts deleted by this run
+	Resumed   int       // deleted by an earlier, interrupted run of the same plan
+	Collected int       // stores garbage-collected
+	Refused   []Refusal `json:"refused,omitempty"` // artifacts left because the cloud refused to delete their images
+}
+
+// Refusal is an artifact the plan deletes that Apply left, and why.
+type Refusal struct {
+	Ref    string        `json:"ref"` // NAME@VERSION
+	Digest digest.Digest `json:"digest"`
+	Reason string        `json:"reason"` // the ImageDeleter's error
 }
 
 // stepHook, if set (by tests), runs before each step of Apply: they kill
@@ -81,6 +95,12 @@ var stepHook func(step string)
 // same plan finishes the job, and deletes nothing the plan keeps. Last,
 // each store deleted from that is a Collector collects its unreachable
 // blobs.
+//
+// An artifact whose images the ImageDeleter refuses (ErrRefused) is left
+// whole in its store and the catalog and listed in ApplyReport.Refused;
+// the others are still deleted, and Apply then returns an error wrapping
+// ErrRefused. Applying the plan again refuses it again and changes
+// nothing else.
 func Apply(ctx context.Context, c Catalog, plan *Plan, o ApplyOptions) (ApplyReport, error) {
 	var rep ApplyReport
 	if strings.TrimSpace(o.Actor) == "" {
@@ -136,7 +156,11 @@ func Apply(ctx context.Context, c Catalog, plan *Plan, o ApplyOptions) (ApplyRep
 			rep.Resumed++
 			continue
 		}
-		if err := deleteOne(ctx, s, o, d); err != nil {
+		if err := deleteOne(ctx, s, o, plan.Digest, d); err != nil {
+			if errors.Is(err, ErrRefused) {
+				rep.Refused = append(rep.Refused, Refusal{Ref: d.Ref(), Digest: d.Digest, Reason: err.Error()})
+				continue
+			}
 			return rep, err
 		}
 		hook("tombstone")
@@ -165,6 +189,13 @@ func Apply(ctx context.Context, c Catalog, plan *Plan, o ApplyOptions) (ApplyRep
 			rep.Collected++
 		}
 	}
+	if len(rep.Refused) > 0 {
+		refs := make([]string, len(rep.Refused))
+		for i, r := range rep.Refused {
+			refs[i] = r.Ref
+		}
+		return rep, fmt.Errorf("plan %s: %d artifacts left, their images refused (%s): %w", plan.Digest, len(refs), strings.Join(refs, ", "), ErrRefused)
+	}
 	return rep, j.record("finished")
 }
 
@@ -176,10 +207,10 @@ func hook(step string) {
 
 // deleteOne deletes one artifact's machine images, attachments and
 // manifest; what is gone already is skipped.
-func deleteOne(ctx context.Context, s registry.Store, o ApplyOptions, d Decision) error {
+func deleteOne(ctx context.Context, s registry.Store, o ApplyOptions, plan digest.Digest, d Decision) error {
 	if d.Kind == artifact.KindMachineImage {
 		hook("images")
-		if err := o.Images.DeleteImages(ctx, d); err != nil {
+		if err := o.Images.DeleteImages(ctx, plan, d); err != nil {
 			return fmt.Errorf("delete the machine images of %s: %w", d.Ref(), err)
 		}
 	}
@@ -207,7 +238,7 @@ func deleteOne(ctx context.Context, s registry.Store, o ApplyOptions, d Decision
 }
 
 // checkLog refuses the plan if the catalog changed since it was made,
-// apart from tombstones of this plan.
+// apart from tombstones and cloud actions of this plan.
 func checkLog(ctx context.Context, c catalog.EventLog, plan *Plan) error {
 	events, err := c.Events(ctx)
 	if err != nil {
@@ -221,7 +252,7 @@ func checkLog(ctx context.Context, c catalog.EventLog, plan *Plan) error {
 		var body struct {
 			Plan string `json:"plan"`
 		}
-		if e.Type != catalog.EventDeleted || json.Unmarshal([]byte(e.Body), &body) != nil || body.Plan != plan.Digest.String() {
+		if (e.Type != catalog.EventDeleted && e.Type != catalog.EventCloudAction) || json.Unmarshal([]byte(e.Body), &body) != nil || body.Plan != plan.Digest.String() {
 			return fmt.Errorf("plan %s: the catalog changed since (event %d: %s %s by %s): %w", plan.Digest, e.Seq, e.Type, e.Subject, e.Actor, ErrStalePlan)
 		}
 	}

@@ -21,7 +21,9 @@
 // subject, a tombstone in the catalog (catalog.Tombstones) after the
 // store's delete, a journal so that a killed apply finishes when run again,
 // then each store's garbage collection (Collector). Machine images go
-// through an ImageDeleter.
+// through an ImageDeleter (catalog/cloud.RetentionDeleter for AWS): an image
+// the cloud refuses to delete (ErrRefused) leaves its artifact whole and is
+// reported, while the rest proceeds.
 //
 // MakeReport is the sprawl report (per name and per store, orphans,
 // dangling records, what a plan would reclaim); Report.Chart draws it.

@@ -16,6 +16,9 @@ var (
 	// ErrNoImageDeleter: the plan deletes machine images and no Deleter
 	// for them was given.
 	ErrNoImageDeleter = errors.New("no machine-image deleter")
+	// ErrRefused: the cloud refused to delete an artifact's images
+	// (deregistration protection); Apply left the artifact.
+	ErrRefused = errors.New("deletion refused")
 	// ErrInvalidPlan: a plan file that cannot be parsed.
 	ErrInvalidPlan = errors.New("invalid retention plan")
 )

@@ -1,11 +1,14 @@
 package retention
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"hash/maphash"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -104,18 +107,32 @@ type Identifier interface {
 	Identities(ctx context.Context, d Decision) ([]string, error)
 }
 
-// node is one record as the plan needs it.
+// node is one record as the plan needs it, its Decision made at the end.
+// Its strings are shared between records (the scan interns them); its
+// parents are parents[pOff:pOff+pLen] of the plan's parent arena (one
+// slice without pointers for a million records, not a slice each).
 type node struct {
-	d       Decision
-	version *semver.Version
-	parents []int32
-	state   catalog.State
-	since   time.Time // when state took effect
-	at      time.Time // published
-	gone    bool      // a tombstone
-	keep    bool
-	decided bool
-	holder  int32 // for a kept ancestor: the kept artifact holding it; -1
+	digest                          digest.Digest
+	name, platform, store, repo, mt string
+	kind                            artifact.Kind
+	version                         *semver.Version
+	size                            int64
+	rule                            string
+	state                           catalog.State
+	atSec                           int64 // published: Unix seconds and nanoseconds (no *Location to scan)
+	atNsec                          int32
+	pOff, pLen                      int32
+	holder                          int32 // for a kept ancestor: the kept artifact holding it; -1
+	gone                            bool  // a tombstone
+	keep, del, decided              bool
+}
+
+func (n *node) ref() string { return n.name + "@" + n.version.Original() }
+
+// decision is n's Decision; heldBy is the HeldBy text of its holder.
+func (n *node) decision(order int, heldBy string) Decision {
+	return Decision{Digest: n.digest, Name: n.name, Version: n.version.Original(), Platform: n.platform, Kind: n.kind,
+		Store: n.store, Repository: n.repo, MediaType: n.mt, Size: n.size, Delete: n.del, Rule: n.rule, HeldBy: heldBy, Order: order}
 }
 
 // MakePlan decides, for every stored artifact of c, keep or delete under
@@ -127,38 +144,44 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 	}
 	now = now.UTC().Truncate(time.Second)
 	var nodes chunked
-	idx := map[digest.Digest]int32{}
+	idx := newDigestIndex(&nodes)
 	byName := map[string][]int32{}
+	platforms := map[artifact.Platform]string{}
+	var arena []int32              // every node's parents, see node
+	since := map[int32]time.Time{} // when a node's state took effect, for the few not active
 	snap, err := c.Scan(ctx, func(r *catalog.Record) error {
-		n := node{version: r.Version, at: r.Published, holder: -1,
-			d: Decision{Digest: r.Digest, Name: r.Name, Version: r.Version.Original(), Kind: r.Kind, Store: r.Store, Repository: r.Repository,
-				MediaType: r.MediaType, Size: r.Size, Order: nodes.len()}}
+		i := int32(nodes.len())
+		n := nodes.add() // filled in place: a node is a few hundred bytes
+		*n = node{digest: r.Digest, name: r.Name, kind: r.Kind, store: r.Store, repo: r.Repository, mt: r.MediaType, size: r.Size,
+			version: r.Version, atSec: r.Published.Unix(), atNsec: int32(r.Published.Nanosecond()), holder: -1}
 		if !r.Platform.IsZero() {
-			n.d.Platform = r.Platform.String()
+			ps, ok := platforms[r.Platform]
+			if !ok {
+				ps = r.Platform.String()
+				platforms[r.Platform] = ps
+			}
+			n.platform = ps
 		}
-		if len(r.Parents) > 0 {
-			n.parents = make([]int32, 0, len(r.Parents))
-			for _, pd := range r.Parents {
-				if i, ok := idx[pd]; ok {
-					n.parents = append(n.parents, i)
-				}
+		n.pOff = int32(len(arena))
+		for _, pd := range r.Parents {
+			if i, ok := idx.get(pd); ok {
+				arena = append(arena, i)
 			}
 		}
+		n.pLen = int32(len(arena)) - n.pOff
 		n.state = catalog.StateActive
 		if len(r.Lifecycle) > 0 {
 			st, ch := r.Status(now)
 			if ch != nil {
-				n.state, n.since = st, ch.Effective
-				if n.since.IsZero() {
-					n.since = ch.At
+				n.state = st
+				if since[i] = ch.Effective; ch.Effective.IsZero() {
+					since[i] = ch.At
 				}
 			}
 		}
 		n.gone = r.Deleted != nil && (o.Resume == "" || digest.Digest(r.Deleted.Plan) != o.Resume)
-		i := int32(nodes.len())
-		idx[r.Digest] = i
+		idx.put(r.Digest, i)
 		byName[r.Name] = append(byName[r.Name], i)
-		nodes.add(n)
 		return nil
 	})
 	if err != nil {
@@ -169,7 +192,7 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 	decide := func(i int32, del bool, why string) {
 		n := nodes.at(i)
 		if !n.decided {
-			n.decided, n.keep, n.d.Delete, n.d.Rule = true, !del, del, why
+			n.decided, n.keep, n.del, n.rule = true, !del, del, why
 		}
 	}
 
@@ -196,7 +219,7 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 		h := history[k]
 		cur := h[len(h)-1]
 		for _, i := range byName[k.name] {
-			if nodes.at(i).d.Version == cur {
+			if nodes.at(i).version.Original() == cur {
 				decide(i, false, "channel "+k.channel+"'s current target")
 			}
 		}
@@ -221,7 +244,10 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 		noRule := "kept by no rule" + at
 		for _, i := range members {
 			n := nodes.at(i)
-			age := now.Sub(n.since)
+			if n.state == catalog.StateActive {
+				continue
+			}
+			age := now.Sub(since[i])
 			switch {
 			case rule.revokedSet && n.state == catalog.StateRevoked && age >= rule.RevokedAfter:
 				decide(i, true, "revoked for "+days(age)+", delete after "+human(rule.RevokedAfter)+at)
@@ -236,22 +262,25 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 					continue
 				}
 				h := history[k]
-				back := map[string]int{}
+				var back []string // the targets back, in order: a few, compared directly
 				for j := len(h) - 2; j >= 0 && len(back) < rule.ChannelHistory; j-- {
-					if _, seen := back[h[j]]; !seen && h[j] != h[len(h)-1] {
-						back[h[j]] = len(back) + 1
+					if !slices.Contains(back, h[j]) && h[j] != h[len(h)-1] {
+						back = append(back, h[j])
 					}
 				}
+				if len(back) == 0 {
+					continue
+				}
 				for _, i := range members {
-					if b, ok := back[nodes.at(i).d.Version]; ok {
-						decide(i, false, fmt.Sprintf("channel %s's target %d back (of the last %d)%s", k.channel, b, rule.ChannelHistory, at))
+					if b := slices.Index(back, nodes.at(i).version.Original()); b >= 0 {
+						decide(i, false, fmt.Sprintf("channel %s's target %d back (of the last %d)%s", k.channel, b+1, rule.ChannelHistory, at))
 					}
 				}
 			}
 		}
 		for _, i := range members {
 			n := nodes.at(i)
-			age := now.Sub(n.at)
+			age := now.Sub(time.Unix(n.atSec, int64(n.atNsec)))
 			switch {
 			case rule.Prereleases > 0 && n.version.Prerelease() != "" && age < rule.Prereleases:
 				decide(i, false, "prerelease younger than "+human(rule.Prereleases)+at)
@@ -264,7 +293,9 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 
 	// A kept artifact keeps its whole ancestry: children come after their
 	// parents in publication order, so walking it backwards reaches every
-	// kept artifact before its ancestors.
+	// kept artifact before its ancestors. A holder's HeldBy text is made
+	// once for all the ancestors it holds.
+	heldBy := map[int32]string{}
 	for i := nodes.len() - 1; i >= 0; i-- {
 		n := nodes.get(i)
 		if !n.keep || n.gone {
@@ -274,22 +305,28 @@ func MakePlan(ctx context.Context, c catalog.Scanner, p *Policy, o Options) (*Pl
 		if n.holder >= 0 {
 			holder = n.holder
 		}
-		for _, pi := range n.parents {
+		for _, pi := range arena[n.pOff : n.pOff+n.pLen] {
 			par := nodes.at(pi)
 			if par.keep || par.gone {
 				continue
 			}
-			h := nodes.at(holder).d
-			par.keep, par.d.Delete, par.holder = true, false, holder
-			par.d.Rule = "ancestor of a kept artifact"
-			par.d.HeldBy = h.Ref() + " (" + h.Digest.String() + ")"
+			if _, ok := heldBy[holder]; !ok {
+				h := nodes.at(holder)
+				heldBy[holder] = h.ref() + " (" + h.digest.String() + ")"
+			}
+			par.keep, par.del, par.holder = true, false, holder
+			par.rule = "ancestor of a kept artifact"
 		}
 	}
 
 	pl.Decisions = make([]Decision, 0, nodes.len())
 	for i := 0; i < nodes.len(); i++ {
-		if !nodes.get(i).gone {
-			pl.Decisions = append(pl.Decisions, nodes.get(i).d)
+		if n := nodes.get(i); !n.gone {
+			var hb string
+			if n.holder >= 0 {
+				hb = heldBy[n.holder]
+			}
+			pl.Decisions = append(pl.Decisions, n.decision(i, hb))
 		}
 	}
 	pl.Decided = decidedDigest(pl.Decisions)
@@ -309,17 +346,51 @@ func (c *chunked) len() int {
 	return (len(c.blocks)-1)*chunkSize + len(c.blocks[len(c.blocks)-1])
 }
 
-func (c *chunked) add(n node) {
+// add appends a zero node and returns it.
+func (c *chunked) add() *node {
 	if len(c.blocks) == 0 || len(c.blocks[len(c.blocks)-1]) == chunkSize {
 		c.blocks = append(c.blocks, make([]node, 0, chunkSize))
 	}
 	last := &c.blocks[len(c.blocks)-1]
-	*last = append(*last, n)
+	*last = (*last)[:len(*last)+1]
+	return &(*last)[len(*last)-1]
 }
 
 func (c *chunked) at(i int32) *node { return &c.blocks[i/chunkSize][i%chunkSize] }
 
 func (c *chunked) get(i int) *node { return c.at(int32(i)) }
+
+// digestIndex maps digests to node positions: a map from a 64-bit hash
+// of the digest, without pointers for the collector to scan, checked
+// against the node's digest; digests whose hash another holds already go
+// to a plain map.
+type digestIndex struct {
+	seed   maphash.Seed
+	nodes  *chunked
+	byHash map[uint64]int32
+	other  map[digest.Digest]int32
+}
+
+func newDigestIndex(nodes *chunked) *digestIndex {
+	return &digestIndex{seed: maphash.MakeSeed(), nodes: nodes, byHash: map[uint64]int32{}, other: map[digest.Digest]int32{}}
+}
+
+func (x *digestIndex) put(d digest.Digest, i int32) {
+	h := maphash.String(x.seed, string(d))
+	if j, ok := x.byHash[h]; ok && x.nodes.at(j).digest != d {
+		x.other[d] = i
+		return
+	}
+	x.byHash[h] = i
+}
+
+func (x *digestIndex) get(d digest.Digest) (int32, bool) {
+	if i, ok := x.byHash[maphash.String(x.seed, string(d))]; ok && x.nodes.at(i).digest == d {
+		return i, true
+	}
+	i, ok := x.other[d]
+	return i, ok
+}
 
 // days writes an age in whole days (hours under a day).
 func days(d time.Duration) string {
@@ -343,8 +414,53 @@ func keepNewest(nodes *chunked, members []int32, rule *Rule, at string, decide f
 			cand = append(cand, i)
 		}
 	}
-	sort.SliceStable(cand, func(a, b int) bool { return nodes.at(cand[a]).version.GreaterThan(nodes.at(cand[b]).version) })
+	// Newest first. Candidates have no prerelease, so semver precedence
+	// is that of (major, minor, patch); sorted on a copy of those.
+	type cv struct {
+		major, minor, patch uint64
+		i                   int32
+	}
+	keys := make([]cv, len(cand))
+	for k, i := range cand {
+		v := nodes.at(i).version
+		keys[k] = cv{v.Major(), v.Minor(), v.Patch(), i}
+	}
+	slices.SortStableFunc(keys, func(a, b cv) int {
+		switch {
+		case a.major != b.major:
+			return cmp.Compare(b.major, a.major)
+		case a.minor != b.minor:
+			return cmp.Compare(b.minor, a.minor)
+		}
+		return cmp.Compare(b.patch, a.patch)
+	})
+	for k := range keys {
+		cand[k] = keys[k].i
+	}
 	type key struct{ major, minor uint64 }
+	// The rule texts, made once per major or stream.
+	type textKey struct {
+		what         byte
+		major, minor uint64
+	}
+	texts := map[textKey]string{}
+	text := func(what byte, major, minor uint64) string {
+		k := textKey{what, major, minor}
+		if t, ok := texts[k]; ok {
+			return t
+		}
+		var t string
+		switch what {
+		case 'M':
+			t = fmt.Sprintf("newest %d of major %d%s", rule.NewestPerMajor, major, at)
+		case 'S':
+			t = fmt.Sprintf("newest %d of stream %d.%d%s", rule.NewestPerStream, major, minor, at)
+		default:
+			t = fmt.Sprintf("newest patch of the %d newest minors of major %d%s", rule.NewestPerMinor, major, at)
+		}
+		texts[k] = t
+		return t
+	}
 	perMajor := map[uint64][]*semver.Version{}
 	perStream := map[key][]*semver.Version{}
 	minors := map[uint64][]uint64{}
@@ -366,14 +482,14 @@ func keepNewest(nodes *chunked, members []int32, rule *Rule, at string, decide f
 		if rule.NewestPerMajor > 0 {
 			perMajor[v.Major()], ok = within(perMajor[v.Major()], v, rule.NewestPerMajor)
 			if ok {
-				decide(i, false, fmt.Sprintf("newest %d of major %d%s", rule.NewestPerMajor, v.Major(), at))
+				decide(i, false, text('M', v.Major(), 0))
 			}
 		}
 		if rule.NewestPerStream > 0 {
 			k := key{v.Major(), v.Minor()}
 			perStream[k], ok = within(perStream[k], v, rule.NewestPerStream)
 			if ok {
-				decide(i, false, fmt.Sprintf("newest %d of stream %d.%d%s", rule.NewestPerStream, v.Major(), v.Minor(), at))
+				decide(i, false, text('S', v.Major(), v.Minor()))
 			}
 		}
 		if rule.NewestPerMinor > 0 {
@@ -386,7 +502,7 @@ func keepNewest(nodes *chunked, members []int32, rule *Rule, at string, decide f
 				newestPatch[k], top, seen = v, v, true
 			}
 			if seen && top.Equal(v) {
-				decide(i, false, fmt.Sprintf("newest patch of the %d newest minors of major %d%s", rule.NewestPerMinor, v.Major(), at))
+				decide(i, false, text('m', v.Major(), 0))
 			}
 		}
 	}
@@ -394,9 +510,9 @@ func keepNewest(nodes *chunked, members []int32, rule *Rule, at string, decide f
 
 // matchRef returns the records a pinned reference names: a digest, or
 // NAME@VERSION (build metadata must match if given).
-func matchRef(ref string, nodes *chunked, idx map[digest.Digest]int32, byName map[string][]int32) []int32 {
+func matchRef(ref string, nodes *chunked, idx *digestIndex, byName map[string][]int32) []int32 {
 	if d, err := digest.Parse(ref); err == nil {
-		if i, ok := idx[d]; ok {
+		if i, ok := idx.get(d); ok {
 			return []int32{i}
 		}
 		return nil
@@ -423,7 +539,7 @@ func matchRef(ref string, nodes *chunked, idx map[digest.Digest]int32, byName ma
 // image reference whose repository's last component (or whole path) and
 // tag are the record's name or repository and version tag, or (through
 // o.Identify) an image id or tracked image digest.
-func markInUse(ctx context.Context, o Options, nodes *chunked, idx map[digest.Digest]int32, byName map[string][]int32, decide func(int32, bool, string)) error {
+func markInUse(ctx context.Context, o Options, nodes *chunked, idx *digestIndex, byName map[string][]int32, decide func(int32, bool, string)) error {
 	if len(o.InUse.Uses) == 0 {
 		return nil
 	}
@@ -449,7 +565,7 @@ func markInUse(ctx context.Context, o Options, nodes *chunked, idx map[digest.Di
 		repo := ref.Context().RepositoryStr()
 		switch r := ref.(type) {
 		case name.Digest:
-			if i, ok := idx[digest.Digest(r.DigestStr())]; ok {
+			if i, ok := idx.get(digest.Digest(r.DigestStr())); ok {
 				decide(i, false, why)
 			} else {
 				other[r.DigestStr()] = append(other[r.DigestStr()], u)
@@ -466,19 +582,19 @@ func markInUse(ctx context.Context, o Options, nodes *chunked, idx map[digest.Di
 		n := nodes.get(i)
 		if len(byTag) > 0 {
 			if tag, err := artifact.Tag(n.version); err == nil {
-				for _, k := range []string{n.d.Name + ":" + tag, n.d.Repository + ":" + tag} {
+				for _, k := range []string{n.name + ":" + tag, n.repo + ":" + tag} {
 					if us := byTag[k]; len(us) > 0 {
 						decide(int32(i), false, "in use: "+us[0].Ref+" at "+us[0].Where)
 					}
 				}
 			}
 		}
-		if len(other) == 0 || o.Identify == nil || n.gone || (n.d.Kind != artifact.KindMachineImage && n.d.Kind != artifact.KindOCIImage) {
+		if len(other) == 0 || o.Identify == nil || n.gone || (n.kind != artifact.KindMachineImage && n.kind != artifact.KindOCIImage) {
 			continue
 		}
-		ids, err := o.Identify.Identities(ctx, n.d)
+		ids, err := o.Identify.Identities(ctx, n.decision(i, ""))
 		if err != nil {
-			return fmt.Errorf("retention plan: identities of %s: %w", n.d.Ref(), err)
+			return fmt.Errorf("retention plan: identities of %s: %w", n.ref(), err)
 		}
 		for _, id := range ids {
 			if us := other[id]; len(us) > 0 {
@@ -501,8 +617,17 @@ func (in Inputs) digest() digest.Digest {
 
 func decidedDigest(ds []Decision) digest.Digest {
 	h := sha256.New()
+	var b []byte
 	for _, d := range ds {
-		fmt.Fprintf(h, "%s %t %s %s\n", d.Digest, d.Delete, d.Rule, d.HeldBy)
+		b = append(b[:0], d.Digest...)
+		b = append(b, ' ')
+		b = strconv.AppendBool(b, d.Delete)
+		b = append(b, ' ')
+		b = append(b, d.Rule...)
+		b = append(b, ' ')
+		b = append(b, d.HeldBy...)
+		b = append(b, '\n')
+		h.Write(b)
 	}
 	return digest.NewDigest(digest.SHA256, h)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -176,4 +177,80 @@ func countCloudEvents(t *testing.T, c *cli) int {
 		}
 	}
 	return n
+}
+
+// TestRetentionApplyAWS: retention apply deregisters the AMIs of the
+// machine images its plan deletes, with the AWS flags of 'aws delete',
+// refuses a protected one while the rest proceeds, and a second apply
+// changes nothing.
+func TestRetentionApplyAWS(t *testing.T) {
+	m := ec2test.Start(t, ec2test.MotoOptions{})
+	p, err := ec2test.NewProxy(m.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	dir := t.TempDir()
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_REGION", "eu-west-1")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "none"))
+	ctx := context.Background()
+	eu := ec2test.EC2(m.URL, "eu-west-1")
+	ids := map[string]string{}
+	for _, n := range []string{"app-1.0.0", "app-1.1.0", "app-1.2.0"} {
+		id, _, err := ec2test.RegisterImage(ctx, eu, n, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[n] = id
+	}
+	raw := ec2test.EC2(p.URL, "eu-west-1")
+	if _, err := raw.EnableImageDeregistrationProtection(ctx, &sdkec2.EnableImageDeregistrationProtectionInput{ImageId: aws.String(ids["app-1.1.0"])}); err != nil {
+		t.Fatal(err)
+	}
+	c := newCLI(t)
+	c.ok("import", "ec2", "--endpoint", p.URL, "--region", "eu-west-1")
+	policy := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policy, []byte("version: 1\nrules:\n  - names: [\"app\"]\n    keep:\n      newest_per_major: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plan := filepath.Join(dir, "plan.json")
+	c.ok("retention", "plan", policy, "--out", plan)
+
+	out, errs, code := c.run("retention", "apply", plan, "--endpoint", p.URL)
+	if code == 0 || !strings.Contains(out, "refused app@1.1.0") || !strings.Contains(out, "deregistration protection") || !strings.Contains(out, "1 deleted now") {
+		t.Errorf("apply: exit %d\n%s%s", code, out, errs)
+	}
+	live := func(id string) bool {
+		d, err := eu.DescribeImages(ctx, &sdkec2.DescribeImagesInput{Owners: []string{"self"}, Filters: []types.Filter{{Name: aws.String("image-id"), Values: []string{id}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(d.Images) == 1
+	}
+	if live(ids["app-1.0.0"]) || !live(ids["app-1.1.0"]) || !live(ids["app-1.2.0"]) {
+		t.Errorf("after apply: app-1.0.0 live %v (want false), app-1.1.0 %v, app-1.2.0 %v (want true)", live(ids["app-1.0.0"]), live(ids["app-1.1.0"]), live(ids["app-1.2.0"]))
+	}
+	var deregs int
+	for _, e := range events(t, c) {
+		if e.Type == catalog.EventCloudAction && strings.Contains(e.Body, `"action":"DeregisterImage"`) {
+			deregs++
+			if !strings.Contains(e.Body, `"requestId":"`) || !strings.Contains(e.Body, `"plan":"sha256:`) {
+				t.Errorf("deregistration event without a request id or plan: %s", e.Body)
+			}
+		}
+	}
+	if deregs != 1 {
+		t.Errorf("%d DeregisterImage events, want 1", deregs)
+	}
+	before := countCloudEvents(t, c)
+	out, errs, code = c.run("retention", "apply", plan, "--endpoint", p.URL)
+	if code == 0 || !strings.Contains(out, "0 deleted now, 1 by an earlier run, 1 refused") {
+		t.Errorf("apply again: exit %d\n%s%s", code, out, errs)
+	}
+	if n := countCloudEvents(t, c); n != before {
+		t.Errorf("apply again recorded %d cloud actions", n-before)
+	}
 }

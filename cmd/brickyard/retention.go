@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/brickyard/brickyard/artifact"
+	"github.com/brickyard/brickyard/catalog/cloud"
 	"github.com/brickyard/brickyard/catalog/retention"
 	"github.com/brickyard/brickyard/registry"
 	"github.com/brickyard/brickyard/registry/layout"
@@ -213,6 +216,7 @@ func printPlan(e *env, pl *retention.Plan) {
 
 func newRetentionApplyCmd(e *env) *cobra.Command {
 	var actor string
+	var af awsFlags
 	cmd := &cobra.Command{
 		Use:   "apply PLAN.json",
 		Short: "Execute a retention plan: delete what it deletes, in every store, leaving tombstones in the catalog",
@@ -221,7 +225,15 @@ if the catalog, the policy file or the in-use sources changed since it was
 made. Deletes, descendants first: attachments (signatures, attestations,
 referrers), then manifests and their tags; the catalog keeps a tombstone of
 each. Progress is journaled in HOME/retention: after an interruption (even
-kill -9), apply the same plan again to finish.`,
+kill -9), apply the same plan again to finish.
+
+An AWS machine image the plan deletes has its AMI deregistered in every
+region and the snapshots it alone used deleted, each change a cloud-action
+event with the AWS request id and the plan's digest; the AWS flags are those
+of 'brickyard aws delete' (regions default to those of the images). An AMI
+under deregistration protection is refused: its artifact is left whole and
+reported, the rest proceeds, and apply exits non-zero; apply again once the
+protection is lifted.`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			ctx := cmd.Context()
@@ -251,9 +263,13 @@ kill -9), apply the same plan again to finish.`,
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
 			}
+			images, err := e.imageDeleter(ctx, &af, actor, pl)
+			if err != nil {
+				return err
+			}
 			start := time.Now()
 			rep, err := retention.Apply(ctx, e.c.Catalog(), pl, retention.ApplyOptions{
-				Stores: e.stores, Policy: p, InUse: in, Identify: retention.StoreIdentities(e.stores), Actor: actor,
+				Stores: e.stores, Policy: p, InUse: in, Identify: retention.StoreIdentities(e.stores), Actor: actor, Images: images,
 				Journal: filepath.Join(dir, pl.Digest.Encoded()+".journal"),
 				Progress: func(d retention.Decision) {
 					if !e.json {
@@ -264,19 +280,64 @@ kill -9), apply the same plan again to finish.`,
 			if errors.Is(err, retention.ErrStalePlan) {
 				return fmt.Errorf("%w: make a new plan", err)
 			}
-			if err != nil {
+			if err != nil && !errors.Is(err, retention.ErrRefused) {
 				return err
 			}
 			if e.json {
-				return e.printJSON(rep)
+				if jerr := e.printJSON(rep); jerr != nil {
+					return jerr
+				}
+				return err
 			}
-			fmt.Fprintf(e.out, "plan %s applied in %s: %d deleted now, %d by an earlier run, %d stores garbage-collected\n",
-				pl.Digest, time.Since(start).Round(time.Millisecond), rep.Deleted, rep.Resumed, rep.Collected)
-			return nil
+			for _, r := range rep.Refused {
+				fmt.Fprintf(e.out, "refused %s (%s): %s\n", r.Ref, r.Digest, r.Reason)
+			}
+			fmt.Fprintf(e.out, "plan %s applied in %s: %d deleted now, %d by an earlier run, %d refused, %d stores garbage-collected\n",
+				pl.Digest, time.Since(start).Round(time.Millisecond), rep.Deleted, rep.Resumed, len(rep.Refused), rep.Collected)
+			return err
 		},
 	}
+	af.register(cmd)
 	cmd.Flags().StringVar(&actor, "actor", "", "who deletes, for the catalog's event log (default: the user)")
 	return cmd
+}
+
+// imageDeleter returns the deleter of the AWS machine images plan
+// deletes, or nil when it deletes none (no AWS call is made then).
+// Without --region, the regions are those of the images.
+func (e *env) imageDeleter(ctx context.Context, af *awsFlags, actor string, pl *retention.Plan) (retention.ImageDeleter, error) {
+	if !slices.ContainsFunc(pl.Decisions, func(d retention.Decision) bool { return d.Delete && d.Kind == artifact.KindMachineImage }) {
+		return nil, nil
+	}
+	ix, err := e.awsIndex(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(af.regions) == 0 {
+		seen := map[string]bool{}
+		for _, d := range pl.Decisions {
+			k, ok := ix.ByDigest(d.Digest)
+			if !d.Delete || !ok {
+				continue
+			}
+			for r := range k.Image.Images {
+				if !seen[r] {
+					seen[r] = true
+					af.regions = append(af.regions, r)
+				}
+			}
+		}
+		slices.Sort(af.regions)
+	}
+	c, err := af.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := e.syncer(ctx, c, actor)
+	if err != nil {
+		return nil, err
+	}
+	return &cloud.RetentionDeleter{Syncer: s, Index: ix}, nil
 }
 
 func newReportCmd(e *env) *cobra.Command {

@@ -145,7 +145,7 @@ func TestDeprecateDisableIdempotent(t *testing.T) {
 func TestDeregisterRefusesProtectedDeletesSnapshots(t *testing.T) {
 	e := setup(t, "eu-west-1")
 	ctx := context.Background()
-	kept, _ := e.register(t, "eu-west-1", "web-1.0.0", nil)
+	kept, keptSnap := e.register(t, "eu-west-1", "web-1.0.0", nil)
 	gone, snap := e.register(t, "eu-west-1", "web-2.0.0", nil)
 	raw := ec2test.EC2(e.proxy.URL, "eu-west-1")
 	if _, err := raw.EnableImageDeregistrationProtection(ctx, &sdkec2.EnableImageDeregistrationProtectionInput{ImageId: aws.String(kept)}); err != nil {
@@ -173,6 +173,21 @@ func TestDeregisterRefusesProtectedDeletesSnapshots(t *testing.T) {
 	}
 	if acts, err = e.c.Deregister(ctx, "eu-west-1", gone); err != nil || acts[0].Changed {
 		t.Errorf("deregister again: %+v %v, want a no-op", acts, err)
+	}
+
+	// Interrupted between DeregisterImage and DeleteSnapshot: the image is
+	// gone, its snapshot is not. Given the recorded snapshots, Deregister
+	// finishes, and keeps a snapshot another image still names.
+	half, halfSnap := e.register(t, "eu-west-1", "web-3.0.0", nil)
+	if _, err := raw.DeregisterImage(ctx, &sdkec2.DeregisterImageInput{ImageId: aws.String(half)}); err != nil {
+		t.Fatal(err)
+	}
+	acts, err = e.c.Deregister(ctx, "eu-west-1", half, halfSnap, keptSnap)
+	if err != nil || len(acts) != 3 || acts[0].Changed || acts[1].Resource != halfSnap || !acts[1].Changed || acts[2].Changed || acts[2].Detail != "kept: also used by "+kept {
+		t.Fatalf("finish an interrupted deregistration: %+v %v", acts, err)
+	}
+	if acts, err = e.c.Deregister(ctx, "eu-west-1", half, halfSnap); err != nil || acts[0].Changed || acts[1].Changed {
+		t.Errorf("finish again: %+v %v, want a no-op", acts, err)
 	}
 }
 

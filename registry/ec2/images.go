@@ -247,25 +247,53 @@ func (c *Client) Disable(ctx context.Context, region, id string) (Action, error)
 
 // Deregister deregisters image id of region (DeregisterImage), then deletes
 // the snapshots that image alone used: a snapshot another image of the
-// account still names is kept (its Action says so). An image already gone
-// is a no-op. An image under deregistration protection is refused with an
-// error wrapping ErrDeregistrationProtected, before any call that changes
-// anything. The actions are returned in the order made.
-func (c *Client) Deregister(ctx context.Context, region, id string) ([]Action, error) {
+// account still names is kept (its Action says so). An image under
+// deregistration protection is refused with an error wrapping
+// ErrDeregistrationProtected, before any call that changes anything. The
+// actions are returned in the order made.
+//
+// An image already gone is no DeregisterImage call; snapshots, if given
+// (the image's snapshot ids as recorded elsewhere, e.g. in the catalog),
+// are then deleted unless another image of the account names them: a
+// deregistration interrupted between DeregisterImage and the snapshots'
+// deletion finishes when run again.
+func (c *Client) Deregister(ctx context.Context, region, id string, snapshots ...string) ([]Action, error) {
 	im, err := c.lookup(ctx, region, id)
 	if err != nil {
-		if isNotFound(err) {
-			return []Action{{Region: region, Action: "DeregisterImage", Resource: id, Detail: "already gone"}}, nil
+		if !isNotFound(err) {
+			return nil, err
 		}
-		return nil, err
+		acts := []Action{{Region: region, Action: "DeregisterImage", Resource: id, Detail: "already gone"}}
+		keep, err := c.snapshotsInUse(ctx, region, id, snapshots)
+		if err != nil {
+			return acts, err
+		}
+		return c.deleteSnapshots(ctx, region, snapshots, keep, acts)
 	}
 	if im.DeregistrationProtected {
 		return nil, fmt.Errorf("deregister %s in %s: %w (disable it first: DisableImageDeregistrationProtection)", id, region, ErrDeregistrationProtected)
 	}
 	// Which snapshots does another image still use? Asked before the
-	// image goes, one call per snapshot (EC2 filters by one value set).
-	var keep = map[string]string{}
-	for _, s := range im.Snapshots {
+	// image goes.
+	keep, err := c.snapshotsInUse(ctx, region, id, im.Snapshots)
+	if err != nil {
+		return nil, err
+	}
+	cl, _ := c.client(region)
+	out, err := cl.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(id)})
+	if err != nil {
+		return nil, wrap("DeregisterImage", region, id, err)
+	}
+	acts := []Action{{Region: region, Action: "DeregisterImage", Resource: id, Changed: true, RequestID: requestID(out.ResultMetadata)}}
+	return c.deleteSnapshots(ctx, region, im.Snapshots, keep, acts)
+}
+
+// snapshotsInUse returns which of snaps an image of the account other
+// than id names (snapshot id → that image's id): one call per snapshot,
+// as EC2 filters by one value set.
+func (c *Client) snapshotsInUse(ctx context.Context, region, id string, snaps []string) (map[string]string, error) {
+	keep := map[string]string{}
+	for _, s := range snaps {
 		others, err := c.Images(ctx, region, ImageQuery{Owners: []string{"self"}, Filters: map[string][]string{"block-device-mapping.snapshot-id": {s}}})
 		if err != nil {
 			return nil, err
@@ -276,13 +304,13 @@ func (c *Client) Deregister(ctx context.Context, region, id string) ([]Action, e
 			}
 		}
 	}
-	cl, _ := c.client(region)
-	out, err := cl.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: aws.String(id)})
-	if err != nil {
-		return nil, wrap("DeregisterImage", region, id, err)
-	}
-	acts := []Action{{Region: region, Action: "DeregisterImage", Resource: id, Changed: true, RequestID: requestID(out.ResultMetadata)}}
-	for _, s := range im.Snapshots {
+	return keep, nil
+}
+
+// deleteSnapshots deletes snaps but those in keep, appending an action
+// for each to acts.
+func (c *Client) deleteSnapshots(ctx context.Context, region string, snaps []string, keep map[string]string, acts []Action) ([]Action, error) {
+	for _, s := range snaps {
 		if other, ok := keep[s]; ok {
 			acts = append(acts, Action{Region: region, Action: "DeleteSnapshot", Resource: s, Detail: "kept: also used by " + other})
 			continue

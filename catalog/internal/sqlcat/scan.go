@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/Masterminds/semver/v3"
+	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/catalog"
 	"github.com/opencontainers/go-digest"
 )
@@ -19,6 +21,10 @@ var _ catalog.Scanner = (*DB)(nil)
 // table streams in seq order and each record takes its parents by a merge
 // on seq (a parent's seq is always lower than its child's). The small side
 // tables (lifecycle, tombstones, signatures, channels) are read whole.
+// The columns that repeat across millions of rows (name, kind, platform,
+// store, repository, media type, version) are read as raw bytes and
+// interned, each distinct value parsed and allocated once: records share
+// those strings, platforms and *semver.Version values (read-only).
 func (c *DB) Scan(ctx context.Context, fn func(*catalog.Record) error) (catalog.Snapshot, error) {
 	var snap catalog.Snapshot
 	opts := &sql.TxOptions{ReadOnly: true}
@@ -130,10 +136,11 @@ func (c *DB) Scan(ctx context.Context, fn func(*catalog.Record) error) (catalog.
 	var bySeq []digest.Digest
 	next := 0 // the first parents row not yet taken
 	var r catalog.Record
+	var in rowInterner
 	err = query(`SELECT seq, `+columns+` FROM artifacts ORDER BY seq`, func(rows *sql.Rows) error {
 		var s int64
 		var err error
-		if r, err = scanRecord(seqScanner{rows, &s}); err != nil {
+		if r, err = in.scan(rows, &s); err != nil {
 			return err
 		}
 		if s >= 0 && s < int64(len(bySeq))+1<<20 { // a gap of a million seqs would be no identity column
@@ -159,11 +166,73 @@ func (c *DB) Scan(ctx context.Context, fn func(*catalog.Record) error) (catalog.
 	return snap, err
 }
 
-// seqScanner scans a leading seq column into seq, the rest as scanRecord
-// expects.
-type seqScanner struct {
-	rows *sql.Rows
-	seq  *int64
+// rowInterner reads artifacts rows (seq, then columns) for Scan, sharing
+// the strings and parsed values of columns that repeat.
+type rowInterner struct {
+	d, name, kind, version, platform, store, repo, mediaType sql.RawBytes
+
+	strs      map[string]string
+	versions  map[string]*semver.Version
+	platforms map[string]artifact.Platform
 }
 
-func (s seqScanner) Scan(dest ...any) error { return s.rows.Scan(append([]any{s.seq}, dest...)...) }
+// internCap bounds each intern table: past it, values are allocated per
+// row as they would be without interning (a catalog of a million
+// distinct names gains nothing from a table of them).
+const internCap = 1 << 16
+
+func (in *rowInterner) str(b []byte) string {
+	if s, ok := in.strs[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if in.strs == nil {
+		in.strs = map[string]string{}
+	}
+	if len(in.strs) < internCap {
+		in.strs[s] = s
+	}
+	return s
+}
+
+func (in *rowInterner) scan(rows *sql.Rows, seq *int64) (catalog.Record, error) {
+	var r catalog.Record
+	var created, published int64
+	if err := rows.Scan(seq, &in.d, &in.name, &in.kind, &in.version, &in.platform, &created, &published, &in.store, &in.repo, &in.mediaType, &r.Size); err != nil {
+		return r, err
+	}
+	r.Digest = digest.Digest(in.d)
+	r.Name, r.Kind, r.Store, r.Repository, r.MediaType = in.str(in.name), artifact.Kind(in.str(in.kind)), in.str(in.store), in.str(in.repo), in.str(in.mediaType)
+	v, ok := in.versions[string(in.version)]
+	if !ok {
+		var err error
+		if v, err = semver.StrictNewVersion(string(in.version)); err != nil {
+			return r, fmt.Errorf("catalog row %s: version %q: %w", r.Digest, in.version, err)
+		}
+		if in.versions == nil {
+			in.versions = map[string]*semver.Version{}
+		}
+		if len(in.versions) < internCap {
+			in.versions[string(in.version)] = v
+		}
+	}
+	r.Version = v
+	if len(in.platform) > 0 {
+		p, ok := in.platforms[string(in.platform)]
+		if !ok {
+			var err error
+			if p, err = artifact.ParsePlatform(string(in.platform)); err != nil {
+				return r, fmt.Errorf("catalog row %s: %w", r.Digest, err)
+			}
+			if in.platforms == nil {
+				in.platforms = map[string]artifact.Platform{}
+			}
+			if len(in.platforms) < internCap {
+				in.platforms[string(in.platform)] = p
+			}
+		}
+		r.Platform = p
+	}
+	r.Created, r.Published = time.Unix(created, 0).UTC(), time.Unix(published, 0).UTC()
+	return r, nil
+}
