@@ -121,6 +121,18 @@ func (ix *Index) ByDigest(d digest.Digest) (Known, bool) {
 	return Known{}, false
 }
 
+// AllByDigest returns every artifact whose record has digest d: one for a
+// machine image, one per AWS machine-image member for an index.
+func (ix *Index) AllByDigest(d digest.Digest) []Known {
+	var out []Known
+	for _, k := range ix.Artifacts {
+		if k.Record.Digest == d {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // LookupAny returns the artifact that holds image id in any region (image
 // ids are unique across regions).
 func (ix *Index) LookupAny(id string) (Known, bool) {

@@ -21,7 +21,8 @@ import (
 // ImageDeleter deletes the cloud images a machine-image artifact stands
 // for (deregisters the image in every region, deletes the snapshots it
 // alone used), recording each cloud action in the catalog's log under
-// plan. It is idempotent: an image already gone is not an error, and a
+// plan. For an index (artifact.KindIndex) with machine-image members, it
+// deletes the images of every such member. It is idempotent: an image already gone is not an error, and a
 // delete interrupted halfway finishes when asked again. An image the
 // cloud must not delete (deregistration protection) is an error wrapping
 // ErrRefused: Apply then leaves that artifact (manifest and record stay),
@@ -49,7 +50,7 @@ type Catalog interface {
 // ApplyOptions are Apply's inputs besides the catalog and the plan.
 type ApplyOptions struct {
 	Stores   Stores
-	Images   ImageDeleter // nil: a plan that deletes machine images is refused
+	Images   ImageDeleter // nil: a plan that deletes machine images (or an index of some) is refused
 	Policy   *Policy      // the policy, read again: it must be the plan's
 	InUse    InUseSet     // the in-use set, gathered again: it must be the plan's
 	Identify Identifier
@@ -87,7 +88,8 @@ var stepHook func(step string)
 // these inputs must give the plan's decisions (an edited plan is refused).
 //
 // For each artifact to delete, descendants before ancestors: its machine
-// images (through o.Images), then in its store its attachments (referrers,
+// images (through o.Images; for an index, those of its machine-image
+// members, read from its manifest in its store), then in its store its attachments (referrers,
 // signatures, attestations, their indexes; attachments of attachments
 // first), then its manifest with every tag pointing at it, then its
 // tombstone in the catalog. Every step is idempotent and the journal
@@ -127,12 +129,21 @@ func Apply(ctx context.Context, c Catalog, plan *Plan, o ApplyOptions) (ApplyRep
 	}
 	var dels []Decision
 	var images []string
+	withImages := map[digest.Digest]bool{}
 	for _, d := range again.Decisions {
-		if d.Delete {
-			dels = append(dels, d)
-			if d.Kind == artifact.KindMachineImage {
-				images = append(images, d.Ref())
+		if !d.Delete {
+			continue
+		}
+		dels = append(dels, d)
+		has := d.Kind == artifact.KindMachineImage
+		if d.Kind == artifact.KindIndex {
+			if has, err = indexOfImages(ctx, o.Stores, d); err != nil {
+				return rep, err
 			}
+		}
+		if has {
+			withImages[d.Digest] = true
+			images = append(images, d.Ref())
 		}
 	}
 	if len(images) > 0 && o.Images == nil {
@@ -156,7 +167,7 @@ func Apply(ctx context.Context, c Catalog, plan *Plan, o ApplyOptions) (ApplyRep
 			rep.Resumed++
 			continue
 		}
-		if err := deleteOne(ctx, s, o, plan.Digest, d); err != nil {
+		if err := deleteOne(ctx, s, o, plan.Digest, d, withImages[d.Digest]); err != nil {
 			if errors.Is(err, ErrRefused) {
 				rep.Refused = append(rep.Refused, Refusal{Ref: d.Ref(), Digest: d.Digest, Reason: err.Error()})
 				continue
@@ -205,10 +216,34 @@ func hook(step string) {
 	}
 }
 
-// deleteOne deletes one artifact's machine images, attachments and
+// indexOfImages says whether d, an index, has machine-image members. An
+// index whose manifest is gone from its store already was deleted by an
+// interrupted apply after its images were: it has none left to delete.
+func indexOfImages(ctx context.Context, stores Stores, d Decision) (bool, error) {
+	s, err := stores(d.Store)
+	if err != nil {
+		return false, err
+	}
+	a, _, _, err := registry.FetchArtifact(ctx, s, d.Repository, d.Descriptor())
+	switch {
+	case errors.Is(err, registry.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("retention apply: read the index %s: %w", d.Ref(), err)
+	}
+	for _, m := range a.Members {
+		if m.ArtifactType == artifact.ArtifactTypeMachineImage {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// deleteOne deletes one artifact's machine images (if images: a machine
+// image, or an index with machine-image members), attachments and
 // manifest; what is gone already is skipped.
-func deleteOne(ctx context.Context, s registry.Store, o ApplyOptions, plan digest.Digest, d Decision) error {
-	if d.Kind == artifact.KindMachineImage {
+func deleteOne(ctx context.Context, s registry.Store, o ApplyOptions, plan digest.Digest, d Decision, images bool) error {
+	if images {
 		hook("images")
 		if err := o.Images.DeleteImages(ctx, plan, d); err != nil {
 			return fmt.Errorf("delete the machine images of %s: %w", d.Ref(), err)
