@@ -281,19 +281,9 @@ func (pv PolicyVerifier) checkAccounts(ctx context.Context, r artifact.Stored, r
 	if err != nil {
 		return err
 	}
-	images := []*artifact.Artifact{a}
-	if a.Kind == artifact.KindIndex {
-		images = nil
-		for _, m := range a.Members {
-			if m.ArtifactType != artifact.ArtifactTypeMachineImage {
-				continue
-			}
-			ma, _, _, err := ocistore.FetchArtifact(ctx, pv.Store, r.Repository, m)
-			if err != nil {
-				return err
-			}
-			images = append(images, ma)
-		}
+	images, err := ocistore.MachineImages(ctx, pv.Store, r.Repository, a)
+	if err != nil {
+		return err
 	}
 	for _, a := range images {
 		if a.MachineImage == nil || !slices.Contains(rule.Owner.Accounts, a.MachineImage.Owner) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/brickyard/brickyard/artifact"
 	"github.com/brickyard/brickyard/catalog"
+	"github.com/brickyard/brickyard/internal/ocistore"
 	"github.com/brickyard/brickyard/registry"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -65,21 +66,11 @@ func BuildIndex(ctx context.Context, cat Catalog, stores Stores, provider string
 			if err != nil {
 				return nil, fmt.Errorf("index %s (%s): %w", r.Ref(), r.Digest, err)
 			}
-			images := []*artifact.Artifact{a}
-			if a.Kind == artifact.KindIndex {
-				// The machine-image members of an index (one Packer build
-				// of several builders) are known as the index's record.
-				images = nil
-				for _, m := range a.Members {
-					if m.ArtifactType != artifact.ArtifactTypeMachineImage {
-						continue
-					}
-					ma, _, _, err := registry.FetchArtifact(ctx, st, r.Repository, m)
-					if err != nil {
-						return nil, fmt.Errorf("index %s (%s): build %s: %w", r.Ref(), r.Digest, m.Annotations[artifact.AnnotationBuild], err)
-					}
-					images = append(images, ma)
-				}
+			// The machine-image members of an index (one Packer build of
+			// several builders) are known as the index's record.
+			images, err := ocistore.MachineImages(ctx, st, r.Repository, a)
+			if err != nil {
+				return nil, fmt.Errorf("index %s (%s): %w", r.Ref(), r.Digest, err)
 			}
 			for _, a := range images {
 				if a.MachineImage != nil && a.MachineImage.Provider == provider {

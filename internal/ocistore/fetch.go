@@ -82,3 +82,30 @@ func ReadAll(ctx context.Context, st Fetcher, repo string, desc ocispec.Descript
 	}
 	return b, nil
 }
+
+// MachineImages returns the machine images that a, read from repo in st,
+// holds: a itself if it is a machine image, the machine-image members of
+// an index (one Packer run of several builders), fetched and decoded as
+// FetchArtifact does, or none for any other kind. An error names the
+// member's build (artifact.AnnotationBuild) and wraps FetchArtifact's.
+func MachineImages(ctx context.Context, st Fetcher, repo string, a *artifact.Artifact) ([]*artifact.Artifact, error) {
+	switch a.Kind {
+	case artifact.KindMachineImage:
+		return []*artifact.Artifact{a}, nil
+	case artifact.KindIndex:
+	default:
+		return nil, nil
+	}
+	var images []*artifact.Artifact
+	for _, m := range a.Members {
+		if m.ArtifactType != artifact.ArtifactTypeMachineImage {
+			continue
+		}
+		ma, _, _, err := FetchArtifact(ctx, st, repo, m)
+		if err != nil {
+			return nil, fmt.Errorf("build %s: %w", m.Annotations[artifact.AnnotationBuild], err)
+		}
+		images = append(images, ma)
+	}
+	return images, nil
+}
