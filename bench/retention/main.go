@@ -41,7 +41,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"syscall"
 	"time"
 
 	"github.com/Masterminds/semver/v3"
@@ -97,12 +96,6 @@ type figures struct{ floor, plan, floorCPU, planCPU time.Duration }
 
 func (f figures) ratio() float64 { return f.plan.Seconds() / f.floor.Seconds() }
 
-// cpuTime is the process's user and system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 func run(names, versions, runs, applyNames, applyVersions int, only string) error {
 	ctx := context.Background()
