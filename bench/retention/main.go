@@ -96,7 +96,6 @@ type figures struct{ floor, plan, floorCPU, planCPU time.Duration }
 
 func (f figures) ratio() float64 { return f.plan.Seconds() / f.floor.Seconds() }
 
-
 func run(names, versions, runs, applyNames, applyVersions int, only string) error {
 	ctx := context.Background()
 	work, err := os.MkdirTemp("", "brickyard-bench-retention-")
